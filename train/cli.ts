@@ -1,0 +1,40 @@
+// The `hiql` command: a thin dispatcher. Each subcommand lives in its own module and exports
+// `run(argv): Promise<number>`; logic lives in library functions that tests call directly.
+
+const HELP = `hiql: train, export and evaluate HIQL goal-reaching policies (no Python)
+
+Usage:
+  hiql data generate --env pointmaze-medium-navigate --out data/pointmaze-medium-navigate.npz [--episodes N] [--seed S]
+  hiql data info FILE
+  hiql data render --env ENV --dataset FILE --out maze.png
+  hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc --preset quick|ogbench|paper --steps N --run-dir runs/NAME
+  hiql eval runs/NAME [--episodes 50]
+  hiql export runs/NAME --out models/NAME.onnx
+
+Run 'hiql <command> --help' for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  data: async () => (await import('./cli-data.ts')).run,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  const load = COMMANDS[cmd];
+  if (!load) {
+    console.error(`hiql: unknown command '${cmd}'. Commands: ${Object.keys(COMMANDS).join(', ')}\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (e) {
+    if (process.env['HIQL_DEBUG']) throw e;
+    console.error(`hiql ${cmd}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
