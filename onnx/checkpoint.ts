@@ -1,0 +1,128 @@
+// Checkpoints: named tensors + a JSON header, with a CRC-32 over the whole file so that a truncated
+// or corrupted file is refused. Written atomically: a temporary file in the same folder, fsync, rename.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+const MAGIC = 'HIQLCKPT';
+const VERSION = 1;
+
+export interface CheckpointTensor {
+  dtype: 'float32';
+  dims: number[];
+  data: Float32Array;
+}
+
+export interface Checkpoint {
+  step: number;
+  tensors: Map<string, CheckpointTensor>;
+  /** Free-form JSON-serialisable data (config, RNG state, ...). */
+  meta: Record<string, unknown>;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  let c = ~crc >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Writes `bytes` to `path` atomically (temporary file + fsync + rename). */
+export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint8Array[]): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const c of Array.isArray(chunks) ? chunks : [chunks as Uint8Array]) {
+      let off = 0;
+      while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+    }
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export function encodeCheckpoint(ck: Checkpoint): Uint8Array[] {
+  const entries: { name: string; dims: number[]; offset: number; length: number }[] = [];
+  let offset = 0;
+  for (const [name, t] of ck.tensors) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (n !== t.data.length) throw new RangeError(`checkpoint tensor '${name}': ${t.data.length} values for dims [${t.dims}]`);
+    entries.push({ name, dims: t.dims, offset, length: n });
+    offset += n * 4;
+  }
+  const header = new TextEncoder().encode(JSON.stringify({ version: VERSION, step: ck.step, tensors: entries, meta: ck.meta }));
+  const pre = new Uint8Array(8 + 4 + 4 + 8);
+  pre.set(new TextEncoder().encode(MAGIC), 0);
+  const dv = new DataView(pre.buffer);
+  dv.setUint32(8, VERSION, true);
+  dv.setUint32(12, header.length, true);
+  dv.setFloat64(16, offset, true);
+  const pad = new Uint8Array((8 - (header.length % 8)) % 8);
+  const chunks: Uint8Array[] = [pre, header, pad];
+  for (const t of ck.tensors.values()) chunks.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  let crc = 0;
+  for (const c of chunks) crc = crc32(c, crc);
+  const tail = new Uint8Array(4);
+  new DataView(tail.buffer).setUint32(0, crc, true);
+  chunks.push(tail);
+  return chunks;
+}
+
+export function saveCheckpoint(path: string, ck: Checkpoint): void {
+  writeFileAtomic(path, encodeCheckpoint(ck));
+}
+
+export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
+  const fail = (why: string) => new Error(`${source}: not a valid checkpoint: ${why}`);
+  if (bytes.length < 28) throw fail(`file is ${bytes.length} bytes, shorter than the 28-byte header`);
+  if (new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) throw fail(`bad magic (expected '${MAGIC}')`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== VERSION) throw fail(`format version ${version}, this build reads version ${VERSION}`);
+  const headerLen = dv.getUint32(12, true);
+  const dataLen = dv.getFloat64(16, true);
+  const pad = (8 - (headerLen % 8)) % 8;
+  const expected = 24 + headerLen + pad + dataLen + 4;
+  if (bytes.length !== expected) throw fail(`file is ${bytes.length} bytes, its header says ${expected} (truncated or appended to)`);
+  const crc = dv.getUint32(bytes.length - 4, true);
+  const actual = crc32(bytes.subarray(0, bytes.length - 4));
+  if (crc !== actual) throw fail(`checksum mismatch (stored ${crc.toString(16)}, computed ${actual.toString(16)}): the file is corrupt`);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(24, 24 + headerLen))) as {
+    step: number;
+    tensors: { name: string; dims: number[]; offset: number; length: number }[];
+    meta: Record<string, unknown>;
+  };
+  const base = 24 + headerLen + pad;
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const e of header.tensors) {
+    const data = new Float32Array(e.length);
+    new Uint8Array(data.buffer).set(bytes.subarray(base + e.offset, base + e.offset + e.length * 4));
+    tensors.set(e.name, { dtype: 'float32', dims: e.dims, data });
+  }
+  return { step: header.step, tensors, meta: header.meta ?? {} };
+}
+
+export function loadCheckpoint(path: string): Checkpoint {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read checkpoint '${path}': ${(e as Error).message}`);
+  }
+  return decodeCheckpoint(bytes, path);
+}

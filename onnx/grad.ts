@@ -1,0 +1,308 @@
+// Reverse-mode differentiation that emits standard ai.onnx ops.
+// GRAD_RULES maps an op type to a rule returning one gradient per input (null where none). Rules may
+// return a gradient with the broadcast shape of the output: the backward walk reduces it to the
+// input's shape (unbroadcast) and sums contributions to values used more than once, in one place.
+// Ops whose outputs carry no gradient are listed in NO_GRADIENT; any other op on a differentiated path
+// is an error that names it.
+import { Graph, isFloat, isStatic, shapeToString, type Node, type Tensor } from './graph.ts';
+import { attrFloat, attrInt, attrInts } from './ops.ts';
+
+export interface GradContext {
+  g: Graph;
+  node: Node;
+  /** The node's input tensors (null for an omitted optional input). */
+  x: (Tensor | null)[];
+  /** The node's output tensors. */
+  y: Tensor[];
+  /** Gradient of the loss w.r.t. each output, null where no gradient flows. */
+  dy: (Tensor | null)[];
+}
+
+export type GradRule = (c: GradContext) => (Tensor | null)[];
+
+const constAxes = (g: Graph, t: Tensor | null | undefined): number[] | undefined => {
+  if (!t) return undefined;
+  const c = g.constValue(t);
+  if (!c) throw new Error(`axes '${t.name}' must be a constant to differentiate through it`);
+  return Array.from(c.data as BigInt64Array, Number);
+};
+
+/** Reduction axes of `node` normalised to non-negative, all axes when none are given. */
+function reduceAxes(c: GradContext): number[] {
+  const rank = c.x[0]!.shape.length;
+  const axes = c.node.opType === 'ReduceSum' ? constAxes(c.g, c.x[1]) : attrInts(c.node.attrs, 'axes');
+  return (axes && axes.length ? axes : c.x[0]!.shape.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+}
+
+/** dy of a reduction brought back to the input's shape (keepdims form, then broadcast). */
+function expandReduced(c: GradContext, dy: Tensor): Tensor {
+  const { g } = c;
+  const x = c.x[0]!;
+  const axes = reduceAxes(c);
+  const keep = attrInt(c.node.attrs, 'keepdims', 1) === 1;
+  const dk = keep ? dy : g.unsqueeze(dy, axes);
+  return g.expand(dk, isStatic(x.shape) ? (x.shape as number[]) : g.shape(x));
+}
+
+/** Number of elements reduced by a reduction node, as a scalar of the input's dtype. */
+function reducedCount(c: GradContext): Tensor {
+  const { g } = c;
+  const x = c.x[0]!;
+  const dims = reduceAxes(c).map((a) => x.shape[a]!);
+  if (dims.every((d): d is number => typeof d === 'number')) return g.constant(dims.reduce((a, b) => a * b, 1), x.dtype);
+  return g.div(g.cast(g.size(x), x.dtype), g.cast(g.size(c.y[0]!), x.dtype));
+}
+
+export const GRAD_RULES: Record<string, GradRule> = {
+  Identity: ({ dy }) => [dy[0]!],
+  Add: ({ dy }) => [dy[0]!, dy[0]!],
+  Sub: ({ g, dy }) => [dy[0]!, g.neg(dy[0]!)],
+  Mul: ({ g, x, dy }) => [g.mul(dy[0]!, x[1]!), g.mul(dy[0]!, x[0]!)],
+  Div: ({ g, x, y, dy }) => [g.div(dy[0]!, x[1]!), g.neg(g.div(g.mul(dy[0]!, y[0]!), x[1]!))],
+  Neg: ({ g, dy }) => [g.neg(dy[0]!)],
+  Abs: ({ g, x, dy }) => [g.mul(dy[0]!, g.sign(x[0]!))],
+  Exp: ({ g, y, dy }) => [g.mul(dy[0]!, y[0]!)],
+  Log: ({ g, x, dy }) => [g.div(dy[0]!, x[0]!)],
+  Sqrt: ({ g, y, dy }) => [g.div(g.mul(dy[0]!, 0.5), y[0]!)],
+  Reciprocal: ({ g, y, dy }) => [g.neg(g.mul(dy[0]!, g.mul(y[0]!, y[0]!)))],
+  Relu: ({ g, x, dy }) => [g.where(g.greater(x[0]!, 0), dy[0]!, 0)],
+  Tanh: ({ g, y, dy }) => [g.mul(dy[0]!, g.sub(1, g.mul(y[0]!, y[0]!)))],
+  Sigmoid: ({ g, y, dy }) => [g.mul(dy[0]!, g.mul(y[0]!, g.sub(1, y[0]!)))],
+  Softplus: ({ g, x, dy }) => [g.mul(dy[0]!, g.sigmoid(x[0]!))],
+  Pow: ({ g, x, dy, node }) => {
+    const e = g.constValue(x[1]!);
+    if (!e) throw new Error(`Pow '${node.name}': only a constant exponent is differentiable`);
+    return [g.mul(dy[0]!, g.mul(x[1]!, g.pow(x[0]!, g.sub(x[1]!, 1)))), null];
+  },
+  // Ties go to the first operand (a >= b), as in TensorFlow's maximum/minimum gradients.
+  Max: (c) => {
+    if (c.x.length !== 2) throw new Error(`Max '${c.node.name}': gradient implemented for 2 inputs`);
+    const { g, x, dy } = c;
+    const first = g.greaterOrEqual(x[0]!, x[1]!);
+    return [g.where(first, dy[0]!, 0), g.where(first, 0, dy[0]!)];
+  },
+  Min: (c) => {
+    if (c.x.length !== 2) throw new Error(`Min '${c.node.name}': gradient implemented for 2 inputs`);
+    const { g, x, dy } = c;
+    const first = g.lessOrEqual(x[0]!, x[1]!);
+    return [g.where(first, dy[0]!, 0), g.where(first, 0, dy[0]!)];
+  },
+  // Gradient passes where min <= x <= max; bounds are not differentiated.
+  Clip: ({ g, x, dy }) => {
+    let inside: Tensor | null = null;
+    if (x[1]) inside = g.greaterOrEqual(x[0]!, x[1]);
+    if (x[2]) {
+      const le = g.lessOrEqual(x[0]!, x[2]);
+      inside = inside ? g.and(inside, le) : le;
+    }
+    return [inside ? g.where(inside, dy[0]!, 0) : dy[0]!, null, null];
+  },
+  Where: ({ g, x, dy }) => [null, g.where(x[0]!, dy[0]!, 0), g.where(x[0]!, 0, dy[0]!)],
+  Cast: ({ g, x, dy, node }) => {
+    if (!isFloat(x[0]!.dtype)) throw new Error(`Cast '${node.name}': gradient only from a float input`);
+    return [g.cast(dy[0]!, x[0]!.dtype)];
+  },
+  MatMul: ({ g, x, dy }) => {
+    const [a, b] = [x[0]!, x[1]!];
+    const swap = (t: Tensor) => g.transpose(t, [...t.shape.keys()].map((i, _, arr) => (i < arr.length - 2 ? i : i === arr.length - 2 ? arr.length - 1 : arr.length - 2)));
+    if (a.shape.length === 2 && b.shape.length === 2) {
+      return [g.gemm(dy[0]!, b, null, { transB: true }), g.gemm(a, dy[0]!, null, { transA: true })];
+    }
+    return [g.matMul(dy[0]!, swap(b)), g.matMul(swap(a), dy[0]!)];
+  },
+  Gemm: ({ g, x, dy, node }) => {
+    const [a, b, c] = x;
+    const d = dy[0]!;
+    const alpha = attrFloat(node.attrs, 'alpha', 1);
+    const beta = attrFloat(node.attrs, 'beta', 1);
+    const tA = attrInt(node.attrs, 'transA', 0) === 1;
+    const tB = attrInt(node.attrs, 'transB', 0) === 1;
+    let da: Tensor;
+    let db: Tensor;
+    if (!tA && !tB) {
+      da = g.gemm(d, b!, null, { transB: true, alpha });
+      db = g.gemm(a!, d, null, { transA: true, alpha });
+    } else if (!tA && tB) {
+      da = g.gemm(d, b!, null, { alpha });
+      db = g.gemm(d, a!, null, { transA: true, alpha });
+    } else if (tA && !tB) {
+      da = g.gemm(b!, d, null, { transB: true, alpha });
+      db = g.gemm(a!, d, null, { alpha });
+    } else {
+      da = g.gemm(b!, d, null, { transA: true, transB: true, alpha });
+      db = g.gemm(d, a!, null, { transA: true, transB: true, alpha });
+    }
+    return [da, db, c ? (beta === 1 ? d : g.mul(d, beta)) : null];
+  },
+  ReduceSum: (c) => [expandReduced(c, c.dy[0]!), null],
+  ReduceMean: (c) => [c.g.div(expandReduced(c, c.dy[0]!), reducedCount(c))],
+  // Ties share the gradient equally, as in TensorFlow.
+  ReduceMax: (c) => reduceExtremumGrad(c),
+  ReduceMin: (c) => reduceExtremumGrad(c),
+  Concat: ({ g, x, dy, node }) => {
+    const rank = x[0]!.shape.length;
+    let axis = attrInt(node.attrs, 'axis', 0);
+    if (axis < 0) axis += rank;
+    const sizes = x.map((t) => t!.shape[axis]!);
+    if (!sizes.every((s): s is number => typeof s === 'number')) throw new Error(`Concat '${node.name}': gradient needs static sizes along axis ${axis}, got ${shapeToString(sizes)}`);
+    return g.split(dy[0]!, sizes, axis);
+  },
+  Split: ({ g, x, y, dy, node }) => {
+    const parts = y.map((t, i) => dy[i] ?? g.zerosLike(t));
+    return [g.concat(parts, attrInt(node.attrs, 'axis', 0)), null];
+  },
+  Slice: ({ g, x, y, dy, node }) => {
+    const xs = x[0]!;
+    const starts = constAxes(g, x[1])!;
+    const ends = constAxes(g, x[2])!;
+    const axes = constAxes(g, x[3]) ?? starts.map((_, i) => i);
+    const steps = constAxes(g, x[4]) ?? starts.map(() => 1);
+    if (steps.some((s) => s !== 1)) throw new Error(`Slice '${node.name}': gradient implemented for step 1 only`);
+    const rank = xs.shape.length;
+    const pads = new Array<number>(2 * rank).fill(0);
+    axes.forEach((a0, i) => {
+      const a = a0 < 0 ? a0 + rank : a0;
+      const d = xs.shape[a]!;
+      const out = y[0]!.shape[a]!;
+      if (typeof d !== 'number' || typeof out !== 'number') throw new Error(`Slice '${node.name}': gradient needs a static size on axis ${a}`);
+      const s = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + d : starts[i]!, 0), d);
+      void ends;
+      pads[a] = s;
+      pads[a + rank] = d - s - out;
+    });
+    return [g.pad(dy[0]!, pads), null, null, null, null];
+  },
+  Reshape: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
+  Squeeze: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
+  Unsqueeze: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
+  Transpose: ({ g, x, dy, node }) => {
+    const rank = x[0]!.shape.length;
+    const perm = attrInts(node.attrs, 'perm') ?? [...Array(rank).keys()].reverse();
+    const inv = new Array<number>(rank);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [g.transpose(dy[0]!, inv)];
+  },
+  Pad: ({ g, x, dy, node }) => {
+    const xs = x[0]!;
+    const pads = constAxes(g, x[1])!;
+    const rank = xs.shape.length;
+    if (pads.some((p) => p < 0)) throw new Error(`Pad '${node.name}': gradient implemented for non-negative pads`);
+    const dims = xs.shape.map((d, i) => (typeof d === 'number' ? d : pads[i] === 0 && pads[i + rank] === 0 ? null : NaN));
+    if (dims.some((d) => Number.isNaN(d))) throw new Error(`Pad '${node.name}': gradient needs static sizes on padded axes`);
+    const axes = dims.flatMap((d, i) => (d === null ? [] : [i]));
+    return [g.slice(dy[0]!, axes.map((i) => pads[i]!), axes.map((i) => pads[i]! + (dims[i] as number)), axes), null];
+  },
+  // The walker's unbroadcast sums dy over the expanded axes.
+  Expand: ({ dy }) => [dy[0]!, null],
+  LayerNormalization: ({ g, x, y, dy, node }) => {
+    const [xs, scale, bias] = x;
+    const rank = xs!.shape.length;
+    let axis = attrInt(node.attrs, 'axis', -1);
+    if (axis < 0) axis += rank;
+    const axes = [...Array(rank - axis).keys()].map((i) => i + axis);
+    const d = dy[0]!;
+    const mean = y[1]!.dtype === xs!.dtype ? y[1]! : g.cast(y[1]!, xs!.dtype);
+    const inv = y[2]!.dtype === xs!.dtype ? y[2]! : g.cast(y[2]!, xs!.dtype);
+    const xhat = g.mul(g.sub(xs!, mean), inv);
+    const dxhat = g.mul(d, scale!);
+    const m1 = g.reduceMean(dxhat, axes, true);
+    const m2 = g.reduceMean(g.mul(dxhat, xhat), axes, true);
+    const dx = g.mul(inv, g.sub(g.sub(dxhat, m1), g.mul(xhat, m2)));
+    // d scale and d bias have the shape of x here; the walker sums them over the leading axes.
+    return [dx, g.mul(d, xhat), bias ? d : null];
+  },
+};
+
+function reduceExtremumGrad(c: GradContext): (Tensor | null)[] {
+  const { g } = c;
+  const x = c.x[0]!;
+  const keep = attrInt(c.node.attrs, 'keepdims', 1) === 1;
+  const axes = reduceAxes(c);
+  const yk = keep ? c.y[0]! : g.unsqueeze(c.y[0]!, axes);
+  const mask = g.cast(g.equal(x, yk), x.dtype);
+  const count = g.reduceSum(mask, axes, true);
+  return [g.div(g.mul(expandReduced(c, c.dy[0]!), mask), count)];
+}
+
+/** Ops whose outputs carry no gradient to their inputs (comparisons, shapes, integer and random ops). */
+export const NO_GRADIENT: ReadonlySet<string> = new Set([
+  'Shape', 'Size', 'Greater', 'Less', 'Equal', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor',
+  'ConstantOfShape', 'ArgMax', 'ArgMin', 'Sign', 'Floor', 'Ceil', 'Round',
+  'RandomUniform', 'RandomNormal', 'RandomUniformLike', 'RandomNormalLike', 'Range', 'NonZero',
+]);
+
+/** Reduces a gradient of a broadcast shape back to `target`'s shape (sum over broadcast axes). */
+function unbroadcast(g: Graph, grad: Tensor, target: Tensor): Tensor {
+  const gs = grad.shape;
+  const ts = target.shape;
+  const lead = gs.length - ts.length;
+  if (lead < 0) throw new Error(`gradient of '${target.name}' has rank ${gs.length} < ${ts.length}`);
+  const oneAxes: number[] = [];
+  ts.forEach((d, j) => {
+    if (d === 1 && gs[lead + j] !== 1) oneAxes.push(lead + j);
+  });
+  if (lead === 0 && oneAxes.length === 0) return grad;
+  const leadAxes = [...Array(lead).keys()];
+  if (oneAxes.length === 0) return g.reduceSum(grad, leadAxes, false);
+  const summed = g.reduceSum(grad, [...leadAxes, ...oneAxes], true);
+  return lead === 0 ? summed : g.reshape(summed, isStatic(ts) ? (ts as number[]) : g.shape(target));
+}
+
+/**
+ * Emits the gradients of scalar `loss` with respect to each of `wrt`, named `<wrt>_grad`.
+ * Only paths from `wrt` to `loss` are differentiated; stopGradient outputs and integer/bool values
+ * cut paths. A `wrt` the loss does not depend on gets zeros.
+ */
+export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: { seed?: Tensor } = {}): Tensor[] {
+  if (!opts.seed && loss.shape.length !== 0) throw new RangeError(`gradients: loss '${loss.name}' must be a scalar, has shape ${shapeToString(loss.shape)}`);
+  // Forward reachability from wrt.
+  const reach = new Set(wrt.map((t) => t.name));
+  const nodes = g.nodes.slice();
+  for (const n of nodes) {
+    if (NO_GRADIENT.has(n.opType)) continue;
+    if (n.inputs.some((i) => reach.has(i))) for (const o of n.outputs) if (!g.stopped.has(o) && isFloat(g.tensor(o).dtype)) reach.add(o);
+  }
+  // Backward: values the loss depends on.
+  const needed = new Set([loss.name]);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (n.outputs.some((o) => needed.has(o))) for (const x of n.inputs) if (x) needed.add(x);
+  }
+  const contrib = new Map<string, Tensor[]>();
+  const push = (name: string, t: Tensor) => {
+    const list = contrib.get(name);
+    if (list) list.push(t);
+    else contrib.set(name, [t]);
+  };
+  const total = (name: string, outName?: string): Tensor | null => {
+    const list = contrib.get(name);
+    if (!list || list.length === 0) return null;
+    let acc = list[0]!;
+    for (let k = 1; k < list.length; k++) acc = g.add(acc, list[k]!);
+    if (outName) acc = g.node('Identity', [acc], {}, { outNames: [g.uniqueName(outName)], name: `${outName}_identity` })[0]!;
+    contrib.set(name, [acc]);
+    return acc;
+  };
+  push(loss.name, opts.seed ?? g.constant(1, loss.dtype));
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const node = nodes[i]!;
+    if (!node.outputs.some((o) => reach.has(o) && needed.has(o))) continue;
+    if (node.outputs.some((o) => g.stopped.has(o))) continue;
+    const dy = node.outputs.map((o) => (reach.has(o) ? total(o) : null));
+    if (dy.every((d) => d === null)) continue;
+    if (NO_GRADIENT.has(node.opType)) continue;
+    const rule = GRAD_RULES[node.opType];
+    if (!rule) throw new Error(`no gradient rule for op '${node.opType}' (node '${node.name}') on the path from [${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`);
+    const x = node.inputs.map((n) => (n ? g.tensor(n) : null));
+    const y = node.outputs.map((o) => g.tensor(o));
+    const dx = g.scope(`${node.name}_Grad`, () => rule({ g, node, x, y, dy }));
+    g.scope(`${node.name}_Grad`, () => {
+      dx.forEach((d, k) => {
+        const input = x[k];
+        if (!d || !input || !reach.has(input.name)) return;
+        push(input.name, unbroadcast(g, d, input));
+      });
+    });
+  }
+  return wrt.map((w) => total(w.name, `${w.name}_grad`) ?? g.node('Identity', [g.zerosLike(w)], {}, { outNames: [g.uniqueName(`${w.name}_grad`)], name: `${w.name}_grad_zero` })[0]!);
+}

@@ -1,0 +1,10 @@
+// The ONNX engine: graph builder, ops, gradients, optimisers, sessions, trainer core, checkpoints.
+export * from './graph.ts';
+export * from './ops.ts';
+export * from './grad.ts';
+export * from './optim.ts';
+export * from './session.ts';
+export * from './init.ts';
+export * from './trainer.ts';
+export * from './checkpoint.ts';
+export * from './nn.ts';

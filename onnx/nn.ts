@@ -1,0 +1,38 @@
+// Composite functions built from ops: they are decompositions with no gradient rule of their own.
+import type { Graph, Tensor } from './graph.ts';
+import './ops.ts';
+
+/** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+export function gelu(g: Graph, x: Tensor): Tensor {
+  return g.scope('gelu', () => {
+    const inner = g.mul(g.add(x, g.mul(g.mul(g.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return g.mul(g.mul(x, 0.5), g.add(g.tanh(inner), 1));
+  });
+}
+
+/** Squared L2 norm over the last axis, keepdims. */
+export function sumSquares(g: Graph, x: Tensor): Tensor {
+  return g.reduceSum(g.mul(x, x), [-1], true);
+}
+
+/** Rescales rows to length sqrt(dim) (HIQL's goal-representation normalisation). */
+export function lengthNormalize(g: Graph, x: Tensor): Tensor {
+  const d = x.shape[x.shape.length - 1];
+  if (typeof d !== 'number') throw new RangeError('lengthNormalize needs a static last dimension');
+  return g.scope('length_normalize', () => g.mul(g.div(x, g.sqrt(sumSquares(g, x))), Math.sqrt(d)));
+}
+
+/** log N(a; mu, I) per row: -0.5 ||a - mu||^2 - (d/2) log(2 pi). */
+export function gaussianLogProb(g: Graph, a: Tensor, mu: Tensor): Tensor {
+  const d = a.shape[a.shape.length - 1];
+  if (typeof d !== 'number') throw new RangeError('gaussianLogProb needs a static action dimension');
+  return g.scope('gaussian_log_prob', () => {
+    const diff = g.sub(a, mu);
+    return g.sub(g.mul(g.reduceSum(g.mul(diff, diff), [-1], false), -0.5), (d / 2) * Math.log(2 * Math.PI));
+  });
+}
+
+/** Mean of all elements. */
+export function mean(g: Graph, x: Tensor): Tensor {
+  return g.reduceMean(x, undefined, false);
+}

@@ -1,0 +1,36 @@
+// A thin wrapper over onnxruntime-node sessions: options in one place, typed-array <-> ort.Tensor.
+import * as ort from 'onnxruntime-node';
+import type { DType, TypedArray } from './graph.ts';
+
+export { ort };
+
+export interface SessionOptions {
+  /** Intra-op threads; default: onnxruntime's choice (all cores). */
+  threads?: number;
+  /** Execution providers in order of preference, e.g. ['cpu'] or ['webgpu']. */
+  executionProviders?: string[];
+  /** Graph optimisation level; 'all' by default. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Keep named outputs on the device (GPU providers): 'gpu-buffer'. */
+  preferredOutputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'];
+}
+
+export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const o: ort.InferenceSession.SessionOptions = {
+    executionProviders: opts.executionProviders ?? ['cpu'],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    executionMode: 'sequential',
+  };
+  if (opts.threads !== undefined) {
+    o.intraOpNumThreads = opts.threads;
+    o.interOpNumThreads = 1;
+  }
+  if (opts.preferredOutputLocation) o.preferredOutputLocation = opts.preferredOutputLocation;
+  return ort.InferenceSession.create(model, o);
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8' };
+
+export function toOrt(dtype: DType, data: TypedArray, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor(ORT_TYPE[dtype], data as never, dims);
+}
