@@ -30,6 +30,8 @@ export interface StepGraphSpec {
   metrics: string[];
   /** The input carrying Adam's step count (1-based), fed by the runner. */
   stepInput: string;
+  /** Gradient outputs, when built with outputGradients. */
+  gradientOutputs: string[];
 }
 
 export interface BuildStepOptions {
@@ -46,13 +48,15 @@ export interface BuildStepOptions {
    */
   extraState?: readonly { input: Tensor; next: Tensor }[];
   batchInputs: readonly Tensor[];
+  /** Also output each trainable parameter's gradient as `<param>_grad` (tests, debugging). */
+  outputGradients?: boolean;
 }
 
 /** Adds gradients, Adam and state outputs to `g` and serialises the training-step graph. */
 export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const { g } = o;
   const dt = o.loss.dtype;
-  const grads = g.scope('grad', () => gradients(g, o.loss, o.trainable));
+  const grads = gradients(g, o.loss, o.trainable);
   const step = g.input('opt/step', dt, []);
   const slots = o.trainable.map((p) => ({
     m: g.input(`opt/m/${p.name}`, p.dtype, p.shape),
@@ -73,12 +77,14 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   for (const e of o.extraState ?? []) addState(e.input, e.next);
   const metrics = ['loss'];
   g.output(o.loss, 'loss');
+  const gradientOutputs: string[] = [];
+  if (o.outputGradients) for (const gr of grads) gradientOutputs.push(g.output(gr).name);
   for (const [k, t] of Object.entries(o.metrics ?? {})) {
     if (t.shape.length !== 0) throw new RangeError(`metric '${k}' must be a scalar, has shape [${t.shape}]`);
     g.output(t, k);
     metrics.push(k);
   }
-  return { model: g.toBytes(), state, batchInputs: o.batchInputs.map((t) => t.name), metrics, stepInput: step.name };
+  return { model: g.toBytes(), state, batchInputs: o.batchInputs.map((t) => t.name), metrics, stepInput: step.name, gradientOutputs };
 }
 
 export interface RunnerOptions extends SessionOptions {
@@ -125,17 +131,22 @@ export class StepRunner {
     return new StepRunner(session, spec, initial, deviceResident);
   }
 
+  /** Gradients of the last step (only when the graph was built with outputGradients). */
+  lastGradients = new Map<string, Float32Array>();
+
   /** Runs one training step on `batch` and returns the metrics. */
   async step(batch: Record<string, ort.Tensor>): Promise<Record<string, number>> {
     const feeds: Record<string, ort.Tensor> = { ...batch, ...this.cur };
     feeds[this.spec.stepInput] = new ort.Tensor('float32', new Float32Array([this.stepCount + 1]), []);
     for (const name of this.spec.batchInputs) if (!batch[name]) throw new Error(`batch is missing '${name}'`);
     const fetches: Record<string, ort.Tensor | null> = { ...this.fetches };
+    for (const name of this.spec.gradientOutputs) fetches[name] = null;
     if (this.nxt) Object.assign(fetches, this.nxt);
     else for (const s of this.spec.state) fetches[s.next] = null;
     const out = await this.session.run(feeds, fetches as never);
     const metrics: Record<string, number> = {};
     for (const m of this.spec.metrics) metrics[m] = Number(out[m]!.data[0]);
+    for (const name of this.spec.gradientOutputs) this.lastGradients.set(name, out[name]!.data as Float32Array);
     if (this.nxt) {
       // Swap buffers: the outputs just written become the next inputs.
       const prev = this.cur;

@@ -1,0 +1,142 @@
+// Golden parity with the authors' implementation (OGBench, JAX): the fixtures hold parameters, one
+// batch, and what the reference computed from them. Our agents must reproduce every figure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Graph, StepRunner, createSession, ort } from '../../onnx/index.ts';
+import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, type AgentName } from '../../train/agents/index.ts';
+import { ConstParams } from '../../train/networks.ts';
+
+interface Arr {
+  shape: number[];
+  data: number[];
+}
+interface Golden {
+  config: Record<string, unknown>;
+  params: Record<string, Arr>;
+  batch: Record<string, Arr>;
+  loss: number;
+  info: Record<string, number>;
+  grads: Record<string, Arr>;
+  params_after_one_update: Record<string, Arr>;
+  actions_temperature0: Arr;
+}
+
+const load = (agent: string): Golden => JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/${agent}-ogbench-golden.json`, import.meta.url)), 'utf8'));
+
+/** Maps a flax path to our parameter names, splitting ensembles stacked on axis 0 into members. */
+function mapParams(flax: Record<string, Arr>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [path, arr] of Object.entries(flax)) {
+    const m = /^modules_(\w+?)\/(?:layers_0|value_net|actor_net|(mean_net))\/?(?:(Dense|LayerNorm)_(\d+)\/)?(kernel|bias|scale)$/.exec(path);
+    assert.ok(m, `unexpected fixture parameter ${path}`);
+    const [, module, meanNet, kind, idx, leaf] = m;
+    const prefix = module === 'goal_rep' ? 'phi' : module!;
+    const local = meanNet ? `mean/${leaf}` : kind === 'LayerNorm' ? `mlp/${idx}/ln/${leaf}` : `mlp/${idx}/${leaf}`;
+    if (module === 'value' || module === 'target_value') {
+      const per = arr.data.length / 2;
+      for (let e = 0; e < 2; e++) out.set(`${prefix}/${e}/${local}`, Float32Array.from(arr.data.slice(e * per, (e + 1) * per)));
+    } else {
+      out.set(`${prefix}/${local}`, Float32Array.from(arr.data));
+    }
+  }
+  return out;
+}
+
+const camel = (s: string) => s.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+
+function configFor(agent: AgentName, gold: Golden) {
+  const c: Record<string, unknown> = { ...AGENTS[agent].defaults };
+  const gc = gold.config;
+  c['batchSize'] = gc['batch_size'];
+  c['actorHiddenDims'] = gc['actor_hidden_dims'];
+  if ('value_hidden_dims' in gc) c['valueHiddenDims'] = gc['value_hidden_dims'];
+  for (const k of ['discount', 'tau', 'expectile', 'low_alpha', 'high_alpha', 'alpha', 'rep_dim', 'subgoal_steps', 'lr']) if (k in gc) c[camel(k)] = gc[k];
+  return c as never;
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel = 1e-5, abs = 1e-6) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i]! - expected[i]!) / (abs + rel * Math.abs(expected[i]!));
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  assert.ok(worst <= 1, `${what}: element ${at} is ${actual[at]}, reference ${expected[at]} (beyond ${rel} relative + ${abs} absolute)`);
+}
+
+/** Relative error of a whole tensor, ||a - b|| / ||b||: robust to float32 summation order in reductions. */
+function closeNorm(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rel: number) {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < expected.length; i++) {
+    num += (actual[i]! - expected[i]!) ** 2;
+    den += expected[i]! ** 2;
+  }
+  const err = Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+  assert.ok(err <= rel, `${what}: relative error ${err.toExponential(2)} exceeds ${rel}`);
+  return err;
+}
+
+const BATCH_KEY: Record<string, string> = {
+  observations: 'observations', nextObservations: 'next_observations', actions: 'actions', rewards: 'rewards', masks: 'masks',
+  valueGoals: 'value_goals', lowActorGoals: 'low_actor_goals', highActorGoals: 'high_actor_goals', highActorTargets: 'high_actor_targets', actorGoals: 'actor_goals',
+};
+
+for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+  test(`${agent}: loss, per-part figures, gradients, one update and actions equal the reference`, async () => {
+    const gold = load(agent);
+    const c = configFor(agent, gold);
+    const dims = { obsDim: 2, actionDim: 2 };
+    const step = buildAgentStep(agent, c, dims, { outputGradients: true });
+    const params = mapParams(gold.params);
+    const ours = new Set(step.params.map((p) => p.name));
+    assert.deepEqual([...params.keys()].sort(), [...ours].sort(), 'parameter sets differ');
+    const state = new Map(params);
+    for (const s of step.spec.state) if (!state.has(s.name)) state.set(s.name, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
+    const runner = await StepRunner.create(step.spec, state, { threads: 1 });
+    const arrays: Record<string, Float32Array> = {};
+    for (const k of step.batchKeys) arrays[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
+    const metrics = await runner.step(batchFeeds(step.batchKeys, arrays, dims, c['batchSize' as never]));
+
+    close([metrics['loss']!], [gold.loss], 'loss');
+    for (const [k, v] of Object.entries(gold.info)) {
+      assert.ok(k in metrics, `we report no '${k}'`);
+      close([metrics[k]!], [v], k);
+    }
+    const goldGrads = mapParams(gold.grads);
+    for (const [name, gv] of goldGrads) {
+      const ours = runner.lastGradients.get(`${name}_grad`);
+      if (name.startsWith('target_')) {
+        assert.equal(ours, undefined, `target parameter ${name} must not be trained`);
+        assert.ok(gv.every((x) => x === 0), `reference gives ${name} a gradient`);
+        continue;
+      }
+      assert.ok(ours, `no gradient output for ${name}`);
+      // Per tensor to 1e-5 in norm; per element to 1e-4 of the element plus 1e-5 of the tensor's
+      // largest entry (batch sums in float32 reorder rounding, which shows on entries that cancel).
+      closeNorm(ours, gv, `grad ${name}`, 1e-5);
+      close(ours, gv, `grad ${name}`, 1e-4, 1e-5 * Math.max(...gv.map(Math.abs)));
+    }
+    const after = mapParams(gold.params_after_one_update);
+    for (const [name, v] of after) close(await runner.read(name), v, `updated ${name}`, 1e-5, 1e-7);
+
+    // Deterministic actions for the batch's observations and (high-)actor goals.
+    const pg = buildPolicyGraph(agent, c, dims, params);
+    const session = await createSession(pg.toBytes());
+    const goalKey = agent === 'hiql' ? 'high_actor_goals' : 'actor_goals';
+    const n = gold.batch['observations']!.shape[0]!;
+    const res = await session.run({
+      observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
+      goal: new ort.Tensor('float32', Float32Array.from(gold.batch[goalKey]!.data), [n, 2]),
+    });
+    close(res["action"]!.data as Float32Array, gold.actions_temperature0.data, "actions", 1e-5, 1e-7);
+    void Graph;
+    void ConstParams;
+  });
+}

@@ -1,0 +1,157 @@
+// Network builders shared by training, evaluation and export (SPEC.md section 1). A network is a
+// function of a Graph and a ParamSource: in a training graph parameters are graph inputs (they are
+// state carried between steps); in an exported graph they are initializers holding trained values.
+// Parameter names are paths: `phi/mlp/0/kernel`, `value/1/mlp/3/bias`, `low_actor/mean/kernel`.
+import { Rng, gelu, glorotUniform, lengthNormalize, seedFor, type Graph, type Tensor } from '../onnx/index.ts';
+
+export type ParamInit = { kind: 'glorot'; fanIn: number; fanOut: number; scale: number } | { kind: 'zeros' } | { kind: 'ones' };
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  init: ParamInit;
+}
+
+/** Where a network's parameters come from. */
+export interface ParamSource {
+  get(name: string, shape: number[], init: ParamInit): Tensor;
+}
+
+/** Parameters as float32 graph inputs; `specs` records every parameter asked for, in order. */
+export class InputParams implements ParamSource {
+  readonly specs = new Map<string, ParamSpec>();
+  readonly tensors = new Map<string, Tensor>();
+  constructor(private readonly g: Graph) {}
+  get(name: string, shape: number[], init: ParamInit): Tensor {
+    const hit = this.tensors.get(name);
+    if (hit) {
+      if (hit.shape.join() !== shape.join()) throw new RangeError(`parameter '${name}' asked for with shape [${shape}] and [${hit.shape}]`);
+      return hit;
+    }
+    const t = this.g.input(name, 'float32', shape);
+    this.tensors.set(name, t);
+    this.specs.set(name, { name, shape, init });
+    return t;
+  }
+}
+
+/** Parameters as initializers with known values (export, evaluation graphs). */
+export class ConstParams implements ParamSource {
+  private readonly tensors = new Map<string, Tensor>();
+  constructor(
+    private readonly g: Graph,
+    private readonly values: ReadonlyMap<string, Float32Array>,
+  ) {}
+  get(name: string, shape: number[]): Tensor {
+    const hit = this.tensors.get(name);
+    if (hit) return hit;
+    const v = this.values.get(name);
+    if (!v) throw new Error(`model parameters have no '${name}' (have ${[...this.values.keys()].slice(0, 8).join(', ')}, ...)`);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (v.length !== n) throw new RangeError(`parameter '${name}' has ${v.length} values, the network needs [${shape}] = ${n}`);
+    const t = this.g.initializer(name, { dtype: 'float32', dims: shape, data: v });
+    this.tensors.set(name, t);
+    return t;
+  }
+}
+
+export type Activation = 'gelu' | 'relu';
+
+export interface MlpOptions {
+  /** Hidden layer sizes; each hidden layer is Dense, activation, then LayerNorm if `layerNorm`. */
+  hidden: readonly number[];
+  /** Size of a final Dense layer with no activation (omit for none). */
+  out?: number;
+  layerNorm: boolean;
+  activation?: Activation;
+  /** Init scale of the final Dense layer (SPEC: 1e-2 for the actors' mean heads, else 1). */
+  outScale?: number;
+}
+
+/** A Dense layer: x W + b with W [in, out] Glorot-uniform (scaled) and b zeros. */
+export function dense(g: Graph, P: ParamSource, name: string, x: Tensor, out: number, scale = 1): Tensor {
+  const inDim = x.shape[x.shape.length - 1];
+  if (typeof inDim !== 'number') throw new RangeError(`dense '${name}': input feature dimension must be static, got ${inDim}`);
+  const w = P.get(`${name}/kernel`, [inDim, out], { kind: 'glorot', fanIn: inDim, fanOut: out, scale });
+  const b = P.get(`${name}/bias`, [out], { kind: 'zeros' });
+  return g.gemm(x, w, b);
+}
+
+/** The OGBench MLP: hidden layers (Dense, activation, [LayerNorm eps 1e-6]), then an optional final Dense. */
+export function mlp(g: Graph, P: ParamSource, prefix: string, x: Tensor, o: MlpOptions): Tensor {
+  let h = x;
+  o.hidden.forEach((size, i) => {
+    h = g.scope(`${prefix}/${i}`, () => {
+      const z = dense(g, P, `${prefix}/${i}`, h, size);
+      const a = (o.activation ?? 'gelu') === 'gelu' ? gelu(g, z) : g.relu(z);
+      if (!o.layerNorm) return a;
+      const scale = P.get(`${prefix}/${i}/ln/scale`, [size], { kind: 'ones' });
+      const bias = P.get(`${prefix}/${i}/ln/bias`, [size], { kind: 'zeros' });
+      return g.layerNormalization(a, scale, bias, { epsilon: 1e-6 }).y;
+    });
+  });
+  if (o.out !== undefined) {
+    const i = o.hidden.length;
+    h = g.scope(`${prefix}/${i}`, () => dense(g, P, `${prefix}/${i}`, h, o.out!, o.outScale ?? 1));
+  }
+  return h;
+}
+
+/** Goal representation phi([s; g]): MLP to repDim, then rescaled to length sqrt(repDim). */
+export function goalRep(g: Graph, P: ParamSource, s: Tensor, goal: Tensor, o: { hidden: readonly number[]; repDim: number; layerNorm: boolean }): Tensor {
+  return g.scope('phi', () => lengthNormalize(g, mlp(g, P, 'phi/mlp', g.concat([s, goal], 1), { hidden: o.hidden, out: o.repDim, layerNorm: o.layerNorm })));
+}
+
+/** The value ensemble on a prepared input; returns one [B] tensor per member. */
+export function valueHeads(g: Graph, P: ParamSource, prefix: string, input: Tensor, o: { hidden: readonly number[]; layerNorm: boolean; ensemble?: number }): Tensor[] {
+  return Array.from({ length: o.ensemble ?? 2 }, (_, m) =>
+    g.scope(`${prefix}/${m}`, () => g.squeeze(mlp(g, P, `${prefix}/${m}/mlp`, input, { hidden: o.hidden, out: 1, layerNorm: o.layerNorm }), [1])),
+  );
+}
+
+export interface ActorOptions {
+  hidden: readonly number[];
+  outDim: number;
+  activation?: Activation;
+  /** Learn a state-independent log-std (the paper preset); else std is the constant 1. */
+  learnStd?: boolean;
+}
+
+/** Gaussian actor: mean = Dense(outDim, init scale 1e-2) over an MLP with activate_final and no LayerNorm. */
+export function actorMean(g: Graph, P: ParamSource, prefix: string, input: Tensor, o: ActorOptions): Tensor {
+  return g.scope(prefix, () => {
+    const h = mlp(g, P, `${prefix}/mlp`, input, { hidden: o.hidden, layerNorm: false, activation: o.activation });
+    return dense(g, P, `${prefix}/mean`, h, o.outDim, 1e-2);
+  });
+}
+
+/** The actor's log-std vector (clipped to [-5, 2]) when it is learned, else null (std = 1). */
+export function actorLogStd(g: Graph, P: ParamSource, prefix: string, o: ActorOptions): Tensor | null {
+  if (!o.learnStd) return null;
+  return g.clip(P.get(`${prefix}/log_std`, [o.outDim], { kind: 'zeros' }), -5, 2);
+}
+
+/** log N(a; mu, diag(exp(logStd))^2) per row, with the Gaussian constant. */
+export function gaussianLogProbStd(g: Graph, a: Tensor, mu: Tensor, logStd: Tensor | null): Tensor {
+  const d = a.shape[a.shape.length - 1] as number;
+  return g.scope('log_prob', () => {
+    let z = g.sub(a, mu);
+    if (logStd) z = g.div(z, g.exp(logStd));
+    let lp = g.sub(g.mul(g.reduceSum(g.mul(z, z), [-1], false), -0.5), (d / 2) * Math.log(2 * Math.PI));
+    if (logStd) lp = g.sub(lp, g.reduceSum(logStd, [-1], false));
+    return lp;
+  });
+}
+
+/** Initial values for parameter specs, deterministic per (seed, parameter name). */
+export function initParams(specs: Iterable<ParamSpec>, seed: number): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    let v: Float32Array;
+    if (s.init.kind === 'glorot') v = glorotUniform(new Rng(seedFor(seed, s.name)), s.init.fanIn, s.init.fanOut, s.init.scale);
+    else v = new Float32Array(n).fill(s.init.kind === 'ones' ? 1 : 0);
+    out.set(s.name, v);
+  }
+  return out;
+}
