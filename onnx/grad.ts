@@ -201,8 +201,16 @@ export const GRAD_RULES: Record<string, GradRule> = {
     if (axis < 0) axis += rank;
     const axes = [...Array(rank - axis).keys()].map((i) => i + axis);
     const d = dy[0]!;
-    const mean = y[1]!.dtype === xs!.dtype ? y[1]! : g.cast(y[1]!, xs!.dtype);
-    const inv = y[2]!.dtype === xs!.dtype ? y[2]! : g.cast(y[2]!, xs!.dtype);
+    let mean = y[1]!;
+    let inv = y[2]!;
+    if (mean.dtype !== xs!.dtype) {
+      // float64 x: the node's statistics are float32 (stash_type), too coarse for a float64
+      // gradient, so recompute them in x's precision (epsilon as the float attribute stores it).
+      const eps = Math.fround(attrFloat(node.attrs, 'epsilon', 1e-5));
+      mean = g.reduceMean(xs!, axes, true);
+      const centred = g.sub(xs!, mean);
+      inv = g.reciprocal(g.sqrt(g.add(g.reduceMean(g.mul(centred, centred), axes, true), eps)));
+    }
     const xhat = g.mul(g.sub(xs!, mean), inv);
     const dxhat = g.mul(d, scale!);
     const m1 = g.reduceMean(dxhat, axes, true);

@@ -322,11 +322,13 @@ SHAPE_RULES.set('LayerNormalization', (_g, [x, scale, bias], attrs) => {
   broadcastShapes(normShape, scale!.shape);
   if (bias) broadcastShapes(normShape, bias.shape);
   const stat = x!.shape.map((d, i) => (i < axis ? d : 1));
+  // Mean and InvStdDev have the type stash_type names (ONNX type constraint U: float32 by default),
+  // also for a float64 input: onnxruntime's CPU kernel returns float32 statistics for a double x.
   const statType: DType = attrInt(attrs, 'stash_type', 1) === 1 ? 'float32' : x!.dtype;
   return [
     { dtype: x!.dtype, shape: x!.shape },
-    { dtype: x!.dtype === 'float64' ? 'float64' : statType, shape: stat },
-    { dtype: x!.dtype === 'float64' ? 'float64' : statType, shape: stat },
+    { dtype: statType, shape: stat },
+    { dtype: statType, shape: stat },
   ];
 });
 
