@@ -17,6 +17,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   data: async () => (await import('./cli-data.ts')).run,
+  train: async () => (await import('./cli-train.ts')).runTrain,
+  eval: async () => (await import('./cli-train.ts')).runEval,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,105 @@
+// `hiql train` and `hiql eval`.
+import { parseArgs, optInt, optString, requireString, rejectUnknown } from './args.ts';
+import { AGENTS, AGENT_NAMES, type AgentName } from './agents/index.ts';
+import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from './config.ts';
+import { evaluateParams, readRunInfo, readRunParams, train } from './trainer.ts';
+
+const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
+           [--steps N] [--run-dir runs/NAME] [--seed S] [--resume] [--action-fraction F] [--device cpu|webgpu|cuda]
+           [--<configKey> VALUE ...]
+
+Trains an agent on an offline dataset. The run folder receives config.json, metrics.jsonl,
+eval.jsonl, checkpoint.bin and curves.svg. Any agent or trainer config key can be overridden,
+e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown keys are rejected).`;
+
+const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV]
+
+Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
+last line printed is a JSON object with per-task and overall success.`;
+
+const kebabToCamel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+function fmtTime(sec: number): string {
+  if (!Number.isFinite(sec)) return '?';
+  const h = Math.floor(sec / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  const s = Math.floor(sec % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** The metrics shown on the progress line, per agent. */
+const SHOWN: Record<AgentName, [string, string][]> = {
+  hiql: [['loss', 'loss'], ['value/value_loss', 'V'], ['low_actor/actor_loss', 'lo'], ['high_actor/actor_loss', 'hi'], ['value/v_mean', 'v']],
+  gcivl: [['loss', 'loss'], ['value/value_loss', 'V'], ['actor/actor_loss', 'pi'], ['value/v_mean', 'v']],
+  gcbc: [['loss', 'loss'], ['actor/mse', 'mse']],
+};
+
+export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: string; resume: boolean } {
+  const args = parseArgs(argv);
+  const agent = (optString(args, 'agent') ?? 'hiql') as AgentName;
+  if (!AGENT_NAMES.includes(agent)) throw new RangeError(`--agent must be one of ${AGENT_NAMES.join(', ')}, got '${agent}'`);
+  const fixed = ['env', 'dataset', 'agent', 'preset', 'run-dir', 'resume', 'help'];
+  const configKeys = [...Object.keys(TRAINER_DEFAULTS), ...Object.keys(AGENTS[agent].defaults)];
+  const overrides: Record<string, unknown> = {};
+  for (const [k, v] of args.options) {
+    if (fixed.includes(k)) continue;
+    const key = kebabToCamel(k);
+    if (!configKeys.includes(key)) {
+      throw new RangeError(`unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`);
+    }
+    if (v === true) throw new RangeError(`--${k} needs a value`);
+    overrides[key] = v;
+  }
+  const env = requireString(args, 'env', 'train');
+  const dataset = optString(args, 'dataset') ?? `data/${env}.npz`;
+  const runDir = optString(args, 'run-dir') ?? `runs/${env}-${agent}`;
+  const cfg = resolveConfig({ agent, preset: optString(args, 'preset') ?? 'quick', env, dataset, overrides });
+  return { cfg, runDir, resume: args.options.has('resume') };
+}
+
+export async function runTrain(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(TRAIN_HELP);
+    return 0;
+  }
+  const { cfg, runDir, resume } = trainConfigFromArgs(argv);
+  const t = cfg.trainer;
+  console.error(`training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`);
+  const shown = SHOWN[cfg.agent];
+  const result = await train(cfg, runDir, {
+    resume,
+    cb: {
+      onInfo: (m) => console.error(m),
+      onLog: (e) => {
+        const ms = shown.map(([k, label]) => `${label} ${e.metrics[k]?.toFixed(3) ?? '?'}`).join('  ');
+        console.error(`step ${String(e.step).padStart(String(e.steps).length)}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${fmtTime(e.etaSec)}  ${ms}`);
+      },
+      onEval: (step, r) => console.error(`eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ')}]`),
+    },
+  });
+  console.error(`done: ${result.steps} steps at ${result.stepsPerSec.toFixed(1)} steps/s; run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`);
+  if (result.finalEval) console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));
+  return 0;
+}
+
+export async function runEval(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(EVAL_HELP);
+    return 0;
+  }
+  const args = parseArgs(argv);
+  rejectUnknown(args, ['episodes', 'seed', 'env', 'threads'], 'eval');
+  const runDir = args.positionals[0];
+  if (!runDir) throw new RangeError('hiql eval: give the run folder, e.g. hiql eval runs/NAME');
+  const info = readRunInfo(runDir);
+  const { params, step } = readRunParams(runDir);
+  const episodes = optInt(args, 'episodes') ?? 50;
+  const seed = optInt(args, 'seed') ?? info.config.trainer.seed;
+  const cfg: RunConfig = { ...info.config, env: optString(args, 'env') ?? info.config.env };
+  const t0 = performance.now();
+  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, optInt(args, 'threads'));
+  console.error(`${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
+  console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));
+  return 0;
+}

@@ -1,0 +1,56 @@
+// Evaluation (SPEC.md section 7): the evaluation tasks of a maze, N episodes each, deterministic
+// actions; all episodes stepped in lockstep with one batched policy call per step. The policy is any
+// function from (observations, goals) to actions, so the same protocol runs a training-time session
+// and an exported model through the runtime.
+import { getMaze } from '../envs/maze.ts';
+import { VecPointMaze } from '../envs/pointmaze.ts';
+import { deriveSeed } from '../envs/rng.ts';
+import { parseEnvName } from '../envs/datasets.ts';
+
+/** Actions [n * actionDim] for observations and goals [n * obsDim]. */
+export type BatchPolicy = (observations: Float32Array, goals: Float32Array, n: number) => Promise<Float32Array>;
+
+export interface EvalResult {
+  env: string;
+  episodesPerTask: number;
+  /** Success rate of each task (task 1 first). */
+  tasks: { task: number; success: number; meanSteps: number }[];
+  success: number;
+}
+
+export interface EvalOptions {
+  episodesPerTask: number;
+  seed: number;
+  /** Tasks to run (default all five). */
+  tasks?: number[];
+  /** Called every `progressEvery` steps with (step, episodes still running). */
+  onProgress?: (step: number, running: number) => void;
+}
+
+export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions): Promise<EvalResult> {
+  const { maze } = parseEnvName(env);
+  const spec = getMaze(maze);
+  const tasks = o.tasks ?? spec.tasks.map((t) => t.id);
+  const n = tasks.length * o.episodesPerTask;
+  const vec = new VecPointMaze(spec, n);
+  const ids = new Int32Array(n);
+  tasks.forEach((t, i) => ids.fill(t, i * o.episodesPerTask, (i + 1) * o.episodesPerTask));
+  vec.reset(ids, deriveSeed(o.seed, 'eval', env));
+  let step = 0;
+  while (vec.numRunning > 0) {
+    const actions = await policy(vec.obs, vec.goals, n);
+    vec.step(actions);
+    step++;
+    if (o.onProgress && step % 100 === 0) o.onProgress(step, vec.numRunning);
+  }
+  const perTask = tasks.map((task, i) => {
+    let s = 0;
+    let steps = 0;
+    for (let e = i * o.episodesPerTask; e < (i + 1) * o.episodesPerTask; e++) {
+      s += vec.success[e]!;
+      steps += vec.steps[e]!;
+    }
+    return { task, success: s / o.episodesPerTask, meanSteps: steps / o.episodesPerTask };
+  });
+  return { env, episodesPerTask: o.episodesPerTask, tasks: perTask, success: perTask.reduce((a, t) => a + t.success, 0) / perTask.length };
+}

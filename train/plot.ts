@@ -1,0 +1,82 @@
+// Learning curves as SVG (no dependencies): losses from metrics.jsonl and success from eval.jsonl.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../onnx/index.ts';
+
+interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+function readJsonl(path: string): Record<string, number>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** One chart panel: axes, ticks, a legend and one polyline per series. */
+export function chartSvg(title: string, series: Series[], o: { x: number; y: number; w: number; h: number; yMin?: number; yMax?: number; xLabel: string }): string {
+  const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  if (pts.length === 0) return '';
+  const xMin = Math.min(...pts.map((p) => p[0]));
+  const xMax = Math.max(...pts.map((p) => p[0]), xMin + 1);
+  let yMin = o.yMin ?? Math.min(...pts.map((p) => p[1]));
+  let yMax = o.yMax ?? Math.max(...pts.map((p) => p[1]));
+  if (yMax - yMin < 1e-9) {
+    yMin -= 1;
+    yMax += 1;
+  }
+  const L = o.x + 55;
+  const R = o.x + o.w - 10;
+  const T = o.y + 28;
+  const B = o.y + o.h - 35;
+  const sx = (x: number) => L + ((x - xMin) / (xMax - xMin)) * (R - L);
+  const sy = (y: number) => B - ((y - yMin) / (yMax - yMin)) * (B - T);
+  const parts: string[] = [];
+  parts.push(`<text x="${o.x + o.w / 2}" y="${o.y + 16}" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  parts.push(`<rect x="${L}" y="${T}" width="${R - L}" height="${B - T}" fill="none" stroke="#888"/>`);
+  for (let i = 0; i <= 4; i++) {
+    const yv = yMin + ((yMax - yMin) * i) / 4;
+    const xv = xMin + ((xMax - xMin) * i) / 4;
+    parts.push(`<line x1="${L}" x2="${R}" y1="${sy(yv)}" y2="${sy(yv)}" stroke="#eee"/>`);
+    parts.push(`<text x="${L - 5}" y="${sy(yv) + 4}" text-anchor="end" font-size="10">${Number(yv.toPrecision(3))}</text>`);
+    parts.push(`<text x="${sx(xv)}" y="${B + 14}" text-anchor="middle" font-size="10">${Math.round(xv)}</text>`);
+  }
+  parts.push(`<text x="${(L + R) / 2}" y="${B + 28}" text-anchor="middle" font-size="11">${esc(o.xLabel)}</text>`);
+  series.forEach((s, i) => {
+    const c = COLORS[i % COLORS.length];
+    const d = s.points.filter(([, y]) => Number.isFinite(y)).map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${d}"/>`);
+    if (s.points.length < 30) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="2.5" fill="${c}"/>`);
+    parts.push(`<text x="${L + 8}" y="${T + 14 + 13 * i}" font-size="11" fill="${c}">${esc(s.name)}</text>`);
+  });
+  return parts.join('\n');
+}
+
+/** Writes curves.svg into a run folder: the losses and the evaluation success. */
+export function writeCurves(runDir: string): void {
+  const metrics = readJsonl(join(runDir, 'metrics.jsonl'));
+  const evals = readJsonl(join(runDir, 'eval.jsonl'));
+  if (metrics.length === 0) return;
+  const lossKeys = Object.keys(metrics[0]!).filter((k) => k.endsWith('_loss') || k === 'loss');
+  const panels: string[] = [];
+  const W = 460;
+  const H = 260;
+  lossKeys.forEach((k, i) => {
+    panels.push(chartSvg(k, [{ name: k, points: metrics.map((m) => [m['step']!, m[k]!]) }], { x: (i % 2) * W, y: Math.floor(i / 2) * H, w: W, h: H, xLabel: 'step' }));
+  });
+  const row = Math.ceil(lossKeys.length / 2);
+  if (evals.length) {
+    panels.push(
+      chartSvg('evaluation success', [{ name: 'success (all tasks)', points: evals.map((e) => [e['step']!, e['success']!]) }], { x: 0, y: row * H, w: W, h: H, yMin: 0, yMax: 1, xLabel: 'step' }),
+    );
+  }
+  panels.push(chartSvg('steps/s', [{ name: 'updates per second', points: metrics.map((m) => [m['step']!, m['stepsPerSec']!]) }], { x: W, y: row * H, w: W, h: H, yMin: 0, xLabel: 'step' }));
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${(row + 1) * H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
+  writeFileAtomic(join(runDir, 'curves.svg'), new TextEncoder().encode(svg));
+}

@@ -1,0 +1,174 @@
+// The training loop: a run folder holding the resolved config, metrics (JSON lines), checkpoints,
+// evaluation results and learning curves; periodic evaluation; exact resume. The library reports
+// through callbacks and never prints; the CLI prints.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng, deriveSeed } from '../envs/rng.ts';
+import { StepRunner, createSession, loadCheckpoint, ort, saveCheckpoint, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
+import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, type AgentConfig, type Dims } from './agents/index.ts';
+import { configHash, type RunConfig } from './config.ts';
+import { buildTrajectoryIndex, dropActions, loadDataset, type Dataset } from './data/dataset.ts';
+import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
+import { writeCurves } from './plot.ts';
+import { GoalSampler, type SamplerConfig } from './sampler.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+export const CONFIG_FILE = 'config.json';
+
+export interface RunInfo {
+  config: RunConfig;
+  configHash: string;
+  dims: Dims;
+  version: string;
+}
+
+export interface TrainCallbacks {
+  /** Every logEvery steps: step, steps/s, ETA in seconds, metrics. */
+  onLog?: (e: { step: number; steps: number; stepsPerSec: number; etaSec: number; metrics: Record<string, number> }) => void;
+  onEval?: (step: number, r: EvalResult) => void;
+  onInfo?: (msg: string) => void;
+}
+
+export function readRunInfo(runDir: string): RunInfo {
+  const p = join(runDir, CONFIG_FILE);
+  if (!existsSync(p)) throw new Error(`'${runDir}' is not a run folder: it has no ${CONFIG_FILE}`);
+  return JSON.parse(readFileSync(p, 'utf8')) as RunInfo;
+}
+
+/** Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. */
+export function readRunParams(runDir: string): { params: Map<string, Float32Array>; step: number } {
+  const ck = loadCheckpoint(join(runDir, CHECKPOINT_FILE));
+  const params = new Map<string, Float32Array>();
+  for (const [k, t] of ck.tensors) if (!k.startsWith('opt/')) params.set(k, t.data);
+  return { params, step: ck.step };
+}
+
+/** The sampler settings of an agent config. */
+function samplerConfig(c: AgentConfig, agent: RunConfig['agent']): SamplerConfig {
+  return { ...(c as unknown as SamplerConfig), subgoalSteps: agent === 'hiql' ? (c as { subgoalSteps: number }).subgoalSteps : undefined };
+}
+
+/** A BatchPolicy running the agent's policy graph built from `params` on onnxruntime. */
+export async function sessionPolicy(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, threads?: number): Promise<{ policy: BatchPolicy; release: () => Promise<void> }> {
+  const session = await createSession(buildPolicyGraph(cfg.agent, cfg.agentConfig, dims, params).toBytes(), { threads });
+  const policy: BatchPolicy = async (obs, goals, n) => {
+    const out = await session.run({ observation: new ort.Tensor('float32', obs, [n, dims.obsDim]), goal: new ort.Tensor('float32', goals, [n, dims.obsDim]) });
+    return out['action']!.data as Float32Array;
+  };
+  return { policy, release: () => session.release() };
+}
+
+export async function evaluateParams(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, episodes: number, seed: number, threads?: number): Promise<EvalResult> {
+  const { policy, release } = await sessionPolicy(cfg, dims, params, threads);
+  try {
+    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed });
+  } finally {
+    await release();
+  }
+}
+
+export interface TrainResult {
+  steps: number;
+  finalEval: EvalResult | null;
+  stepsPerSec: number;
+}
+
+/**
+ * Trains `cfg` in `runDir`. With `resume`, continues from the run's checkpoint exactly as an
+ * uninterrupted run would (batches are drawn from a generator re-seeded per step).
+ */
+export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolean; dataset?: Dataset; cb?: TrainCallbacks; evalAtEnd?: boolean } = {}): Promise<TrainResult> {
+  const cb = o.cb ?? {};
+  const t = cfg.trainer;
+  mkdirSync(runDir, { recursive: true });
+  let ds = o.dataset ?? (await loadDataset(cfg.dataset));
+  if (t.actionFraction < 1) ds = dropActions(ds, t.actionFraction, deriveSeed(t.seed, 'action-fraction'));
+  if (ds.obsShape.length !== 1) throw new RangeError(`dataset '${cfg.dataset}' has observations of shape [${ds.obsShape}]; state-based agents need 1-D observations`);
+  const dims: Dims = { obsDim: ds.obsShape[0]!, actionDim: ds.actionDim };
+  const traj = buildTrajectoryIndex(ds.terminals);
+
+  const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims, version: '0.1.0' };
+  const cfgPath = join(runDir, CONFIG_FILE);
+  if (o.resume) {
+    const prev = readRunInfo(runDir);
+    if (prev.configHash !== info.configHash) throw new Error(`cannot resume '${runDir}': its config differs from this one (hash ${prev.configHash.slice(0, 12)} vs ${info.configHash.slice(0, 12)})`);
+  } else {
+    if (existsSync(join(runDir, CHECKPOINT_FILE))) throw new Error(`'${runDir}' already holds a run; pass --resume to continue it or choose another --run-dir`);
+    writeFileAtomic(cfgPath, new TextEncoder().encode(JSON.stringify(info, null, 2) + '\n'));
+    for (const f of ['metrics.jsonl', 'eval.jsonl']) writeFileSync(join(runDir, f), '');
+  }
+
+  const useMask = ds.actionMask !== null;
+  const step = buildAgentStep(cfg.agent, cfg.agentConfig, dims, { actionMask: useMask });
+  const threads = t.threads > 0 ? t.threads : undefined;
+  let initial: Map<string, Float32Array>;
+  let startStep = 0;
+  if (o.resume) {
+    const ck = loadCheckpoint(join(runDir, CHECKPOINT_FILE));
+    initial = new Map([...ck.tensors].map(([k, v]) => [k, v.data]));
+    startStep = ck.step;
+    cb.onInfo?.(`resuming '${runDir}' at step ${startStep}`);
+  } else {
+    initial = initAgentState(cfg.agent, step, t.seed);
+  }
+  const runner = await StepRunner.create(step.spec, initial, { threads, executionProviders: [t.device === 'cuda' ? 'cuda' : t.device === 'webgpu' ? 'webgpu' : 'cpu'], deviceResident: t.device !== 'cpu' });
+  runner.stepCount = startStep;
+  const B = cfg.agentConfig.batchSize;
+  const sampler = new GoalSampler(ds, traj, samplerConfig(cfg.agentConfig, cfg.agent), cfg.agent === 'hiql' ? 'hiql' : 'flat', 0);
+  void AGENTS;
+
+  const save = async (stepNo: number) => {
+    const snap = await runner.snapshot();
+    const tensors: Checkpoint['tensors'] = new Map();
+    for (const s of step.spec.state) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
+    saveCheckpoint(join(runDir, CHECKPOINT_FILE), { step: stepNo, tensors, meta: { configHash: info.configHash } });
+  };
+  const doEval = async (stepNo: number): Promise<EvalResult> => {
+    const snap = await runner.snapshot();
+    const r = await evaluateParams(cfg, dims, snap, t.evalEpisodes, t.seed, threads);
+    appendFileSync(join(runDir, 'eval.jsonl'), JSON.stringify({ step: stepNo, ...r }) + '\n');
+    cb.onEval?.(stepNo, r);
+    return r;
+  };
+
+  let last = performance.now();
+  let lastStep = startStep;
+  const startTime = performance.now();
+  let finalEval: EvalResult | null = null;
+  const sums: Record<string, number> = {};
+  let count = 0;
+  for (let s = startStep + 1; s <= t.steps; s++) {
+    sampler.rng = new Rng(deriveSeed(t.seed, 'batch', s));
+    const batch = sampler.sample();
+    const m = await runner.step(batchFeeds(step.batchKeys, batch, dims, B));
+    for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
+    count++;
+    if (!Number.isFinite(m['loss']!)) throw new Error(`training diverged at step ${s}: loss is ${m['loss']}`);
+    if (s % t.logEvery === 0 || s === t.steps) {
+      const now = performance.now();
+      const sps = ((s - lastStep) * 1000) / (now - last);
+      const avg: Record<string, number> = {};
+      for (const [k, v] of Object.entries(sums)) avg[k] = v / count;
+      appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify({ step: s, time: (now - startTime) / 1000, stepsPerSec: sps, ...avg }) + '\n');
+      cb.onLog?.({ step: s, steps: t.steps, stepsPerSec: sps, etaSec: (t.steps - s) / sps, metrics: avg });
+      for (const k of Object.keys(sums)) delete sums[k];
+      count = 0;
+      last = now;
+      lastStep = s;
+    }
+    const atEnd = s === t.steps;
+    const pause = performance.now();
+    if (t.saveEvery > 0 && (s % t.saveEvery === 0 || atEnd)) await save(s);
+    if ((t.evalEvery > 0 && s % t.evalEvery === 0) || (atEnd && o.evalAtEnd !== false)) {
+      finalEval = await doEval(s);
+      writeCurves(runDir);
+    }
+    // Time spent saving and evaluating does not count against steps/s.
+    last += performance.now() - pause;
+  }
+  if (t.saveEvery <= 0) await save(t.steps);
+  const stepsPerSec = ((t.steps - startStep) * 1000) / Math.max(1, performance.now() - startTime);
+  await runner.release();
+  writeCurves(runDir);
+  return { steps: t.steps, finalEval, stepsPerSec };
+}
