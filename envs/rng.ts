@@ -94,6 +94,17 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s3 = 1; // all-zero state is forbidden
   }
 
+  /** A generator with the given raw state (four 32-bit words, not all zero); for tests against published vectors. */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Rng {
+    if (((s0 | s1 | s2 | s3) >>> 0) === 0) throw new RangeError('Rng.fromState: the all-zero state is not allowed');
+    const r = new Rng(0);
+    r.s0 = s0 | 0;
+    r.s1 = s1 | 0;
+    r.s2 = s2 | 0;
+    r.s3 = s3 | 0;
+    return r;
+  }
+
   /** Next raw output: an unsigned 32-bit integer. */
   nextU32(): number {
     const s1 = this.s1;
