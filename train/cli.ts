@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   data: async () => (await import('./cli-data.ts')).run,
   train: async () => (await import('./cli-train.ts')).runTrain,
   eval: async () => (await import('./cli-train.ts')).runEval,
+  export: async () => (await import('../export/cli-export.ts')).run,
 };
 
 export async function main(argv: string[]): Promise<number> {

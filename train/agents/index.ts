@@ -124,15 +124,19 @@ export interface PolicyGraphOptions {
   subgoal?: boolean;
 }
 
+/** Parameter values as initializers, or (null) as graph inputs, as in the training graph. */
+export type ParamValues = ReadonlyMap<string, Float32Array> | null;
+const sourceFor = (g: Graph, params: ParamValues): ParamSource => (params ? new ConstParams(g, params) : new InputParams(g));
+
 /**
  * The deterministic policy as an inference graph: inputs `observation` [batch, obsDim] and `goal`
  * [batch, obsDim]; outputs `action` (clipped to [-1, 1]) and, for HIQL, `subgoal` [batch, repDim].
  */
-export function buildPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>): Graph {
+export function buildPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph(`${agent}_policy`);
   const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
   const goal = g.input('goal', 'float32', ['batch', dims.obsDim]);
-  const P = new ConstParams(g, params);
+  const P = sourceFor(g, params);
   const out = AGENTS[agent].policy(g, P, obs, goal, c, dims.actionDim);
   g.output(out.action, 'action');
   if (out.subgoal) g.output(out.subgoal, 'subgoal');
@@ -140,19 +144,19 @@ export function buildPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims, p
 }
 
 /** HIQL's low level alone on a held subgoal: inputs `observation`, `subgoal`; output `action`. */
-export function buildLowPolicyGraph(c: HiqlConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>): Graph {
+export function buildLowPolicyGraph(c: HiqlConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph('hiql_low_policy');
   const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
   const z = g.input('subgoal', 'float32', ['batch', c.repDim]);
-  g.output(hiqlLowPolicy(g, new ConstParams(g, params), obs, z, c, dims.actionDim), 'action');
+  g.output(hiqlLowPolicy(g, sourceFor(g, params), obs, z, c, dims.actionDim), 'action');
   return g;
 }
 
 /** HIQL's goal representation phi([s; g]): inputs `observation`, `goal`; output `representation`. */
-export function buildGoalRepGraph(c: HiqlConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>): Graph {
+export function buildGoalRepGraph(c: HiqlConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph('hiql_goal_rep');
   const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
   const goal = g.input('goal', 'float32', ['batch', dims.obsDim]);
-  g.output(hiqlGoalRep(g, new ConstParams(g, params), obs, goal, c), 'representation');
+  g.output(hiqlGoalRep(g, sourceFor(g, params), obs, goal, c), 'representation');
   return g;
 }

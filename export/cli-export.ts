@@ -1,0 +1,30 @@
+// `hiql export RUN_DIR --out models/NAME.onnx`
+import { parseArgs, optString, rejectUnknown } from '../train/args.ts';
+import { readRunInfo, readRunParams } from '../train/trainer.ts';
+import { exportPolicy } from './export.ts';
+
+const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate]
+
+Writes the run's deterministic policy as ONNX (IR 8, opset 17): NAME.onnx maps observation and goal
+to action (and, for HIQL, the subgoal latent); HIQL also gets NAME.low.onnx (observation, subgoal ->
+action) and NAME.phi.onnx (observation, goal -> phi). Each file is checked against the training
+graph in onnxruntime-node and onnxruntime-web before it is written.`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const args = parseArgs(argv);
+  rejectUnknown(args, ['out', 'no-validate'], 'export');
+  const runDir = args.positionals[0];
+  if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
+  const info = readRunInfo(runDir);
+  const { params, step } = readRunParams(runDir);
+  const out = optString(args, 'out') ?? `models/${info.config.env}-${info.config.agent}.onnx`;
+  const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate') });
+  for (const v of r.validation) console.error(`validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}`);
+  for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
+  console.log(JSON.stringify({ run: runDir, step, files: r.files.map((f) => ({ role: f.role, path: f.path, bytes: f.bytes.length, sha256: f.sha256 })) }));
+  return 0;
+}
