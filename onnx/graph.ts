@@ -35,7 +35,7 @@ export interface Node {
   readonly name: string;
   readonly opType: string;
   readonly domain: string;
-  readonly inputs: readonly string[]; // '' marks an omitted optional input
+  readonly inputs: readonly string[]; // '' marks an omitted optional input; trailing ones are dropped
   readonly outputs: readonly string[];
   readonly attrs: Readonly<Record<string, Attr>>;
 }
@@ -234,7 +234,12 @@ export class Graph {
     const outNames = opts.outNames ?? outs.slice(0, count).map((_, i) => (count === 1 ? name : `${name}:${i}`));
     const tensors = outs.slice(0, count).map((o, i) => this.define(outNames[i]!, o.dtype, o.shape));
     for (const n of outNames) this.used.set(n, 0);
-    const node: Node = Object.freeze({ name, opType, domain: '', inputs: inputs.map((x) => (x ? x.name : '')), outputs: outNames, attrs: Object.freeze({ ...attrs }) });
+    // Trailing omitted inputs are left out rather than written as '' (both are valid ONNX, but
+    // onnxruntime 1.30's extended graph optimisations crash on a float32 LayerNormalization whose
+    // omitted bias is written as '').
+    const inputNames = inputs.map((x) => (x ? x.name : ''));
+    while (inputNames.length > 0 && inputNames[inputNames.length - 1] === '') inputNames.pop();
+    const node: Node = Object.freeze({ name, opType, domain: '', inputs: inputNames, outputs: outNames, attrs: Object.freeze({ ...attrs }) });
     this.nodes.push(node);
     for (const o of outNames) this.producer.set(o, node);
     return tensors;
@@ -251,7 +256,7 @@ export class Graph {
     return out;
   }
 
-  /** Identity whose output the backward pass treats as a constant. */
+  /** Identity whose output the backward pass treats as a constant (named so that fromBytes can tell). */
   stopGradient(x: Tensor): Tensor {
     const [y] = this.node('Identity', [x], {}, { name: 'StopGradient' });
     this.stopped.add(y!.name);
@@ -317,6 +322,8 @@ export class Graph {
       for (const a of np.attribute ?? []) attrs[a.name] = attrFromProto(a);
       const ins = (np.input ?? []).map((n) => (n === '' ? null : g.tensor(n)));
       g.node(np.opType, ins, attrs, { outNames: np.output, outputs: np.output.length, name: np.name || np.opType });
+      // stopGradient's Identity nodes are recognised by the name the builder gives them.
+      if (np.opType === 'Identity' && STOP_GRADIENT_NAME.test(np.name)) g.stopped.add(np.output[0]!);
     }
     for (const vo of gp.output ?? []) g.outputs.push(g.tensor(vo.name));
     const metadata: Record<string, string> = {};
@@ -325,6 +332,9 @@ export class Graph {
     return { graph: g, metadata, opset, irVersion: Number(model.irVersion) };
   }
 }
+
+/** Names uniqueName gives stopGradient nodes: `[scope/]StopGradient[_k]`. */
+const STOP_GRADIENT_NAME = /(^|\/)StopGradient(_\d+)?$/;
 
 function fill(dtype: DType, values: readonly number[]): TypedArray {
   const a = typedArrayFor(dtype, values.length);

@@ -58,7 +58,7 @@ export function broadcastShapes(a: Shape, b: Shape): Shape {
 }
 
 function sameDtype(inputs: (Tensor | null)[], op: string): DType {
-  const ts = inputs.filter((x): x is Tensor => x !== null);
+  const ts = inputs.filter((x): x is Tensor => x != null); // null or absent (trailing optional inputs)
   const dt = ts[0]!.dtype;
   for (const t of ts) if (t.dtype !== dt) throw new TypeError(`${op} needs inputs of one dtype, got ${ts.map((x) => x.dtype).join(' and ')}`);
   return dt;
