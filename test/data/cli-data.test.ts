@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../train/cli-data.ts';
+import { readNpz } from '../../train/data/npz.ts';
+import { decodePng } from '../../envs/png.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hiql-cli-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the command with console output captured. */
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  const write = process.stderr.write.bind(process.stderr);
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    return { code: await run(argv), out: out.join('\n'), err: err.join('') };
+  } finally {
+    console.log = log;
+    console.error = error;
+    process.stderr.write = write;
+  }
+}
+
+test('hiql data generate writes an OGBench .npz atomically, with progress on stderr', async () => {
+  const out = join(dir, 'sub', 'ms.npz');
+  const r = await capture(['generate', '--env', 'pointmaze-medium-stitch', '--out', out, '--episodes', '30', '--seed', '4']);
+  assert.equal(r.code, 0);
+  assert.match(r.out, /wrote .*ms\.npz: pointmaze-medium-stitch train split, seed 4, 30 episodes x 201 steps = 6030 transitions/);
+  assert.match(r.err, /6030\/6030 transitions \(100%\), [\d.]+M transitions\/s/);
+  const a = readNpz(out);
+  assert.deepEqual(a['observations']!.shape, [6030, 2]);
+  assert.deepEqual(a['terminals']!.shape, [6030]);
+  assert.deepEqual(readdirSync(join(dir, 'sub')), ['ms.npz'], 'no temporary file left behind');
+  // Same seed, same bytes; the validation split differs.
+  const again = join(dir, 'ms2.npz');
+  await capture(['generate', '--env', 'pointmaze-medium-stitch', '--out', again, '--episodes', '30', '--seed', '4']);
+  assert.deepEqual(readFileSync(again), readFileSync(out));
+  const val = join(dir, 'val.npz');
+  const rv = await capture(['generate', '--env', 'pointmaze-medium-stitch-v0', '--out', val, '--val']);
+  assert.equal(rv.code, 0);
+  assert.deepEqual(readNpz(val)['observations']!.shape, [500 * 201, 2]);
+});
+
+test('hiql data info and render', async () => {
+  const file = join(dir, 'tn.npz');
+  await capture(['generate', '--env', 'pointmaze-teleport-navigate', '--out', file, '--episodes', '6']);
+  const info = await capture(['info', file]);
+  assert.equal(info.code, 0);
+  assert.match(info.out, /observations +\(6006, 2\) float32/);
+  assert.match(info.out, /terminals +\(6006,\) float32/);
+  assert.match(info.out, /trajectories: 6; length min 1001, mean 1001\.0, max 1001 rows/);
+  const png = join(dir, 'maze.png');
+  const r = await capture(['render', '--env', 'pointmaze-teleport-navigate', '--dataset', file, '--out', png, '--trajectories', '3']);
+  assert.equal(r.code, 0);
+  const img = decodePng(new Uint8Array(readFileSync(png)));
+  assert.deepEqual([img.width, img.height], [12 * 32, 9 * 32]);
+});
+
+test('hiql data rejects unknown options and missing arguments with the valid choices', async () => {
+  await assert.rejects(run(['generate', '--env', 'pointmaze-medium-navigate', '--out', 'x.npz', '--epsiodes', '3']), /hiql data generate: unknown option --epsiodes; valid options: --env, --out, --episodes, --seed, --val/);
+  await assert.rejects(run(['generate', '--out', 'x.npz']), /hiql data generate: --env is required/);
+  await assert.rejects(run(['generate', '--env', 'pointmaze-tiny-navigate', '--out', 'x.npz']), /unknown environment 'pointmaze-tiny-navigate'/);
+  await assert.rejects(run(['info']), /give a FILE/);
+  assert.equal((await capture(['frobnicate'])).code, 2);
+  assert.equal((await capture(['--help'])).code, 0);
+});
