@@ -1,0 +1,47 @@
+// Config resolution: defaults, preset, per-dataset overrides, command-line overrides, validation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { configHash, resolveConfig } from '../../train/config.ts';
+import { trainConfigFromArgs } from '../../train/cli-train.ts';
+
+test('the ogbench preset keeps SPEC defaults and applies per-dataset settings', () => {
+  const m = resolveConfig({ agent: 'hiql', preset: 'ogbench', env: 'pointmaze-medium-navigate', dataset: 'x' });
+  assert.equal(m.agentConfig.batchSize, 1024);
+  assert.equal(m.agentConfig.discount, 0.99);
+  assert.deepEqual((m.agentConfig as { valueHiddenDims: number[] }).valueHiddenDims, [512, 512, 512]);
+  const giant = resolveConfig({ agent: 'hiql', preset: 'ogbench', env: 'pointmaze-giant-navigate', dataset: 'x' });
+  assert.equal(giant.agentConfig.discount, 0.995);
+  const stitch = resolveConfig({ agent: 'hiql', preset: 'ogbench', env: 'pointmaze-large-stitch', dataset: 'x' });
+  assert.equal((stitch.agentConfig as { actorPRandomgoal: number }).actorPRandomgoal, 0.5);
+});
+
+test('quick and paper presets change what they say', () => {
+  const q = resolveConfig({ agent: 'hiql', preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'x' });
+  assert.equal(q.agentConfig.batchSize, 256);
+  assert.equal(q.trainer.steps, 50_000);
+  const p = resolveConfig({ agent: 'hiql', preset: 'paper', env: 'pointmaze-medium-navigate', dataset: 'x' });
+  assert.deepEqual(p.agentConfig.actorHiddenDims, [256, 256]);
+  assert.equal((p.agentConfig as { learnActorStd: boolean }).learnActorStd, true);
+  assert.equal((p.agentConfig as { highAlpha: number }).highAlpha, 1);
+});
+
+test('command-line overrides are coerced; unknown keys and broken invariants are rejected', () => {
+  const { cfg } = trainConfigFromArgs(['--env', 'pointmaze-medium-navigate', '--agent', 'gcivl', '--batchSize', '128', '--value-hidden-dims', '64,64', '--steps', '10']);
+  assert.equal(cfg.agentConfig.batchSize, 128);
+  assert.deepEqual((cfg.agentConfig as { valueHiddenDims: number[] }).valueHiddenDims, [64, 64]);
+  assert.equal(cfg.trainer.steps, 10);
+  assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.agentConfig));
+  assert.throws(() => trainConfigFromArgs(['--env', 'e', '--lowAlpha', '3', '--agent', 'gcbc']), /unknown option --lowAlpha; valid options: .*batchSize/);
+  assert.throws(() => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { valuePCurgoal: 0.5 } }), /valuePCurgoal \+ valuePTrajgoal \+ valuePRandomgoal must sum to 1, got 1.3/);
+  assert.throws(() => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { batchSize: 'many' } }), /'batchSize' expects a number, got 'many'/);
+  assert.throws(() => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }), /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc/);
+  assert.throws(() => resolveConfig({ agent: 'hiql', preset: 'huge', env: 'e', dataset: 'x' }), /unknown preset 'huge'/);
+});
+
+test('the config hash depends on what shapes the agent, not on trainer settings', () => {
+  const a = resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x' });
+  const b = resolveConfig({ agent: 'hiql', env: 'e', dataset: 'y', overrides: { steps: 5 } });
+  const c = resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { repDim: 8 } });
+  assert.equal(configHash(a), configHash(b));
+  assert.notEqual(configHash(a), configHash(c));
+});
