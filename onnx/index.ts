@@ -8,3 +8,4 @@ export * from './init.ts';
 export * from './trainer.ts';
 export * from './checkpoint.ts';
 export * from './nn.ts';
+export * from './flat.ts';

@@ -2,12 +2,15 @@
 import type { Graph, Tensor } from './graph.ts';
 import './ops.ts';
 
-/** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/**
+ * GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed in the equal
+ * form x sigmoid(x (a + b x^2)) with a = 2 sqrt(2/pi), b = 0.044715 a, since 0.5 (1 + tanh(u)) =
+ * sigmoid(2u). Elementwise ops are memory-bound on the CPU; this form needs 6 forward ops instead
+ * of 9 and a shorter backward chain. It agrees with the tanh form to float32 rounding.
+ */
 export function gelu(g: Graph, x: Tensor): Tensor {
-  return g.scope('gelu', () => {
-    const inner = g.mul(g.add(x, g.mul(g.mul(g.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-    return g.mul(g.mul(x, 0.5), g.add(g.tanh(inner), 1));
-  });
+  const a = 2 * Math.sqrt(2 / Math.PI);
+  return g.scope('gelu', () => g.mul(x, g.sigmoid(g.mul(x, g.add(g.mul(g.mul(x, x), 0.044715 * a), a)))));
 }
 
 /** Squared L2 norm over the last axis, keepdims. */

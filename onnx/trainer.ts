@@ -50,13 +50,16 @@ export interface BuildStepOptions {
   batchInputs: readonly Tensor[];
   /** Also output each trainable parameter's gradient as `<param>_grad` (tests, debugging). */
   outputGradients?: boolean;
+  /** Gradients of `loss` for `trainable`, when the caller builds them (e.g. flatGradient). */
+  grads?: readonly Tensor[];
 }
 
 /** Adds gradients, Adam and state outputs to `g` and serialises the training-step graph. */
 export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const { g } = o;
   const dt = o.loss.dtype;
-  const grads = gradients(g, o.loss, o.trainable);
+  const grads = o.grads ?? gradients(g, o.loss, o.trainable);
+  if (grads.length !== o.trainable.length) throw new RangeError(`buildTrainStep: ${grads.length} gradients for ${o.trainable.length} trainable tensors`);
   const step = g.input('opt/step', dt, []);
   const slots = o.trainable.map((p) => ({
     m: g.input(`opt/m/${p.name}`, p.dtype, p.shape),
@@ -78,7 +81,7 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const metrics = ['loss'];
   g.output(o.loss, 'loss');
   const gradientOutputs: string[] = [];
-  if (o.outputGradients) for (const gr of grads) gradientOutputs.push(g.output(gr).name);
+  if (o.outputGradients) for (const [i, gr] of grads.entries()) gradientOutputs.push(g.output(gr, gr.name === `${o.trainable[i]!.name}_grad` ? undefined : `${o.trainable[i]!.name}_grad`).name);
   for (const [k, t] of Object.entries(o.metrics ?? {})) {
     if (t.shape.length !== 0) throw new RangeError(`metric '${k}' must be a scalar, has shape [${t.shape}]`);
     g.output(t, k);

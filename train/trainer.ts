@@ -105,7 +105,8 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   let startStep = 0;
   if (o.resume) {
     const ck = loadCheckpoint(join(runDir, CHECKPOINT_FILE));
-    initial = new Map([...ck.tensors].map(([k, v]) => [k, v.data]));
+    const saved = new Map([...ck.tensors].map(([k, v]) => [k, v.data]));
+    initial = step.toState(saved, saved);
     startStep = ck.step;
     cb.onInfo?.(`resuming '${runDir}' at step ${startStep}`);
   } else {
@@ -117,15 +118,17 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   const sampler = new GoalSampler(ds, traj, samplerConfig(cfg.agentConfig, cfg.agent), cfg.agent === 'hiql' ? 'hiql' : 'flat', 0);
   void AGENTS;
 
+  const shapes = new Map(step.params.map((p) => [p.name, p.shape]));
   const save = async (stepNo: number) => {
+    // Parameters are saved by name (export reads them); Adam's flat slots as they are.
     const snap = await runner.snapshot();
     const tensors: Checkpoint['tensors'] = new Map();
-    for (const s of step.spec.state) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
+    for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapes.get(name)!, data: v });
+    for (const s of step.spec.state) if (s.name.startsWith('opt/')) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
     saveCheckpoint(join(runDir, CHECKPOINT_FILE), { step: stepNo, tensors, meta: { configHash: info.configHash } });
   };
   const doEval = async (stepNo: number): Promise<EvalResult> => {
-    const snap = await runner.snapshot();
-    const r = await evaluateParams(cfg, dims, snap, t.evalEpisodes, t.seed, threads);
+    const r = await evaluateParams(cfg, dims, step.fromState(await runner.snapshot()), t.evalEpisodes, t.seed, threads);
     appendFileSync(join(runDir, 'eval.jsonl'), JSON.stringify({ step: stepNo, ...r }) + '\n');
     cb.onEval?.(stepNo, r);
     return r;

@@ -97,9 +97,7 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const params = mapParams(gold.params);
     const ours = new Set(step.params.map((p) => p.name));
     assert.deepEqual([...params.keys()].sort(), [...ours].sort(), 'parameter sets differ');
-    const state = new Map(params);
-    for (const s of step.spec.state) if (!state.has(s.name)) state.set(s.name, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
-    const runner = await StepRunner.create(step.spec, state, { threads: 1 });
+    const runner = await StepRunner.create(step.spec, step.toState(params), { threads: 1 });
     const arrays: Record<string, Float32Array> = {};
     for (const k of step.batchKeys) arrays[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
     const metrics = await runner.step(batchFeeds(step.batchKeys, arrays, dims, c['batchSize' as never]));
@@ -110,8 +108,9 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
       close([metrics[k]!], [v], k);
     }
     const goldGrads = mapParams(gold.grads);
+    const ourGrads = step.layouts.params.unflatten(runner.lastGradients.get('params_grad')!);
     for (const [name, gv] of goldGrads) {
-      const ours = runner.lastGradients.get(`${name}_grad`);
+      const ours = ourGrads.get(name);
       if (name.startsWith('target_')) {
         assert.equal(ours, undefined, `target parameter ${name} must not be trained`);
         assert.ok(gv.every((x) => x === 0), `reference gives ${name} a gradient`);
@@ -124,7 +123,8 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
       close(ours, gv, `grad ${name}`, 1e-4, 1e-5 * Math.max(...gv.map(Math.abs)));
     }
     const after = mapParams(gold.params_after_one_update);
-    for (const [name, v] of after) close(await runner.read(name), v, `updated ${name}`, 1e-5, 1e-7);
+    const oursAfter = step.fromState(await runner.snapshot());
+    for (const [name, v] of after) close(oursAfter.get(name)!, v, `updated ${name}`, 1e-5, 1e-7);
 
     // Deterministic actions for the batch's observations and (high-)actor goals.
     const pg = buildPolicyGraph(agent, c, dims, params);

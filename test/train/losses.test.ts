@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StepRunner } from '../../onnx/index.ts';
-import { AGENTS, batchFeeds, buildAgentStep, initAgentState, type AgentName } from '../../train/agents/index.ts';
+import { AGENTS, batchFeeds, buildAgentStep, initAgentParams, type AgentName } from '../../train/agents/index.ts';
 
 type P = Map<string, Float32Array>;
 type Vec = number[];
@@ -54,10 +54,10 @@ const small = { batchSize: B, actorHiddenDims: [8, 8], valueHiddenDims: [8, 8], 
 async function ours(agent: AgentName) {
   const c = { ...AGENTS[agent].defaults, ...small } as never;
   const step = buildAgentStep(agent, c, { obsDim: 2, actionDim: 2 });
-  const state = initAgentState(agent, step, 11);
+  const state = initAgentParams(agent, step, 11);
   // Make targets differ from the online heads so the target path is exercised.
   for (const [k, v] of state) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x * 0.9 + 0.01 * Math.sin(i)));
-  const runner = await StepRunner.create(step.spec, state, { threads: 1 });
+  const runner = await StepRunner.create(step.spec, step.toState(state), { threads: 1 });
   const arrays: Record<string, Float32Array> = { rewards: Float32Array.from(rewards), masks: Float32Array.from(masks) };
   for (const [k, v] of Object.entries(batchRows)) arrays[k] = Float32Array.from(v.flat());
   const m = await runner.step(batchFeeds(step.batchKeys, arrays, { obsDim: 2, actionDim: 2 }, B));

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, StepRunner, createSession, gradients, ort } from '../../onnx/index.ts';
 import { HIQL_BATCH_KEYS, HIQL_DEFAULTS, hiqlLoss, type HiqlBatch } from '../../train/agents/hiql.ts';
-import { batchFeeds, batchShape, buildAgentStep, initAgentState } from '../../train/agents/index.ts';
+import { batchFeeds, batchShape, buildAgentStep, initAgentParams } from '../../train/agents/index.ts';
 import { InputParams, initParams } from '../../train/networks.ts';
 
 const B = 8;
@@ -80,17 +80,18 @@ test('with lowActorRepGrad the low actor loss also trains phi', async () => {
 test('targets are not optimised; the target update is the EMA of the pre-update online heads', async () => {
   const step = buildAgentStep('hiql', small, dims);
   assert.ok(!step.spec.state.some((s) => s.name.startsWith('opt/m/target_')), 'no Adam slots for target heads');
-  const state = initAgentState('hiql', step, 9);
-  for (const [k, v] of state) if (k.startsWith('target_')) assert.deepEqual(v, state.get(k.replace('target_value', 'value')), 'targets start as copies');
-  for (const [k, v] of state) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x + 0.1 * Math.cos(i)));
-  const before = new Map([...state].map(([k, v]) => [k, Float32Array.from(v)]));
-  const runner = await StepRunner.create(step.spec, state, { threads: 1 });
+  const named = initAgentParams('hiql', step, 9);
+  for (const [k, v] of named) if (k.startsWith('target_')) assert.deepEqual(v, named.get(k.replace('target_value', 'value')), 'targets start as copies');
+  for (const [k, v] of named) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x + 0.1 * Math.cos(i)));
+  const before = new Map([...named].map(([k, v]) => [k, Float32Array.from(v)]));
+  const runner = await StepRunner.create(step.spec, step.toState(named), { threads: 1 });
   await runner.step(batchFeeds(step.batchKeys, batchArrays(7), dims, B));
+  const afterAll = step.fromState(await runner.snapshot());
   for (const name of [...before.keys()].filter((k) => k.startsWith('target_value/'))) {
     const online = before.get(name.replace('target_value', 'value'))!;
     const target = before.get(name)!;
-    const after = await runner.read(name);
-    const onlineAfter = await runner.read(name.replace('target_value', 'value'));
+    const after = afterAll.get(name)!;
+    const onlineAfter = afterAll.get(name.replace('target_value', 'value'))!;
     after.forEach((x, i) => assert.ok(Math.abs(x - (0.995 * target[i]! + 0.005 * online[i]!)) < 1e-6, `${name}[${i}]`));
     if (name.endsWith('kernel')) assert.ok(onlineAfter.some((x, i) => x !== online[i]), 'online heads moved');
   }

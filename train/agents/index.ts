@@ -1,6 +1,6 @@
 // The three agents behind one table: what each needs in a batch, which target networks it keeps,
 // its loss and its deterministic policy. Builds the training-step graph and inference graphs.
-import { Graph, buildTrainStep, ema, ort, type StepGraphSpec, type Tensor } from '../../onnx/index.ts';
+import { FlatLayout, Graph, buildTrainStep, ema, flatGradient, flatViews, ort, type StepGraphSpec, type Tensor } from '../../onnx/index.ts';
 import { ConstParams, InputParams, initParams, type ParamSource, type ParamSpec } from '../networks.ts';
 import type { LossOut } from './common.ts';
 import { GCBC_BATCH_KEYS, GCBC_DEFAULTS, GCBC_TARGETS, gcbcLoss, gcbcPolicy, type GcbcBatch, type GcbcConfig } from './gcbc.ts';
@@ -59,11 +59,28 @@ export function batchShape(key: BatchKey | 'actionMask', dims: Dims, batchSize: 
   return [batchSize, dims.obsDim];
 }
 
+/** A ParamSource handing out prepared views (slices of flat vectors) by name. */
+class ViewParams implements ParamSource {
+  constructor(private readonly views: ReadonlyMap<string, Tensor>) {}
+  get(name: string, shape: number[]): Tensor {
+    const v = this.views.get(name);
+    if (!v) throw new Error(`no parameter view '${name}'`);
+    if (v.shape.join() !== shape.join()) throw new RangeError(`parameter '${name}' is [${v.shape}], asked for [${shape}]`);
+    return v;
+  }
+}
+
 export interface AgentStep {
   spec: StepGraphSpec;
   /** Every parameter (trainable and target), in creation order. */
   params: ParamSpec[];
   batchKeys: readonly (BatchKey | 'actionMask')[];
+  /** Layouts of the flat state vectors: `params` (trainable) and `target_params`. */
+  layouts: { params: FlatLayout; target_params: FlatLayout };
+  /** Named parameters (online and target) -> the runner's state (flat vectors, zero Adam slots where missing). */
+  toState(named: ReadonlyMap<string, Float32Array>, opt?: ReadonlyMap<string, Float32Array>): Map<string, Float32Array>;
+  /** The runner's state -> named parameters (online and target); Adam slots stay flat under `opt/`. */
+  fromState(state: ReadonlyMap<string, Float32Array>): Map<string, Float32Array>;
 }
 
 /**
@@ -71,41 +88,86 @@ export interface AgentStep {
  * the EMA of the target copies computed from the online parameters as they were before the step.
  * The batch size is static in the training graph. With `actionMask`, the actor losses use only the
  * rows whose mask is 1 (action-free data).
+ *
+ * Parameters live in two flat vectors, `params` (trained by Adam) and `target_params` (EMA), with
+ * named views for the network code (see onnx/flat.ts for why).
  */
 export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: { actionMask?: boolean; outputGradients?: boolean } = {}): AgentStep {
   const def = AGENTS[agent];
-  const g = new Graph(`${agent}_train_step`);
   const keys: (BatchKey | 'actionMask')[] = [...def.batchKeys, ...(o.actionMask ? (['actionMask'] as const) : [])];
-  const batch: Record<string, Tensor> = {};
-  for (const k of keys) batch[k] = g.input(k, 'float32', batchShape(k, dims, c.batchSize));
-  const P = new InputParams(g);
-  const { loss, metrics } = def.loss(g, P, batch, c);
-  const isTarget = (name: string) => def.targets.some(([t]) => name.startsWith(`${t}/`));
-  const trainable = [...P.tensors.values()].filter((t) => !isTarget(t.name));
-  const targets = [...P.tensors.values()].filter((t) => isTarget(t.name));
-  const online = targets.map((t) => {
-    const [tp, op] = def.targets.find(([tt]) => t.name.startsWith(`${tt}/`))!;
-    const o = P.tensors.get(op + t.name.slice(tp.length));
-    if (!o) throw new Error(`target '${t.name}' has no online parameter`);
-    return o;
-  });
-  // The EMA reads the online parameters as graph inputs, i.e. their values before this step's update.
-  const next = ema(g, targets, online, (c as { tau: number }).tau);
-  const extraState = targets.map((t, i) => ({ input: t, next: next[i]! }));
-  const spec = buildTrainStep({ g, trainable, loss, metrics, extraState, batchInputs: keys.map((k) => batch[k]!), adam: { lr: c.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, outputGradients: o.outputGradients });
-  return { spec, params: [...P.specs.values()], batchKeys: keys };
+  const build = (g: Graph, P: ParamSource) => {
+    const batch: Record<string, Tensor> = {};
+    for (const k of keys) batch[k] = g.input(k, 'float32', batchShape(k, dims, c.batchSize));
+    return { batch, ...def.loss(g, P, batch, c) };
+  };
+  // Pass 1 finds the parameters (names, shapes, order) that the losses ask for.
+  const probeGraph = new Graph('probe');
+  const probe = new InputParams(probeGraph);
+  build(probeGraph, probe);
+  const specs = [...probe.specs.values()];
+  const targetOf = (name: string) => def.targets.find(([t]) => name.startsWith(`${t}/`));
+  const layouts = { params: new FlatLayout(specs.filter((s) => !targetOf(s.name))), target_params: new FlatLayout(specs.filter((s) => targetOf(s.name))) };
+
+  // Pass 2 builds the step on flat vectors.
+  const g = new Graph(`${agent}_train_step`);
+  const flat = g.input('params', 'float32', [layouts.params.size]);
+  const views = flatViews(g, flat, layouts.params);
+  const tflat = layouts.target_params.size > 0 ? g.input('target_params', 'float32', [layouts.target_params.size]) : null;
+  if (tflat) for (const [k, v] of flatViews(g, tflat, layouts.target_params)) views.set(k, v);
+  const { batch, loss, metrics } = build(g, new ViewParams(views));
+  const grad = flatGradient(g, loss, views, layouts.params);
+  const extraState: { input: Tensor; next: Tensor }[] = [];
+  if (tflat) {
+    // The online counterparts of the targets, in target layout order, as read at the step's start.
+    const online = g.scope('target_update', () =>
+      g.concat(
+        layouts.target_params.entries.map((e) => {
+          const [tp, op] = targetOf(e.name)!;
+          return g.reshape(views.get(op + e.name.slice(tp.length))!, [e.size]);
+        }),
+        0,
+      ),
+    );
+    extraState.push({ input: tflat, next: ema(g, [tflat], [online], (c as { tau: number }).tau)[0]! });
+  }
+  const spec = buildTrainStep({ g, trainable: [flat], grads: [grad], loss, metrics, extraState, batchInputs: keys.map((k) => batch[k]!), adam: { lr: c.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, outputGradients: o.outputGradients });
+  return {
+    spec,
+    params: specs,
+    batchKeys: keys,
+    layouts,
+    toState(named, opt) {
+      const st = new Map<string, Float32Array>([['params', layouts.params.flatten(named)]]);
+      if (tflat) st.set('target_params', layouts.target_params.flatten(named));
+      for (const s of spec.state) if (!st.has(s.name)) st.set(s.name, opt?.get(s.name) ?? new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
+      return st;
+    },
+    fromState(state) {
+      const named = layouts.params.unflatten(state.get('params')!);
+      if (tflat) for (const [k, v] of layouts.target_params.unflatten(state.get('target_params')!)) named.set(k, v);
+      return named;
+    },
+  };
 }
 
-/** Initial parameters from a seed: targets are exact copies of their online networks; Adam slots zero. */
-export function initAgentState(agent: AgentName, step: AgentStep, seed: number): Map<string, Float32Array> {
+/** Initial named parameters from a seed; targets are exact copies of their online networks. */
+export function initAgentParams(agent: AgentName, step: AgentStep, seed: number): Map<string, Float32Array> {
   const def = AGENTS[agent];
   const values = initParams(step.params, seed);
   for (const [name, v] of values) {
     const t = def.targets.find(([tp]) => name.startsWith(`${tp}/`));
     if (t) v.set(values.get(t[1] + name.slice(t[0].length))!);
   }
-  for (const s of step.spec.state) if (!values.has(s.name)) values.set(s.name, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
   return values;
+}
+
+/**
+ * Initial parameters and runner state together: the named parameters of initAgentParams (what
+ * export reads) and the flat vectors with zero Adam slots (what StepRunner reads).
+ */
+export function initAgentState(agent: AgentName, step: AgentStep, seed: number): Map<string, Float32Array> {
+  const named = initAgentParams(agent, step, seed);
+  return new Map([...named, ...step.toState(named)]);
 }
 
 /** Converts a batch of typed arrays into ort tensors of the step's shapes. */

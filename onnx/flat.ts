@@ -1,0 +1,75 @@
+// Flat parameter vectors. A training step over many small tensors spends much of its time launching
+// nodes (Adam alone is ~10 elementwise ops per tensor). Keeping all trainable parameters in ONE flat
+// graph input, with named views (Slice + Reshape) for the network code, makes Adam ~10 ops in all
+// and the state passed between steps a handful of tensors. The gradient of the flat vector is the
+// concatenation of the views' gradients, built here rather than through the Slice rule (which would
+// pad every view's gradient to the full length and add them).
+import { gradients } from './grad.ts';
+import type { Graph, Tensor } from './graph.ts';
+import './ops.ts';
+
+export interface FlatEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export class FlatLayout {
+  readonly entries: FlatEntry[] = [];
+  readonly size: number;
+  private readonly byName = new Map<string, FlatEntry>();
+
+  constructor(specs: readonly { name: string; shape: readonly number[] }[]) {
+    let offset = 0;
+    for (const s of specs) {
+      const size = s.shape.reduce((a, b) => a * b, 1);
+      const e = { name: s.name, shape: [...s.shape], offset, size };
+      if (this.byName.has(s.name)) throw new Error(`FlatLayout: '${s.name}' appears twice`);
+      this.entries.push(e);
+      this.byName.set(s.name, e);
+      offset += size;
+    }
+    this.size = offset;
+  }
+
+  entry(name: string): FlatEntry {
+    const e = this.byName.get(name);
+    if (!e) throw new Error(`FlatLayout has no '${name}'`);
+    return e;
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** Packs named values into one vector (each value must have its entry's size). */
+  flatten(values: ReadonlyMap<string, Float32Array>): Float32Array {
+    const out = new Float32Array(this.size);
+    for (const e of this.entries) {
+      const v = values.get(e.name);
+      if (!v) throw new Error(`flatten: no value for '${e.name}'`);
+      if (v.length !== e.size) throw new RangeError(`flatten: '${e.name}' has ${v.length} values, [${e.shape}] needs ${e.size}`);
+      out.set(v, e.offset);
+    }
+    return out;
+  }
+
+  /** Copies each named value out of a flat vector. */
+  unflatten(flat: Float32Array): Map<string, Float32Array> {
+    if (flat.length !== this.size) throw new RangeError(`unflatten: vector has ${flat.length} values, layout needs ${this.size}`);
+    return new Map(this.entries.map((e) => [e.name, flat.slice(e.offset, e.offset + e.size)]));
+  }
+}
+
+/** Named views of a flat graph input: Slice, then Reshape to each entry's shape. */
+export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout): Map<string, Tensor> {
+  return new Map(layout.entries.map((e) => [e.name, g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [0]), e.shape))]));
+}
+
+/** d loss / d flat as one vector: each view's gradient flattened, concatenated in layout order. */
+export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout): Tensor {
+  const vs = layout.entries.map((e) => views.get(e.name)!);
+  const grads = gradients(g, loss, vs);
+  return g.scope('flat_grad', () => g.concat(grads.map((gr, i) => g.reshape(gr, [layout.entries[i]!.size])), 0));
+}
