@@ -1,0 +1,92 @@
+/// <reference types="node" />
+// Node entry of @hiql/runtime: backends 'cpu', 'cuda' and 'webgpu' run on onnxruntime-node, 'wasm'
+// on onnxruntime-web (both loaded on first use, so only the one you use needs to be installed).
+// `loadPolicy(path)` also loads a HIQL policy's companions from beside it (per `hiql.companions`).
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readPolicyInfo } from './metadata.js';
+import { createPolicy, type Backend, type LoadOptions, type ModelSource, type OrtModule, type OrtProvider, type Policy } from './policy.js';
+
+export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
+export type { Backend, FallbackBackend, FallbackReport, LoadOptions, ModelSource, OrtModule, OrtProvider, OrtSession, OrtTensor } from './policy.js';
+export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
+export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';
+
+const ENGINE: Record<Backend, string> = { cpu: 'onnxruntime-node', cuda: 'onnxruntime-node', webgpu: 'onnxruntime-node', wasm: 'onnxruntime-web' };
+
+async function importOrt(pkg: string, backend: Backend): Promise<OrtModule> {
+  try {
+    return pkg === 'onnxruntime-node' ? await import('onnxruntime-node') : await import('onnxruntime-web');
+  } catch (e) {
+    throw new Error(`backend '${backend}' needs the ${pkg} package (npm install ${pkg}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** onnxruntime for each backend, in Node. */
+export const nodeProvider: OrtProvider = {
+  backends: ['cpu', 'cuda', 'webgpu', 'wasm'],
+  defaultBackend: 'cpu',
+  engine: (b) => ENGINE[b],
+  async module(backend, threads) {
+    const m = await importOrt(ENGINE[backend], backend);
+    // onnxruntime-web reads numThreads when it initialises (first session); 1 unless asked.
+    if (backend === 'wasm' && m.env?.wasm) m.env.wasm.numThreads = threads ?? 1;
+    return m;
+  },
+};
+
+async function readModel(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : e instanceof Error ? e.message : String(e);
+    throw new Error(`cannot read ${what} '${path}': ${why}`, { cause: e });
+  }
+}
+
+/**
+ * Loads a policy. `source` is a file path (or file: URL), or the policy's bytes. From a path, a HIQL
+ * policy's companions are read from beside it unless given in `options.companions`; a companion
+ * listed in the metadata but missing is an Error. From bytes, companions come only from options.
+ */
+export async function loadPolicy(source: string | URL | Uint8Array, options: LoadOptions = {}): Promise<Policy> {
+  let main: ModelSource;
+  let dir: string | null = null;
+  if (source instanceof Uint8Array) {
+    main = { bytes: source, name: '(bytes)' };
+  } else if (typeof source === 'string' || source instanceof URL) {
+    const path = source instanceof URL ? fileURLToPath(source) : source;
+    main = { bytes: await readModel(path, 'policy'), name: path };
+    dir = dirname(path);
+  } else {
+    throw new TypeError(`loadPolicy: source must be a file path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`);
+  }
+  const given = options.companions ?? {};
+  const companions: { low_policy?: ModelSource; goal_rep?: ModelSource } = {};
+  for (const role of ['low_policy', 'goal_rep'] as const) {
+    const b = given[role];
+    if (b !== undefined) {
+      if (!(b instanceof Uint8Array)) throw new TypeError(`loadPolicy: options.companions.${role} must be a Uint8Array, got ${typeof b}`);
+      companions[role] = { bytes: b, name: `(${role} bytes)` };
+    }
+  }
+  if (dir !== null) {
+    // Only the metadata is needed to find the companions; createPolicy validates it fully.
+    const info = readPolicyInfo(main.bytes, main.name);
+    if (info.role === 'policy') {
+      for (const role of ['low_policy', 'goal_rep'] as const) {
+        const file = info.companions[role];
+        if (!file || companions[role]) continue;
+        const p = join(dir, file);
+        try {
+          companions[role] = { bytes: new Uint8Array(await readFile(p)), name: p };
+        } catch (e) {
+          throw new Error(`policy '${basename(main.name)}' lists its ${role} companion '${file}', which cannot be read beside it (${p}): ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : String(e)}; keep the exported files together`, { cause: e });
+        }
+      }
+    }
+  }
+  return createPolicy(main, companions, options, nodeProvider);
+}

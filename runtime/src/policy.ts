@@ -1,0 +1,536 @@
+// The runtime core: a loaded policy (sessions for the policy file and, for HIQL, its companions)
+// with input validation, reused input buffers, serialised calls and explicit backend fallback.
+// Independent of which onnxruntime package runs it: the entry points (index.ts for Node, web.ts
+// for browsers) inject the module for each backend.
+import { readPolicyInfo, type PolicyInfo, type PolicyRole } from './metadata.js';
+
+export type Backend = 'cpu' | 'cuda' | 'webgpu' | 'wasm';
+export type FallbackBackend = 'cpu' | 'wasm';
+export const BACKENDS: readonly Backend[] = ['cpu', 'cuda', 'webgpu', 'wasm'];
+
+/** The part of an onnxruntime module (onnxruntime-node or onnxruntime-web) the runtime uses. */
+export interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>, fetches: readonly string[]): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+export interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  env?: { wasm?: { numThreads?: number } };
+}
+
+export interface LoadOptions {
+  /** Execution backend (default: 'cpu' in Node, 'wasm' in the browser). */
+  backend?: Backend;
+  /**
+   * Backend to use if `backend` cannot load the policy (onnxruntime throws rather than falling
+   * back). The fallback taken is reported in `policy.fallback`. Without it, a failed backend is an Error.
+   */
+  fallback?: FallbackBackend;
+  /**
+   * Intra-op threads (default 1: a batch-1 policy call is too small to share). For 'wasm' this sets
+   * onnxruntime-web's global `env.wasm.numThreads`, which only takes effect before its first session.
+   */
+  threads?: number;
+  /** Companion models of a HIQL policy, as bytes (the entry points find them beside a file or URL). */
+  companions?: { low_policy?: Uint8Array; goal_rep?: Uint8Array };
+  /** Extra onnxruntime session options, merged over the runtime's (advanced; for benchmarks). */
+  sessionOptions?: Record<string, unknown>;
+}
+
+/** How an entry point provides onnxruntime for each backend it supports. */
+export interface OrtProvider {
+  /** Backends this entry point can run. */
+  backends: readonly Backend[];
+  defaultBackend: Backend;
+  /** The onnxruntime module for `backend` (throws if it is not installed). */
+  module(backend: Backend, threads: number | undefined): Promise<OrtModule>;
+  /** Package name running `backend`, e.g. 'onnxruntime-node'. */
+  engine(backend: Backend): string;
+}
+
+export interface FallbackReport {
+  /** The backend that was asked for and could not load the policy. */
+  from: Backend;
+  /** Why (onnxruntime's message). */
+  reason: string;
+}
+
+/** A model file's bytes and a name for messages (a path or URL). */
+export interface ModelSource {
+  bytes: Uint8Array;
+  name: string;
+}
+
+type Numeric = ArrayLike<number>;
+
+function typeName(x: unknown): string {
+  if (x === null) return 'null';
+  if (x === undefined) return 'undefined';
+  if (Array.isArray(x)) return 'an array';
+  if (typeof x === 'object') return (x as object).constructor?.name ?? 'an object';
+  return typeof x;
+}
+
+function isNumericArray(x: unknown): x is Numeric {
+  if (Array.isArray(x)) return true;
+  return ArrayBuffer.isView(x) && !(x instanceof DataView) && !(x instanceof BigInt64Array) && !(x instanceof BigUint64Array);
+}
+
+const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e)).trim();
+
+/** One model input: its graph name, the name the API uses in messages, and its row size. */
+interface InputSpec {
+  name: string;
+  label: string;
+  dim: number;
+}
+
+/**
+ * One onnxruntime session with validated, reused input buffers. Batch-1 buffers and tensors are
+ * made once; the tensors of the last batch size used are kept.
+ */
+class Runner {
+  private readonly one: Float32Array[];
+  private readonly oneFeeds: Record<string, OrtTensor>;
+  private bufs: Float32Array[] = [];
+  private batchN = 0;
+  private batchFeeds: Record<string, OrtTensor> = {};
+
+  constructor(
+    private readonly ort: OrtModule,
+    readonly session: OrtSession,
+    readonly inputs: readonly InputSpec[],
+  ) {
+    this.one = inputs.map((s) => new Float32Array(s.dim));
+    this.oneFeeds = {};
+    inputs.forEach((s, i) => (this.oneFeeds[s.name] = new ort.Tensor('float32', this.one[i]!, [1, s.dim])));
+  }
+
+  /** Validates and copies the inputs into this runner's buffers; returns the feeds for batch n. */
+  feeds(method: string, args: readonly unknown[], n: number): Record<string, OrtTensor> {
+    if (n === 1) {
+      for (let i = 0; i < this.inputs.length; i++) copyChecked(this.one[i]!, args[i], this.inputs[i]!, 1, method);
+      return this.oneFeeds;
+    }
+    if (n !== this.batchN) {
+      // Grow-only storage; tensors are views of exactly n rows.
+      this.inputs.forEach((s, i) => {
+        if (!this.bufs[i] || this.bufs[i]!.length < n * s.dim) this.bufs[i] = new Float32Array(n * s.dim);
+      });
+      const f: Record<string, OrtTensor> = {};
+      this.inputs.forEach((s, i) => (f[s.name] = new this.ort.Tensor('float32', this.bufs[i]!.subarray(0, n * s.dim), [n, s.dim])));
+      this.batchFeeds = f;
+      this.batchN = n;
+    }
+    for (let i = 0; i < this.inputs.length; i++) copyChecked(this.bufs[i]!, args[i], this.inputs[i]!, n, method);
+    return this.batchFeeds;
+  }
+}
+
+/** Copies `src` (n rows of spec.dim numbers) into `dst`, checking type, length and finiteness. */
+function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number, method: string): void {
+  const what = spec.label;
+  if (!isNumericArray(src)) throw new TypeError(`${method}: ${what} must be an array or typed array of numbers, got ${typeName(src)}`);
+  const expected = n * spec.dim;
+  if (src.length !== expected) {
+    const shape = n === 1 ? `${spec.dim}` : `${n} x ${spec.dim} = ${expected}`;
+    throw new RangeError(`${method}: ${what} must have ${shape} numbers, got ${src.length}`);
+  }
+  const where = (i: number) => (n === 1 ? `${what}[${i}]` : `${what}[${i}] (row ${Math.floor(i / spec.dim)}, column ${i % spec.dim})`);
+  if (src instanceof Float32Array) {
+    dst.set(src);
+  } else {
+    for (let i = 0; i < expected; i++) {
+      const v = src[i];
+      if (typeof v !== 'number') throw new TypeError(`${method}: ${where(i)} must be a number, got ${typeName(v)}`);
+      dst[i] = v;
+    }
+  }
+  for (let i = 0; i < expected; i++) {
+    const v = dst[i]!;
+    // v - v is NaN exactly for NaN and +-Infinity: one subtraction per element on the hot path.
+    if (v - v !== 0) {
+      const orig = src[i]!;
+      const note = Number.isFinite(orig) ? ` (${orig} overflows float32)` : '';
+      throw new RangeError(`${method}: ${where(i)} is ${Number.isFinite(orig) ? v : orig}${note}; inputs must be finite numbers`);
+    }
+  }
+}
+
+const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[]; outputs: (info: PolicyInfo) => string[] }> = {
+  policy: {
+    inputs: (i) => [
+      { name: 'observation', label: 'observation', dim: i.obsDim },
+      { name: 'goal', label: 'goal', dim: i.goalDim },
+    ],
+    outputs: (i) => (i.hierarchical ? ['action', 'subgoal'] : ['action']),
+  },
+  low_policy: {
+    inputs: (i) => [
+      { name: 'observation', label: 'observation', dim: i.obsDim },
+      { name: 'subgoal', label: 'subgoal', dim: i.repDim ?? 0 },
+    ],
+    outputs: () => ['action'],
+  },
+  goal_rep: {
+    inputs: (i) => [
+      { name: 'observation', label: 'observation', dim: i.obsDim },
+      { name: 'goal', label: 'goal', dim: i.goalDim },
+    ],
+    outputs: () => ['representation'],
+  },
+};
+
+const pluralInputs = (specs: readonly InputSpec[]): InputSpec[] => specs.map((s) => ({ ...s, label: s.label === 'observation' ? 'observations' : `${s.label}s` }));
+
+/** Checks a companion's metadata against the policy it belongs to. */
+function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: 'low_policy' | 'goal_rep', name: string): void {
+  const bad = (what: string) => {
+    throw new Error(`'${name}' is not the ${role} companion of this policy: ${what}`);
+  };
+  if (c.role !== role) bad(`its role is '${c.role}'`);
+  if (c.agent !== main.agent) bad(`it is a ${c.agent} model, the policy is ${main.agent}`);
+  if (main.configHash && c.configHash && main.configHash !== c.configHash) bad(`it was exported from another config (hash ${c.configHash.slice(0, 12)} vs ${main.configHash.slice(0, 12)})`);
+  if (c.obsDim !== main.obsDim || c.goalDim !== main.goalDim || c.repDim !== main.repDim || c.actionDim !== main.actionDim) bad('its dimensions differ');
+  if (main.trainSteps !== c.trainSteps) bad(`it is from training step ${c.trainSteps}, the policy from step ${main.trainSteps}`);
+}
+
+interface LoadedSessions {
+  ort: OrtModule;
+  policy: Runner;
+  low: Runner | null;
+  phi: Runner | null;
+}
+
+async function createSessions(
+  backend: Backend,
+  provider: OrtProvider,
+  threads: number | undefined,
+  extra: Record<string, unknown> | undefined,
+  models: { role: PolicyRole; source: ModelSource; info: PolicyInfo }[],
+): Promise<LoadedSessions> {
+  const ort = await provider.module(backend, threads);
+  const options: Record<string, unknown> = {
+    executionProviders: [backend],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: threads ?? 1,
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    ...extra,
+  };
+  const created: OrtSession[] = [];
+  const runners: Partial<Record<PolicyRole, Runner>> = {};
+  try {
+    for (const m of models) {
+      const session = await ort.InferenceSession.create(m.source.bytes, options);
+      created.push(session);
+      const io = EXPECTED_IO[m.role];
+      const inputs = io.inputs(m.info);
+      for (const s of inputs) if (!session.inputNames.includes(s.name)) throw new Error(`'${m.source.name}' (${m.role}) has no input '${s.name}'; its inputs: ${session.inputNames.join(', ')}`);
+      for (const o of io.outputs(m.info)) if (!session.outputNames.includes(o)) throw new Error(`'${m.source.name}' (${m.role}) has no output '${o}'; its outputs: ${session.outputNames.join(', ')}`);
+      runners[m.role] = new Runner(ort, session, inputs);
+    }
+  } catch (e) {
+    await Promise.allSettled(created.map((s) => s.release()));
+    throw e;
+  }
+  return { ort, policy: runners.policy!, low: runners.low_policy ?? null, phi: runners.goal_rep ?? null };
+}
+
+/**
+ * Loads a policy from its bytes (and, for HIQL, its companions' bytes) on `provider`. Entry points
+ * call this after reading files or URLs.
+ */
+export async function createPolicy(main: ModelSource, companions: { low_policy?: ModelSource; goal_rep?: ModelSource }, options: LoadOptions, provider: OrtProvider): Promise<Policy> {
+  const o = options ?? {};
+  if (typeof o !== 'object') throw new TypeError(`loadPolicy: options must be an object, got ${typeName(o)}`);
+  const backend = o.backend ?? provider.defaultBackend;
+  if (!BACKENDS.includes(backend)) throw new RangeError(`loadPolicy: unknown backend '${String(backend)}'; valid backends here: ${provider.backends.join(', ')}`);
+  if (!provider.backends.includes(backend)) throw new RangeError(`loadPolicy: backend '${backend}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`);
+  if (o.fallback !== undefined && !(['cpu', 'wasm'] as const).includes(o.fallback)) throw new RangeError(`loadPolicy: fallback must be 'cpu' or 'wasm', got '${String(o.fallback)}'`);
+  if (o.fallback !== undefined && !provider.backends.includes(o.fallback)) throw new RangeError(`loadPolicy: fallback '${o.fallback}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`);
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw new RangeError(`loadPolicy: threads must be a positive integer, got ${String(o.threads)}`);
+
+  const info = readPolicyInfo(main.bytes, main.name);
+  if (info.role !== 'policy') {
+    throw new Error(`'${main.name}' is the ${info.role} companion of a policy, not a policy; load the policy file itself (NAME.onnx), which finds its companions`);
+  }
+  const models: { role: PolicyRole; source: ModelSource; info: PolicyInfo }[] = [{ role: 'policy', source: main, info }];
+  if (info.hierarchical) {
+    for (const role of ['low_policy', 'goal_rep'] as const) {
+      const src = companions[role];
+      if (!src) continue;
+      const ci = readPolicyInfo(src.bytes, src.name);
+      checkCompanion(info, ci, role, src.name);
+      models.push({ role, source: src, info: ci });
+    }
+  } else if (companions.low_policy || companions.goal_rep) {
+    throw new Error(`'${main.name}' is a flat ${info.agent} policy; it has no companions, but some were given`);
+  }
+
+  let sessions: LoadedSessions;
+  let used = backend;
+  let fallback: FallbackReport | null = null;
+  try {
+    sessions = await createSessions(backend, provider, o.threads, o.sessionOptions, models);
+  } catch (e) {
+    const reason = errorMessage(e);
+    if (o.fallback === undefined || o.fallback === backend) {
+      const hint = o.fallback === undefined && (backend === 'cuda' || backend === 'webgpu') ? `; ${BACKEND_HINT[backend]}, or pass { fallback: '${provider.backends.includes('cpu') ? 'cpu' : 'wasm'}' } to fall back explicitly` : '';
+      throw new Error(`backend '${backend}' (${provider.engine(backend)}) could not load '${main.name}': ${reason}${hint}`, { cause: e });
+    }
+    try {
+      sessions = await createSessions(o.fallback, provider, o.threads, o.sessionOptions, models);
+    } catch (e2) {
+      throw new Error(`backend '${backend}' could not load '${main.name}' (${reason}), and neither could the fallback '${o.fallback}': ${errorMessage(e2)}`, { cause: e2 });
+    }
+    used = o.fallback;
+    fallback = { from: backend, reason };
+  }
+  return new Policy(info, used, provider.engine(used), fallback, sessions, main.name);
+}
+
+const BACKEND_HINT = {
+  cuda: "the CUDA backend needs onnxruntime-node's CUDA provider libraries and CUDA 12 with cuDNN 9 on this machine",
+  webgpu: 'the WebGPU backend needs a WebGPU adapter (a GPU with a Vulkan, Metal or D3D12 driver; in browsers, navigator.gpu)',
+};
+
+const FETCH_ACTION = ['action'] as const;
+const FETCH_SUBGOAL = ['subgoal'] as const;
+const FETCH_BOTH = ['action', 'subgoal'] as const;
+const FETCH_REP = ['representation'] as const;
+
+/** A loaded policy. Calls are serialised (one session run at a time); every method validates its inputs first. */
+export class Policy {
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private released = false;
+  private readonly policyRunner: Runner;
+  private readonly policyBatchInputs: InputSpec[];
+  private readonly low: Runner | null;
+  private readonly phi: Runner | null;
+
+  /** @internal Use loadPolicy. */
+  constructor(
+    /** The policy's metadata. */
+    readonly info: PolicyInfo,
+    /** The backend actually running the policy. */
+    readonly backend: Backend,
+    /** The onnxruntime package running it ('onnxruntime-node' or 'onnxruntime-web'). */
+    readonly engine: string,
+    /** null, or the backend that was asked for and why it could not be used. */
+    readonly fallback: FallbackReport | null,
+    sessions: LoadedSessions,
+    /** The policy's file name or URL. */
+    readonly source: string,
+  ) {
+    this.policyRunner = sessions.policy;
+    this.policyBatchInputs = pluralInputs(sessions.policy.inputs);
+    this.low = sessions.low;
+    this.phi = sessions.phi;
+  }
+
+  /** Which HIQL companions are loaded. */
+  get hasCompanion(): { low_policy: boolean; goal_rep: boolean } {
+    return { low_policy: this.low !== null, goal_rep: this.phi !== null };
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((r) => this.waiting.push(r));
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy = false;
+    }
+  }
+
+  private check(method: string): void {
+    if (this.released) throw new Error(`policy.${method}: the policy was released`);
+  }
+
+  private checkN(method: string, n: unknown): number {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`policy.${method}: n must be a positive integer (the batch size), got ${String(n)}`);
+    return n;
+  }
+
+  private hier(method: string): void {
+    if (!this.info.hierarchical) throw new Error(`policy.${method}: '${this.source}' is a flat ${this.info.agent} policy; only hierarchical (hiql) policies have subgoals`);
+  }
+
+  private companion(method: string, role: 'low_policy' | 'goal_rep'): Runner {
+    this.hier(method);
+    const r = role === 'low_policy' ? this.low : this.phi;
+    if (!r) {
+      const file = this.info.companions[role];
+      throw new Error(`policy.${method}: the ${role} companion${file ? ` '${file}'` : ''} was not loaded; load the policy from its file or URL with the companion beside it, or pass it in options.companions.${role}`);
+    }
+    return r;
+  }
+
+  private async run(method: string, runner: Runner, args: readonly unknown[], n: number, fetches: readonly string[]): Promise<Record<string, OrtTensor>> {
+    return this.exclusive(async () => {
+      this.check(method);
+      const feeds = runner.feeds(`policy.${method}`, args, n);
+      return runner.session.run(feeds, fetches);
+    });
+  }
+
+  private out(r: Record<string, OrtTensor>, name: string, size: number): Float32Array {
+    const d = r[name]?.data;
+    if (!(d instanceof Float32Array) || d.length !== size) throw new Error(`policy: output '${name}' is not ${size} float32 values`);
+    return d;
+  }
+
+  /** The action for one observation and goal (deterministic, within the action bounds). */
+  async act(observation: Numeric, goal: Numeric): Promise<Float32Array> {
+    const r = await this.run('act', this.policyRunner, [observation, goal], 1, FETCH_ACTION);
+    return this.out(r, 'action', this.info.actionDim);
+  }
+
+  /** Actions [n * actionDim] for n observations and goals, row-major [n * obsDim], [n * goalDim]. */
+  async actBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
+    this.checkN('actBatch', n);
+    const r = await this.run('actBatch', this.policyRunner, [observations, goals], n, FETCH_ACTION);
+    return this.out(r, 'action', n * this.info.actionDim);
+  }
+
+  /** HIQL: the subgoal latent [repDim] the high level proposes for this observation and goal. */
+  async subgoal(observation: Numeric, goal: Numeric): Promise<Float32Array> {
+    this.hier('subgoal');
+    const r = await this.run('subgoal', this.policyRunner, [observation, goal], 1, FETCH_SUBGOAL);
+    return this.out(r, 'subgoal', this.info.repDim!);
+  }
+
+  async subgoalBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
+    this.hier('subgoalBatch');
+    this.checkN('subgoalBatch', n);
+    const r = await this.run('subgoalBatch', this.policyRunner, [observations, goals], n, FETCH_SUBGOAL);
+    return this.out(r, 'subgoal', n * this.info.repDim!);
+  }
+
+  /** HIQL: action and subgoal latent from one run of the policy (action = actTowards(observation, subgoal)). */
+  async actWithSubgoal(observation: Numeric, goal: Numeric): Promise<{ action: Float32Array; subgoal: Float32Array }> {
+    this.hier('actWithSubgoal');
+    const r = await this.run('actWithSubgoal', this.policyRunner, [observation, goal], 1, FETCH_BOTH);
+    return { action: this.out(r, 'action', this.info.actionDim), subgoal: this.out(r, 'subgoal', this.info.repDim!) };
+  }
+
+  /** HIQL: the low level's action towards a given subgoal latent (the low_policy companion). */
+  async actTowards(observation: Numeric, subgoal: Numeric): Promise<Float32Array> {
+    const low = this.companion('actTowards', 'low_policy');
+    const r = await this.run('actTowards', low, [observation, subgoal], 1, FETCH_ACTION);
+    return this.out(r, 'action', this.info.actionDim);
+  }
+
+  async actTowardsBatch(observations: Numeric, subgoals: Numeric, n: number): Promise<Float32Array> {
+    const low = this.companion('actTowardsBatch', 'low_policy');
+    this.checkN('actTowardsBatch', n);
+    const r = await this.run('actTowardsBatch', low, [observations, subgoals], n, FETCH_ACTION);
+    return this.out(r, 'action', n * this.info.actionDim);
+  }
+
+  /** HIQL: the goal representation phi([observation; goal]) (the goal_rep companion), [repDim]. */
+  async goalRep(observation: Numeric, goal: Numeric): Promise<Float32Array> {
+    const phi = this.companion('goalRep', 'goal_rep');
+    const r = await this.run('goalRep', phi, [observation, goal], 1, FETCH_REP);
+    return this.out(r, 'representation', this.info.repDim!);
+  }
+
+  async goalRepBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
+    const phi = this.companion('goalRepBatch', 'goal_rep');
+    this.checkN('goalRepBatch', n);
+    const r = await this.run('goalRepBatch', phi, [observations, goals], n, FETCH_REP);
+    return this.out(r, 'representation', n * this.info.repDim!);
+  }
+
+  /**
+   * A stateful controller: with subgoalEvery k, the high level is asked every k steps (and whenever
+   * the goal changes) and its subgoal is held in between; k = 1 is plain `act`.
+   */
+  controller(o: { subgoalEvery?: number } = {}): PolicyController {
+    const k = o.subgoalEvery ?? 1;
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`policy.controller: subgoalEvery must be a positive integer, got ${String(k)}`);
+    if (k > 1) this.companion('controller', 'low_policy');
+    return new PolicyController(this, k);
+  }
+
+  /** Releases every session; later calls throw. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    await this.exclusive(async () => {
+      this.released = true;
+      const all = [this.policyRunner, this.low, this.phi].filter((r): r is Runner => r !== null);
+      await Promise.all(all.map((r) => r.session.release()));
+    });
+  }
+}
+
+/** See Policy.controller. */
+export class PolicyController {
+  private held: Float32Array | null = null;
+  private readonly heldGoal: Float32Array;
+  private count = 0;
+  private sinceRefresh = 0;
+
+  constructor(
+    readonly policy: Policy,
+    readonly subgoalEvery: number,
+  ) {
+    this.heldGoal = new Float32Array(policy.info.goalDim);
+  }
+
+  /** The subgoal latent currently held (null before the first step, and always for k = 1). */
+  get subgoal(): Float32Array | null {
+    return this.held;
+  }
+
+  /** Steps taken since the last reset. */
+  get steps(): number {
+    return this.count;
+  }
+
+  /** Forgets the held subgoal; the next act asks the high level again. */
+  reset(): void {
+    this.held = null;
+    this.count = 0;
+    this.sinceRefresh = 0;
+  }
+
+  private goalChanged(goal: Numeric): boolean {
+    if (!isNumericArray(goal) || goal.length !== this.heldGoal.length) return true;
+    for (let i = 0; i < goal.length; i++) if (Math.fround(goal[i]!) !== this.heldGoal[i]) return true;
+    return false;
+  }
+
+  async act(observation: Numeric, goal: Numeric): Promise<Float32Array> {
+    if (this.subgoalEvery === 1) {
+      const a = await this.policy.act(observation, goal);
+      this.count++;
+      return a;
+    }
+    if (this.held === null || this.sinceRefresh >= this.subgoalEvery || this.goalChanged(goal)) {
+      const r = await this.policy.actWithSubgoal(observation, goal);
+      this.held = r.subgoal;
+      for (let i = 0; i < this.heldGoal.length; i++) this.heldGoal[i] = goal[i]!;
+      this.sinceRefresh = 1;
+      this.count++;
+      return r.action;
+    }
+    const a = await this.policy.actTowards(observation, this.held);
+    this.sinceRefresh++;
+    this.count++;
+    return a;
+  }
+}
