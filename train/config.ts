@@ -18,6 +18,7 @@ export const TRAINER_DEFAULTS = {
   threads: 0, // onnxruntime intra-op threads (0: all cores)
   device: 'cpu' as 'cpu' | 'webgpu' | 'cuda', // execution provider of the training step
   actionFraction: 1, // keep actions on this fraction of trajectories (action-free data)
+  labelledOnly: false, // train on the labelled trajectories only (flat baselines that cannot use action-free data)
 };
 export type TrainerConfig = typeof TRAINER_DEFAULTS;
 

@@ -7,7 +7,7 @@ import { Rng, deriveSeed } from '../envs/rng.ts';
 import { StepRunner, createSession, loadCheckpoint, ort, saveCheckpoint, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
 import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, type AgentConfig, type Dims } from './agents/index.ts';
 import { configHash, type RunConfig } from './config.ts';
-import { buildTrajectoryIndex, dropActions, loadDataset, type Dataset } from './data/dataset.ts';
+import { buildTrajectoryIndex, dropActions, labelledTrajectories, loadDataset, type Dataset } from './data/dataset.ts';
 import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
 import { writeCurves } from './plot.ts';
 import { GoalSampler, type SamplerConfig } from './sampler.ts';
@@ -83,6 +83,7 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   mkdirSync(runDir, { recursive: true });
   let ds = o.dataset ?? (await loadDataset(cfg.dataset));
   if (t.actionFraction < 1) ds = dropActions(ds, t.actionFraction, deriveSeed(t.seed, 'action-fraction'));
+  if (t.labelledOnly) ds = labelledTrajectories(ds);
   if (ds.obsShape.length !== 1) throw new RangeError(`dataset '${cfg.dataset}' has observations of shape [${ds.obsShape}]; state-based agents need 1-D observations`);
   const dims: Dims = { obsDim: ds.obsShape[0]!, actionDim: ds.actionDim };
   const traj = buildTrajectoryIndex(ds.terminals);

@@ -98,7 +98,11 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
   const build = (g: Graph, P: ParamSource) => {
     const batch: Record<string, Tensor> = {};
     for (const k of keys) batch[k] = g.input(k, 'float32', batchShape(k, dims, c.batchSize));
-    return { batch, ...def.loss(g, P, batch, c) };
+    const used = { ...batch };
+    // Unlabelled rows may hold anything (zeros, NaN from a file): replace them before any arithmetic,
+    // so that neither the loss nor its gradient can see them; the losses then weight rows by the mask.
+    if (batch['actionMask']) used['actions'] = g.scope('action_mask', () => g.where(g.greater(g.unsqueeze(batch['actionMask']!, [1]), 0.5), batch['actions']!, 0));
+    return { batch, ...def.loss(g, P, used, c) };
   };
   // Pass 1 finds the parameters (names, shapes, order) that the losses ask for.
   const probeGraph = new Graph('probe');

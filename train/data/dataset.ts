@@ -314,6 +314,37 @@ export function dropActions(ds: Dataset, fraction: number, seed: number): Datase
   return { ...ds, actions, actionMask: mask };
 }
 
+/**
+ * Only the trajectories whose every row has a known action, with no action mask: what a method that
+ * cannot use action-free data trains on (the paper's flat baselines on the labelled part).
+ */
+export function labelledTrajectories(ds: Dataset): Dataset {
+  if (!ds.actionMask) return ds;
+  const { starts, ends } = buildTrajectoryIndex(ds.terminals);
+  const keep: number[] = [];
+  for (let k = 0; k < starts.length; k++) {
+    let all = true;
+    for (let t = starts[k]!; t <= ends[k]! && all; t++) all = ds.actionMask[t] === 1;
+    if (all) keep.push(k);
+  }
+  const n = keep.reduce((a, k) => a + ends[k]! - starts[k]! + 1, 0);
+  const per = ds.obsShape.reduce((a, b) => a * b, 1);
+  const d = ds.actionDim;
+  const observations = ds.observations instanceof Uint8Array ? new Uint8Array(n * per) : new Float32Array(n * per);
+  const actions = new Float32Array(n * d);
+  const terminals = new Uint8Array(n);
+  let row = 0;
+  for (const k of keep) {
+    const a = starts[k]!;
+    const len = ends[k]! - a + 1;
+    observations.set(ds.observations.subarray(a * per, (a + len) * per), row * per);
+    actions.set(ds.actions.subarray(a * d, (a + len) * d), row * d);
+    terminals[row + len - 1] = 1;
+    row += len;
+  }
+  return { ...ds, size: n, observations, actions, terminals, actionMask: null, extras: {} };
+}
+
 /** Number of labelled rows (all rows when actionMask is null). */
 export function labelledRows(ds: Dataset): number {
   if (!ds.actionMask) return ds.size;
