@@ -47,8 +47,9 @@ export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: s
     if (!configKeys.includes(key)) {
       throw new RangeError(`unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`);
     }
-    if (v === true) throw new RangeError(`--${k} needs a value`);
-    overrides[key] = v;
+    const dflt = { ...TRAINER_DEFAULTS, ...AGENTS[agent].defaults }[key as 'steps'];
+    if (v === true && typeof dflt !== 'boolean') throw new RangeError(`--${k} needs a value`);
+    overrides[key] = v === true ? 'true' : v;
   }
   const env = requireString(args, 'env', 'train');
   const dataset = optString(args, 'dataset') ?? `data/${env}.npz`;
