@@ -4,6 +4,7 @@
 const HELP = `hiql: train, export and evaluate HIQL goal-reaching policies (no Python)
 
 Usage:
+  hiql quickstart [--env pointmaze-medium-navigate] [--steps 50000]   generate, train (quick), export, evaluate
   hiql data generate --env pointmaze-medium-navigate --out data/pointmaze-medium-navigate.npz [--episodes N] [--seed S]
   hiql data info FILE
   hiql data render --env ENV --dataset FILE --out maze.png
@@ -16,6 +17,7 @@ Run 'hiql <command> --help' for a command's options.`;
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  quickstart: async () => (await import('./cli-quickstart.ts')).run,
   data: async () => (await import('./cli-data.ts')).run,
   train: async () => (await import('./cli-train.ts')).runTrain,
   eval: async () => (await import('./cli-train.ts')).runEval,
