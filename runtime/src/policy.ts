@@ -102,21 +102,25 @@ class Runner {
   private bufs: Float32Array[] = [];
   private batchN = 0;
   private batchFeeds: Record<string, OrtTensor> = {};
+  /** The inputs as batch methods name them in messages (observations, goals, subgoals). */
+  private readonly batchInputs: readonly InputSpec[];
 
   constructor(
     private readonly ort: OrtModule,
     readonly session: OrtSession,
     readonly inputs: readonly InputSpec[],
   ) {
+    this.batchInputs = inputs.map((s) => ({ ...s, label: `${s.label}s` }));
     this.one = inputs.map((s) => new Float32Array(s.dim));
     this.oneFeeds = {};
     inputs.forEach((s, i) => (this.oneFeeds[s.name] = new ort.Tensor('float32', this.one[i]!, [1, s.dim])));
   }
 
   /** Validates and copies the inputs into this runner's buffers; returns the feeds for batch n. */
-  feeds(method: string, args: readonly unknown[], n: number): Record<string, OrtTensor> {
+  feeds(method: string, args: readonly unknown[], n: number, batch: boolean): Record<string, OrtTensor> {
+    const specs = batch ? this.batchInputs : this.inputs;
     if (n === 1) {
-      for (let i = 0; i < this.inputs.length; i++) copyChecked(this.one[i]!, args[i], this.inputs[i]!, 1, method);
+      for (let i = 0; i < specs.length; i++) copyChecked(this.one[i]!, args[i], specs[i]!, 1, method, batch);
       return this.oneFeeds;
     }
     if (n !== this.batchN) {
@@ -129,21 +133,21 @@ class Runner {
       this.batchFeeds = f;
       this.batchN = n;
     }
-    for (let i = 0; i < this.inputs.length; i++) copyChecked(this.bufs[i]!, args[i], this.inputs[i]!, n, method);
+    for (let i = 0; i < specs.length; i++) copyChecked(this.bufs[i]!, args[i], specs[i]!, n, method, batch);
     return this.batchFeeds;
   }
 }
 
 /** Copies `src` (n rows of spec.dim numbers) into `dst`, checking type, length and finiteness. */
-function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number, method: string): void {
+function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number, method: string, batch: boolean): void {
   const what = spec.label;
   if (!isNumericArray(src)) throw new TypeError(`${method}: ${what} must be an array or typed array of numbers, got ${typeName(src)}`);
   const expected = n * spec.dim;
   if (src.length !== expected) {
-    const shape = n === 1 ? `${spec.dim}` : `${n} x ${spec.dim} = ${expected}`;
+    const shape = batch ? `${n} x ${spec.dim} = ${expected}` : `${spec.dim}`;
     throw new RangeError(`${method}: ${what} must have ${shape} numbers, got ${src.length}`);
   }
-  const where = (i: number) => (n === 1 ? `${what}[${i}]` : `${what}[${i}] (row ${Math.floor(i / spec.dim)}, column ${i % spec.dim})`);
+  const where = (i: number) => (!batch ? `${what}[${i}]` : `${what}[${i}] (row ${Math.floor(i / spec.dim)}, column ${i % spec.dim})`);
   if (src instanceof Float32Array) {
     dst.set(src);
   } else {
@@ -187,8 +191,6 @@ const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[
     outputs: () => ['representation'],
   },
 };
-
-const pluralInputs = (specs: readonly InputSpec[]): InputSpec[] => specs.map((s) => ({ ...s, label: s.label === 'observation' ? 'observations' : `${s.label}s` }));
 
 /** Checks a companion's metadata against the policy it belongs to. */
 function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: 'low_policy' | 'goal_rep', name: string): void {
@@ -315,7 +317,6 @@ export class Policy {
   private readonly waiting: (() => void)[] = [];
   private released = false;
   private readonly policyRunner: Runner;
-  private readonly policyBatchInputs: InputSpec[];
   private readonly low: Runner | null;
   private readonly phi: Runner | null;
 
@@ -334,7 +335,6 @@ export class Policy {
     readonly source: string,
   ) {
     this.policyRunner = sessions.policy;
-    this.policyBatchInputs = pluralInputs(sessions.policy.inputs);
     this.low = sessions.low;
     this.phi = sessions.phi;
   }
@@ -379,10 +379,10 @@ export class Policy {
     return r;
   }
 
-  private async run(method: string, runner: Runner, args: readonly unknown[], n: number, fetches: readonly string[]): Promise<Record<string, OrtTensor>> {
+  private async run(method: string, runner: Runner, args: readonly unknown[], n: number, fetches: readonly string[], batch = false): Promise<Record<string, OrtTensor>> {
     return this.exclusive(async () => {
       this.check(method);
-      const feeds = runner.feeds(`policy.${method}`, args, n);
+      const feeds = runner.feeds(`policy.${method}`, args, n, batch);
       return runner.session.run(feeds, fetches);
     });
   }
@@ -402,7 +402,7 @@ export class Policy {
   /** Actions [n * actionDim] for n observations and goals, row-major [n * obsDim], [n * goalDim]. */
   async actBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     this.checkN('actBatch', n);
-    const r = await this.run('actBatch', this.policyRunner, [observations, goals], n, FETCH_ACTION);
+    const r = await this.run('actBatch', this.policyRunner, [observations, goals], n, FETCH_ACTION, true);
     return this.out(r, 'action', n * this.info.actionDim);
   }
 
@@ -416,7 +416,7 @@ export class Policy {
   async subgoalBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     this.hier('subgoalBatch');
     this.checkN('subgoalBatch', n);
-    const r = await this.run('subgoalBatch', this.policyRunner, [observations, goals], n, FETCH_SUBGOAL);
+    const r = await this.run('subgoalBatch', this.policyRunner, [observations, goals], n, FETCH_SUBGOAL, true);
     return this.out(r, 'subgoal', n * this.info.repDim!);
   }
 
@@ -437,7 +437,7 @@ export class Policy {
   async actTowardsBatch(observations: Numeric, subgoals: Numeric, n: number): Promise<Float32Array> {
     const low = this.companion('actTowardsBatch', 'low_policy');
     this.checkN('actTowardsBatch', n);
-    const r = await this.run('actTowardsBatch', low, [observations, subgoals], n, FETCH_ACTION);
+    const r = await this.run('actTowardsBatch', low, [observations, subgoals], n, FETCH_ACTION, true);
     return this.out(r, 'action', n * this.info.actionDim);
   }
 
@@ -451,7 +451,7 @@ export class Policy {
   async goalRepBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     const phi = this.companion('goalRepBatch', 'goal_rep');
     this.checkN('goalRepBatch', n);
-    const r = await this.run('goalRepBatch', phi, [observations, goals], n, FETCH_REP);
+    const r = await this.run('goalRepBatch', phi, [observations, goals], n, FETCH_REP, true);
     return this.out(r, 'representation', n * this.info.repDim!);
   }
 
