@@ -57,7 +57,8 @@ export const GRAD_RULES: Record<string, GradRule> = {
   Identity: ({ dy }) => [dy[0]!],
   Add: ({ dy }) => [dy[0]!, dy[0]!],
   Sub: ({ g, dy }) => [dy[0]!, g.neg(dy[0]!)],
-  Mul: ({ g, x, dy }) => [g.mul(dy[0]!, x[1]!), g.mul(dy[0]!, x[0]!)],
+  // x * x: one gradient 2 x dy (two passes) rather than two contributions and their sum (three).
+  Mul: ({ g, x, dy }) => (x[0] === x[1] ? [g.mul(g.mul(dy[0]!, x[0]!), 2), null] : [g.mul(dy[0]!, x[1]!), g.mul(dy[0]!, x[0]!)]),
   Div: ({ g, x, y, dy }) => [g.div(dy[0]!, x[1]!), g.neg(g.div(g.mul(dy[0]!, y[0]!), x[1]!))],
   Neg: ({ g, dy }) => [g.neg(dy[0]!)],
   Abs: ({ g, x, dy }) => [g.mul(dy[0]!, g.sign(x[0]!))],
@@ -296,7 +297,8 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
     const node = nodes[i]!;
     if (!node.outputs.some((o) => reach.has(o) && needed.has(o))) continue;
     if (node.outputs.some((o) => g.stopped.has(o))) continue;
-    const dy = node.outputs.map((o) => (reach.has(o) ? total(o) : null));
+    // Contributions to the node's output gradients are summed under its '_Grad/' scope too.
+    const dy = g.scope(`${node.name}_Grad`, () => node.outputs.map((o) => (reach.has(o) ? total(o) : null)));
     if (dy.every((d) => d === null)) continue;
     if (NO_GRADIENT.has(node.opType)) continue;
     const rule = GRAD_RULES[node.opType];

@@ -45,6 +45,8 @@ describe('elementwise binary ops with broadcasting', () => {
       build: (g, t) => g.where(g.greater(t['a']!, g.mul(t['b']!, 0.5)), t['a']!, t['b']!),
     });
   }
+  check('Mul of a value by itself (x * x)', { inputs: [inp('x', [3, 4])], build: (g, t) => g.mul(t['x']!, t['x']!) });
+  check('Mul of a value by itself, then used again', { inputs: [inp('x', [2, 3])], build: (g, t) => g.add(g.mul(t['x']!, t['x']!), g.mul(t['x']!, 3)) });
   check('Where: bool input condition [3,1] with [1,4] and a scalar', {
     inputs: [inp('c', [3, 1], { dtype: 'bool', data: [1, 0, 1] }), inp('a', [1, 4]), inp('b', [])],
     build: (g, t) => g.where(t['c']!, t['a']!, t['b']!),
@@ -337,21 +339,22 @@ describe('the backward walk', () => {
     const x = g.input('x', 'float32', ['batch', 3]);
     const w = g.input('value/mlp/0/kernel', 'float32', [3, 4]);
     const b = g.input('value/mlp/0/bias', 'float32', [4]);
+    // h is used twice: the sum of its two gradient contributions sits under 'value/mlp/Tanh_Grad/'.
     const h = g.scope('value', () => g.scope('mlp', () => g.tanh(g.gemm(x, w, b))));
-    const loss = g.reduceMean(h, undefined, false);
+    const loss = g.reduceMean(g.mul(h, g.exp(h)), undefined, false);
     const [gw, gb] = gradients(g, loss, [w, b]);
     assert.equal(gw!.name, 'value/mlp/0/kernel_grad');
     assert.equal(gb!.name, 'value/mlp/0/bias_grad');
-    const fwd = new Set(g.nodes.slice(0, 2).map((n) => n.name));
-    assert.deepEqual([...fwd], ['value/mlp/Gemm', 'value/mlp/Tanh']);
-    const backward = g.nodes.slice(3);
+    const forwardNames = g.nodes.slice(0, 5).map((n) => n.name);
+    assert.deepEqual(forwardNames, ['value/mlp/Gemm', 'value/mlp/Tanh', 'Exp', 'Mul', 'ReduceMean']);
+    const backward = g.nodes.slice(5);
     // Every backward node but the final naming Identities sits under '<forward node>_Grad/'.
-    const forwardNames = g.nodes.slice(0, 3).map((n) => n.name);
     for (const n of backward) {
       if (n.outputs.some((o) => o.endsWith('_grad'))) continue;
       assert.ok(forwardNames.some((f) => n.name.startsWith(`${f}_Grad/`)), `backward node '${n.name}' is not under a '<node>_Grad/' scope`);
     }
     assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Gemm_Grad/')));
     assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/')));
+    assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/') && n.opType === 'Add'), 'the accumulation of dh');
   });
 });
