@@ -197,12 +197,14 @@ function frame(): void {
   if (ticking) return;
   if (!S.playing || !S.policy || S.episode.done) return;
   ticking = true;
+  const gen = S.gen;
   advance(S.stepsPerFrame)
     .then(() => {
       if (S.episode.done) S.playing = false;
       render();
     })
-    .catch(fail)
+    // A step in flight when the policy is swapped out fails on the released policy: not an error.
+    .catch((e) => gen === S.gen && fail(e))
     .finally(() => (ticking = false));
 }
 
@@ -272,6 +274,7 @@ function setMaze(maze: MazeSpec): void {
   S.episode = new Episode(maze);
   view.setMaze(maze, canvasWidth());
   for (const b of Array.from(el.mazeButtons.querySelectorAll('button'))) b.classList.toggle('on', b.dataset.maze === maze.name);
+  for (const li of Array.from(document.querySelectorAll<HTMLElement>('.legend .tele'))) li.hidden = maze.teleportIn.length === 0;
 }
 
 function describeBackend(p: Policy): void {
@@ -405,7 +408,10 @@ function wire(): void {
   });
   el.step.addEventListener('click', () => {
     S.playing = false;
-    advance(1).then(render).catch(fail);
+    const gen = S.gen;
+    advance(1)
+      .then(render)
+      .catch((e) => gen === S.gen && fail(e));
   });
   el.restart.addEventListener('click', () => {
     if (S.policy) startFromTo(S.episode.start, S.episode.goal);
