@@ -379,12 +379,19 @@ export class Policy {
     return r;
   }
 
+  /** One session run under the lock (inlined rather than via exclusive(): one async layer less per call). */
   private async run(method: string, runner: Runner, args: readonly unknown[], n: number, fetches: readonly string[], batch = false): Promise<Record<string, OrtTensor>> {
-    return this.exclusive(async () => {
+    if (this.busy) await new Promise<void>((r) => this.waiting.push(r));
+    this.busy = true;
+    try {
       this.check(method);
-      const feeds = runner.feeds(`policy.${method}`, args, n, batch);
-      return runner.session.run(feeds, fetches);
-    });
+      // Inputs are validated and copied only now, when this call has the session: the buffers are shared.
+      return await runner.session.run(runner.feeds(`policy.${method}`, args, n, batch), fetches);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy = false;
+    }
   }
 
   private out(r: Record<string, OrtTensor>, name: string, size: number): Float32Array {
