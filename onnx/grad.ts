@@ -193,6 +193,41 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const axes = dims.flatMap((d, i) => (d === null ? [] : [i]));
     return [g.slice(dy[0]!, axes.map((i) => pads[i]!), axes.map((i) => pads[i]! + (dims[i] as number)), axes), null];
   },
+  // Conv: dX is the transposed convolution of dY; dW correlates X with dY (convWeightGrad).
+  Conv: ({ g, x, dy, node }) => {
+    const [xs, w, b] = x;
+    const { strides, pads } = convGeometry(node);
+    const [, , kh, kw] = w!.shape as number[];
+    const [h, wd] = [xs!.shape[2], xs!.shape[3]];
+    const [ho, wo] = [dy[0]!.shape[2], dy[0]!.shape[3]];
+    if (![h, wd, ho, wo].every((d) => typeof d === 'number')) throw new Error(`Conv '${node.name}': gradient needs static spatial sizes`);
+    const outputPadding = [(h as number) - (strides[0]! * ((ho as number) - 1) + kh! - pads[0]! - pads[2]!), (wd as number) - (strides[1]! * ((wo as number) - 1) + kw! - pads[1]! - pads[3]!)];
+    const dx = g.convTranspose(dy[0]!, w!, { strides, pads, outputPadding });
+    return [dx, convWeightGrad(g, xs!, dy[0]!, strides, pads, [kh!, kw!]), b ? g.reduceSum(dy[0]!, [0, 2, 3], false) : null];
+  },
+  // ConvTranspose is the adjoint of Conv in its input: dX = Conv(dY, W); dW correlates dY with X.
+  ConvTranspose: ({ g, x, dy, node }) => {
+    const [xs, w] = x;
+    const { strides, pads } = convGeometry(node);
+    const [, , kh, kw] = w!.shape as number[];
+    return [g.conv(dy[0]!, w!, null, { strides, pads }), convWeightGrad(g, dy[0]!, xs!, strides, pads, [kh!, kw!]), null];
+  },
+  // MaxPool: dY goes to the input element each window picked (Indices), summed where windows overlap.
+  MaxPool: ({ g, x, y, dy }) => {
+    const xs = x[0]!;
+    const n = isStatic(xs.shape) ? (xs.shape as number[]).reduce((a, b) => a * b, 1) : null;
+    if (n === null) throw new Error('MaxPool: gradient needs a static input shape');
+    const flat = g.scatterElements(g.constantOfShape(g.ints([n]), 0, xs.dtype), g.reshape(y[1]!, [-1]), g.reshape(dy[0]!, [-1]), { axis: 0, reduction: 'add' });
+    return [g.reshape(flat, xs.shape as number[])];
+  },
+  // ScatterElements with reduction 'add' (the only one differentiated): data passes dY through;
+  // each update receives dY at the position it was added to.
+  ScatterElements: ({ g, x, dy, node }) => {
+    const red = node.attrs['reduction'];
+    if (!red || red.type !== 'string' || red.value !== 'add') throw new Error(`ScatterElements '${node.name}': gradient implemented for reduction 'add'`);
+    return [dy[0]!, null, g.gatherElements(dy[0]!, x[1]!, attrInt(node.attrs, 'axis', 0))];
+  },
+  GatherElements: ({ g, x, dy, node }) => [g.scatterElements(g.zerosLike(x[0]!), x[1]!, dy[0]!, { axis: attrInt(node.attrs, 'axis', 0), reduction: 'add' }), null],
   // The walker's unbroadcast sums dy over the expanded axes.
   Expand: ({ dy }) => [dy[0]!, null],
   LayerNormalization: ({ g, x, y, dy, node }) => {
@@ -231,6 +266,23 @@ function reduceExtremumGrad(c: GradContext): (Tensor | null)[] {
   const mask = g.cast(g.equal(x, yk), x.dtype);
   const count = g.reduceSum(mask, axes, true);
   return [g.div(g.mul(expandReduced(c, c.dy[0]!), mask), count)];
+}
+
+function convGeometry(node: Node): { strides: number[]; pads: number[] } {
+  const dil = attrInts(node.attrs, 'dilations');
+  if (dil && dil.some((d) => d !== 1)) throw new Error(`${node.opType} '${node.name}': gradient implemented for dilation 1`);
+  return { strides: [...(attrInts(node.attrs, 'strides') ?? [1, 1])], pads: [...(attrInts(node.attrs, 'pads') ?? [0, 0, 0, 0])] };
+}
+
+/**
+ * dW of Y = Conv(A, W) for W [M, C, kh, kw]: a convolution over swapped axes, with A as [C, N, H, W]
+ * and dY as a [M, N, Ho, Wo] kernel dilated by the stride; the result is cut to the kernel size.
+ */
+function convWeightGrad(g: Graph, a: Tensor, dY: Tensor, strides: number[], pads: number[], kernel: [number, number]): Tensor {
+  const at = g.transpose(a, [1, 0, 2, 3]);
+  const gt = g.transpose(dY, [1, 0, 2, 3]);
+  const full = g.conv(at, gt, null, { pads, dilations: strides });
+  return g.transpose(g.slice(full, [0, 0], kernel, [2, 3]), [1, 0, 2, 3]);
 }
 
 /** Ops whose outputs carry no gradient to their inputs (comparisons, shapes, integer and random ops). */

@@ -314,6 +314,55 @@ SHAPE_RULES.set('Pad', (g, [x, padsT], attrs) => {
   if (pads.length !== 2 * rank) throw new RangeError(`Pad needs ${2 * rank} pads for rank ${rank}, got ${pads.length}`);
   return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (typeof d === 'number' ? d + pads[i]! + pads[i + rank]! : pads[i] === 0 && pads[i + rank] === 0 ? d : g.unknownDim())) }];
 });
+// 2-D convolution and pooling, NCHW, explicit pads [top, left, bottom, right], no dilation or groups.
+function spatial(attrs: Readonly<Record<string, Attr>>, kernel: readonly number[]) {
+  const strides = attrInts(attrs, 'strides') ?? [1, 1];
+  const pads = attrInts(attrs, 'pads') ?? [0, 0, 0, 0];
+  const dil = attrInts(attrs, 'dilations') ?? [1, 1];
+  if (kernel.length !== 2 || strides.length !== 2 || pads.length !== 4) throw new RangeError('only 2-D convolution/pooling (NCHW) is supported');
+  if (attrs['auto_pad'] && attrs['auto_pad'].type === 'string' && attrs['auto_pad'].value !== 'NOTSET') throw new RangeError('use explicit pads, not auto_pad');
+  return { strides, pads, dil };
+}
+const convOut = (d: Dim, k: number, s: number, pb: number, pe: number, dil = 1): Dim => (typeof d === 'number' ? Math.floor((d + pb + pe - ((k - 1) * dil + 1)) / s) + 1 : `?conv(${d})`);
+SHAPE_RULES.set('Conv', (_g, [x, w, b], attrs) => {
+  sameDtype([x, w, b], 'Conv');
+  if (x!.shape.length !== 4 || w!.shape.length !== 4) throw new RangeError('Conv needs 4-D input [N, C, H, W] and weight [M, C, kH, kW]');
+  if (attrInt(attrs, 'group', 1) !== 1) throw new RangeError('Conv groups are not supported');
+  const [m, c, kh, kw] = w!.shape as number[];
+  if (typeof x!.shape[1] === 'number' && x!.shape[1] !== c) throw new RangeError(`Conv input has ${x!.shape[1]} channels, weight expects ${c}`);
+  if (b && (b.shape.length !== 1 || b.shape[0] !== m)) throw new RangeError(`Conv bias must be [${m}]`);
+  const { strides, pads, dil } = spatial(attrs, [kh!, kw!]);
+  return [{ dtype: x!.dtype, shape: [x!.shape[0]!, m!, convOut(x!.shape[2]!, kh!, strides[0]!, pads[0]!, pads[2]!, dil[0]), convOut(x!.shape[3]!, kw!, strides[1]!, pads[1]!, pads[3]!, dil[1])] }];
+});
+SHAPE_RULES.set('ConvTranspose', (_g, [x, w, b], attrs) => {
+  sameDtype([x, w, b], 'ConvTranspose');
+  if (x!.shape.length !== 4 || w!.shape.length !== 4) throw new RangeError('ConvTranspose needs 4-D input and weight');
+  const [, c, kh, kw] = w!.shape as number[];
+  const { strides, pads } = spatial(attrs, [kh!, kw!]);
+  const op = attrInts(attrs, 'output_padding') ?? [0, 0];
+  const up = (d: Dim, k: number, i: number): Dim => (typeof d === 'number' ? strides[i]! * (d - 1) + op[i]! + k - pads[i]! - pads[i + 2]! : `?convT(${d})`);
+  return [{ dtype: x!.dtype, shape: [x!.shape[0]!, c!, up(x!.shape[2]!, kh!, 0), up(x!.shape[3]!, kw!, 1)] }];
+});
+SHAPE_RULES.set('MaxPool', (_g, [x], attrs) => {
+  requireFloat(x!, 'MaxPool');
+  const k = attrInts(attrs, 'kernel_shape');
+  if (!k) throw new RangeError('MaxPool needs kernel_shape');
+  const { strides, pads } = spatial(attrs, k);
+  const shape = [x!.shape[0]!, x!.shape[1]!, convOut(x!.shape[2]!, k[0]!, strides[0]!, pads[0]!, pads[2]!), convOut(x!.shape[3]!, k[1]!, strides[1]!, pads[1]!, pads[3]!)];
+  return [
+    { dtype: x!.dtype, shape },
+    { dtype: 'int64', shape },
+  ];
+});
+SHAPE_RULES.set('ScatterElements', (_g, [data, idx, upd]) => {
+  if (idx!.dtype !== 'int64') throw new TypeError('ScatterElements indices must be int64');
+  sameDtype([data, upd], 'ScatterElements');
+  return [{ dtype: data!.dtype, shape: data!.shape }];
+});
+SHAPE_RULES.set('GatherElements', (_g, [data, idx]) => {
+  if (idx!.dtype !== 'int64') throw new TypeError('GatherElements indices must be int64');
+  return [{ dtype: data!.dtype, shape: idx!.shape }];
+});
 SHAPE_RULES.set('LayerNormalization', (_g, [x, scale, bias], attrs) => {
   requireFloat(x!, 'LayerNormalization');
   const rank = x!.shape.length;
@@ -335,6 +384,17 @@ SHAPE_RULES.set('LayerNormalization', (_g, [x, scale, bias], attrs) => {
 // ---- helpers on Graph ---------------------------------------------------------------------------
 
 type Unary = (x: Tensor) => Tensor;
+export interface ConvOptions {
+  strides?: readonly number[];
+  /** [top, left, bottom, right] */
+  pads?: readonly number[];
+  dilations?: readonly number[];
+}
+const convAttrs = (o: ConvOptions = {}): Record<string, Attr> => {
+  const a: Record<string, Attr> = { strides: ints(o.strides ?? [1, 1]), pads: ints(o.pads ?? [0, 0, 0, 0]) };
+  if (o.dilations) a['dilations'] = ints(o.dilations);
+  return a;
+};
 type Binary = (a: Operand, b: Operand) => Tensor;
 
 declare module './graph.ts' {
@@ -366,6 +426,12 @@ declare module './graph.ts' {
     size(x: Tensor): Tensor;
     constantOfShape(shape: Tensor, value: number, dtype: DType): Tensor;
     pad(x: Tensor, pads: readonly number[]): Tensor;
+    conv(x: Tensor, w: Tensor, b: Tensor | null, opts?: ConvOptions): Tensor;
+    convTranspose(x: Tensor, w: Tensor, opts?: ConvOptions & { outputPadding?: readonly number[] }): Tensor;
+    /** Max pooling; `indices` are flat indices into the whole input (for the gradient). */
+    maxPool(x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }): { y: Tensor; indices: Tensor };
+    scatterElements(data: Tensor, indices: Tensor, updates: Tensor, opts?: { axis?: number; reduction?: 'none' | 'add' }): Tensor;
+    gatherElements(data: Tensor, indices: Tensor, axis?: number): Tensor;
     layerNormalization(x: Tensor, scale: Tensor, bias: Tensor | null, opts?: { axis?: number; epsilon?: number }): { y: Tensor; mean: Tensor; invStdDev: Tensor };
     /** A scalar or tensor operand as a Tensor of `dtype`. */
     lift(x: Operand, dtype: DType): Tensor;
@@ -506,6 +572,24 @@ P.layerNormalization = function (this: Graph, x: Tensor, scale: Tensor, bias: Te
     epsilon: float(opts.epsilon ?? 1e-5),
   });
   return { y: y!, mean: mean!, invStdDev: invStdDev! };
+};
+P.conv = function (this: Graph, x: Tensor, w: Tensor, b: Tensor | null, opts: ConvOptions = {}) {
+  return this.node('Conv', [x, w, b], convAttrs(opts))[0]!;
+};
+P.convTranspose = function (this: Graph, x: Tensor, w: Tensor, opts: ConvOptions & { outputPadding?: readonly number[] } = {}) {
+  const a = convAttrs(opts);
+  if (opts.outputPadding) a['output_padding'] = ints(opts.outputPadding);
+  return this.node('ConvTranspose', [x, w], a)[0]!;
+};
+P.maxPool = function (this: Graph, x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }) {
+  const [y, indices] = this.node('MaxPool', [x], { ...convAttrs(opts), kernel_shape: ints(opts.kernelShape) });
+  return { y: y!, indices: indices! };
+};
+P.scatterElements = function (this: Graph, data: Tensor, indices: Tensor, updates: Tensor, opts: { axis?: number; reduction?: 'none' | 'add' } = {}) {
+  return this.node('ScatterElements', [data, indices, updates], { axis: int(opts.axis ?? 0), reduction: { type: 'string', value: opts.reduction ?? 'none' } })[0]!;
+};
+P.gatherElements = function (this: Graph, data: Tensor, indices: Tensor, axis = 0) {
+  return this.node('GatherElements', [data, indices], { axis: int(axis) })[0]!;
 };
 P.zerosLike = function (this: Graph, x: Tensor) {
   if (isStatic(x.shape)) return this.expand(this.constant(0, x.dtype), x.shape as number[]);
