@@ -106,6 +106,33 @@ function matmulChain(shapes: [number, number][]): Uint8Array {
   return g.toBytes({ opset: 17, irVersion: 8 });
 }
 
+/**
+ * The same policy with each 6-op GELU (x * sigmoid(x (a + b x^2)), as the network builders emit it)
+ * replaced by one Sigmoid(x): a timing stand-in for a GELU that onnxruntime runs as one fused kernel
+ * (numerically different; for the breakdown only).
+ */
+function geluAsOneOp(bytes: Uint8Array): Uint8Array {
+  const { graph: src, metadata, opset, irVersion } = Graph.fromBytes(bytes);
+  const g = new Graph(src.name);
+  for (const [name, c] of src.initializers) g.initializer(name, c);
+  for (const t of src.inputs) g.input(t.name, t.dtype, t.shape);
+  let replaced = 0;
+  for (const n of src.nodes) {
+    const m = /^(.*\/gelu)\/(Mul|Mul_1|Add|Mul_2|Sigmoid|Mul_3)$/.exec(n.name);
+    if (!m) {
+      g.node(n.opType, n.inputs.map((x) => (x === '' ? null : g.tensor(x))), { ...n.attrs }, { outNames: n.outputs, outputs: n.outputs.length, name: n.name });
+      continue;
+    }
+    if (m[2] !== 'Mul_3') continue;
+    // Mul_3 = x * sigmoid(...): its first input is the GELU's input x, its output the GELU's output.
+    g.node('Sigmoid', [g.tensor(n.inputs[0]!)], {}, { outNames: n.outputs, outputs: 1, name: `${m[1]}/Fused` });
+    replaced++;
+  }
+  if (replaced === 0) throw new Error('geluAsOneOp: no GELU found (node names changed?)');
+  for (const t of src.outputs) g.outputs.push(g.tensor(t.name));
+  return g.toBytes({ opset, irVersion, metadata });
+}
+
 function trivialModel(): Uint8Array {
   const g = new Graph('trivial');
   const o = g.input('observation', 'float32', ['batch', 2]);
@@ -475,6 +502,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       v['one-Add model through runtime act (fixed cost of a call)'] = await viaRuntime(trivialPath, {});
       v['one-Add model, raw session.run'] = (await rawRun(trivialModel(), o, true)).p50;
       v["only the policy's MatMuls (same weight shapes, batch 1), raw session.run"] = (await matmulOnly(costs.ogbench.matmuls, o)).p50;
+      const fusedPath = join(dir, 'gelu-one-op.onnx');
+      writeFileSync(fusedPath, geluAsOneOp(model));
+      v['runtime act, each 6-op GELU replaced by one op (stand-in for a fused GELU kernel)'] = await viaRuntime(fusedPath, {});
       breakdown = { p50Us: v, ortProfile: await profile(path, dir, 5000) };
     }
     const loadAfter = loadavg()[0]!;
