@@ -1,14 +1,17 @@
 // `hiql export RUN_DIR --out models/NAME.onnx`
-import { parseArgs, optString, rejectUnknown } from '../train/args.ts';
+import { parseArgs, optInt, optString, rejectUnknown } from '../train/args.ts';
+import { cardData, evaluateExported, writeCard } from './card.ts';
 import { readRunInfo, readRunParams } from '../train/trainer.ts';
 import { exportPolicy } from './export.ts';
 
-const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate]
+const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
 
 Writes the run's deterministic policy as ONNX (IR 8, opset 17): NAME.onnx maps observation and goal
 to action (and, for HIQL, the subgoal latent); HIQL also gets NAME.low.onnx (observation, subgoal ->
 action) and NAME.phi.onnx (observation, goal -> phi). Each file is checked against the training
-graph in onnxruntime-node and onnxruntime-web before it is written.`;
+graph in onnxruntime-node and onnxruntime-web before it is written. With --card, the exported file
+is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
+written beside it.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -16,7 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['out', 'no-validate'], 'export');
+  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed'], 'export');
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
   const info = readRunInfo(runDir);
@@ -25,6 +28,15 @@ export async function run(argv: string[]): Promise<number> {
   const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate') });
   for (const v of r.validation) console.error(`validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}`);
   for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
-  console.log(JSON.stringify({ run: runDir, step, files: r.files.map((f) => ({ role: f.role, path: f.path, bytes: f.bytes.length, sha256: f.sha256 })) }));
+  let card: { success: number; files: string[] } | undefined;
+  if (args.options.has('card')) {
+    const episodes = optInt(args, 'episodes') ?? 50;
+    console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
+    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed);
+    const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0), out);
+    console.error(`success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`);
+    card = { success: ev.success, files };
+  }
+  console.log(JSON.stringify({ run: runDir, step, files: r.files.map((f) => ({ role: f.role, path: f.path, bytes: f.bytes.length, sha256: f.sha256 })), card }));
   return 0;
 }

@@ -4,11 +4,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generateDataset } from '../envs/datasets.ts';
+import { evaluateExported } from '../export/card.ts';
 import { exportPolicy } from '../export/export.ts';
 import { parseArgs, optInt, optString, rejectUnknown } from './args.ts';
 import { resolveConfig } from './config.ts';
 import { datasetFromGenerated, saveDatasetNpz } from './data/dataset.ts';
-import { evaluate } from './evaluate.ts';
 import { readRunInfo, readRunParams, train } from './trainer.ts';
 
 const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0] [--run-dir runs/quickstart] [--episodes 50]
@@ -66,10 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const exp = await exportPolicy(info, params, step, out);
 
   console.error(`[4/4] evaluating the exported policy through the runtime (${episodes} episodes x 5 tasks)`);
-  const { loadPolicy } = await import('../runtime/src/index.ts');
-  const policy = await loadPolicy(out, { backend: 'cpu' });
-  const r = await evaluate(env, (obs, goals, n) => policy.actBatch(obs, goals, n), { episodesPerTask: episodes, seed });
-  await policy.release();
+  const r = await evaluateExported(out, env, episodes, seed);
 
   console.error('');
   console.error(`success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`);
