@@ -1,0 +1,88 @@
+// HIQL update throughput at the `ogbench` (3 x 512, batch 1024) and `quick` (3 x 256, batch 256)
+// configurations: the whole update (value + low actor + high actor + Adam + target EMA) is one graph,
+// timed through StepRunner with a batch drawn by the real goal sampler, against the roof of a single
+// large MatMul at the same thread count.
+//
+//   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick]
+//
+// FLOP counting: the matmul FLOPs of the step graph itself, 2 * M * K * N for every Gemm/MatMul node
+// (forward and backward as emitted, from the graph's static shapes). Elementwise ops, LayerNorm and
+// Adam are not counted. For comparison, the authors report 2-5 hours per 1M-step run on one A5000
+// GPU (55-140 updates/s).
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { generateDataset } from '../envs/datasets.ts';
+import { Graph, StepRunner } from '../onnx/index.ts';
+import { batchFeeds, buildAgentStep, initAgentState } from '../train/agents/index.ts';
+import { resolveConfig } from '../train/config.ts';
+import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
+import { GoalSampler } from '../train/sampler.ts';
+import { matmulRoof, median } from './roof.ts';
+
+/** Matmul FLOPs of one run of a serialised graph, from its static shapes. */
+export function matmulFlops(model: Uint8Array): number {
+  const { graph } = Graph.fromBytes(model);
+  let flops = 0;
+  for (const n of graph.nodes) {
+    if (n.opType !== 'Gemm' && n.opType !== 'MatMul') continue;
+    const y = graph.tensor(n.outputs[0]!);
+    const a = graph.tensor(n.inputs[0]!);
+    const transA = n.attrs['transA'];
+    const k = transA && transA.type === 'int' && transA.value === 1 ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+    const out = y.shape.reduce((p: number, d) => p * (d as number), 1);
+    flops += 2 * out * (k as number);
+  }
+  return flops;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  let threads = availableParallelism();
+  let steps = 30;
+  let configs = ['ogbench', 'quick'];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--threads') threads = Number(argv[++i]);
+    else if (argv[i] === '--steps') steps = Number(argv[++i]);
+    else if (argv[i] === '--configs') configs = argv[++i]!.split(',');
+    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick`);
+  }
+  const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 0, episodes: 100 }));
+  const traj = buildTrajectoryIndex(ds.terminals);
+  const dims = { obsDim: 2, actionDim: 2 };
+  console.log(`HIQL update, whole step in one onnxruntime-node graph; ${threads} threads; ${cpus()[0]?.model ?? '?'}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const roof = await matmulRoof({ threads, reps: 10 });
+  console.log(`roof: 2048^3 float32 MatMul ${roof.gflops.toFixed(1)} GFLOP/s`);
+  const results: Record<string, unknown>[] = [];
+  for (const preset of configs) {
+    const cfg = resolveConfig({ agent: 'hiql', preset, env: 'pointmaze-medium-navigate', dataset: '' });
+    const c = cfg.agentConfig;
+    const step = buildAgentStep('hiql', c, dims);
+    const flops = matmulFlops(step.spec.model);
+    const runner = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), { threads });
+    const sampler = new GoalSampler(ds, traj, { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never, 'hiql', 1);
+    const times: number[] = [];
+    for (let s = 0; s < steps + 3; s++) {
+      const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
+      const t0 = performance.now();
+      await runner.step(feeds);
+      if (s >= 3) times.push(performance.now() - t0);
+    }
+    await runner.release();
+    const ms = median(times);
+    const gflops = flops / (ms * 1e6);
+    const r = {
+      config: preset,
+      hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
+      batch: c.batchSize,
+      msPerStep: ms,
+      stepsPerSec: 1000 / ms,
+      gflopPerStep: flops / 1e9,
+      gflops,
+      ratioToRoof: gflops / roof.gflops,
+      hoursPer1M: 1e6 / (1000 / ms) / 3600,
+    };
+    results.push(r);
+    console.log(
+      `${preset.padEnd(8)} ${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps`,
+    );
+  }
+  console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roof.gflops, results }));
+}
