@@ -26,8 +26,22 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     o.interOpNumThreads = 1;
   }
   if (opts.preferredOutputLocation) o.preferredOutputLocation = opts.preferredOutputLocation;
-  return ort.InferenceSession.create(model, o);
+  try {
+    return await ort.InferenceSession.create(model, o);
+  } catch (e) {
+    const eps = (o.executionProviders ?? []).map(String);
+    const gpu = eps.find((x) => x !== 'cpu');
+    if (!gpu) throw e;
+    // onnxruntime throws rather than falling back; say which provider failed, why, and what to do.
+    const reason = (e as Error).message.split('\n').filter((l) => l.trim()).pop() ?? String(e);
+    throw new Error(`onnxruntime could not start the '${gpu}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[gpu] ?? ''}`.trim());
+  }
 }
+
+const PROVIDER_HINTS: Record<string, string> = {
+  cuda: 'The CUDA provider is not installed by default: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs CUDA 12 and cuDNN 9), or use cpu.',
+  webgpu: 'WebGPU needs a GPU adapter (on Linux: a Vulkan driver and loader), or use cpu.',
+};
 
 const ORT_TYPE: Record<DType, ort.Tensor.Type> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8' };
 
