@@ -1,5 +1,9 @@
 // Parameter initialisers from a seed. The generator is SplitMix32-seeded xoshiro128**: fast,
 // deterministic on every platform, and independent of Math.random.
+//
+// envs/rng.ts holds the same algorithm (with a different seeding): DESIGN.md lets neither onnx/ nor
+// envs/ import the other. Merging them changes every parameter initialisation, so the shipped
+// models would no longer be reproducible from their cards; do it together with retraining them.
 
 export class Rng {
   private s0: number;
