@@ -224,8 +224,11 @@ export function ring(img: RGBAImage, cx: number, cy: number, r: number, lineWidt
   }
 }
 
-/** Anti-aliased line segment between pixel coordinates. */
-export function line(img: RGBAImage, ax: number, ay: number, bx: number, by: number, lineWidth: number, c: RGB, alpha: number): void {
+/**
+ * Calls `visit(px, py, coverage)` for every pixel an anti-aliased segment of width `lineWidth`
+ * between pixel coordinates touches, with coverage in (0, 1].
+ */
+function rasterSegment(img: { width: number; height: number }, ax: number, ay: number, bx: number, by: number, lineWidth: number, visit: (px: number, py: number, cover: number) => void): void {
   const h = lineWidth / 2 + 1;
   const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - h));
   const x1 = Math.min(img.width - 1, Math.ceil(Math.max(ax, bx) + h));
@@ -243,9 +246,14 @@ export function line(img: RGBAImage, ax: number, ay: number, bx: number, by: num
       const dx = qx - t * vx;
       const dy = qy - t * vy;
       const cover = lineWidth / 2 + 0.5 - Math.sqrt(dx * dx + dy * dy);
-      if (cover > 0) setPixel(img, px, py, c, alpha * (cover > 1 ? 1 : cover));
+      if (cover > 0) visit(px, py, cover > 1 ? 1 : cover);
     }
   }
+}
+
+/** Anti-aliased line segment between pixel coordinates. */
+export function line(img: RGBAImage, ax: number, ay: number, bx: number, by: number, lineWidth: number, c: RGB, alpha: number): void {
+  rasterSegment(img, ax, ay, bx, by, lineWidth, (px, py, cover) => setPixel(img, px, py, c, alpha * cover));
 }
 
 /**
@@ -278,30 +286,12 @@ function drawPolyline(img: RGBAImage, tf: MazeTransform, pts: ArrayLike<number>,
   }
 }
 
+/** Max-accumulates a segment's coverage into `cover` (one value per pixel). */
 function segmentCoverage(img: { width: number; height: number }, cover: Float32Array, ax: number, ay: number, bx: number, by: number, lineWidth: number): void {
-  const h = lineWidth / 2 + 1;
-  const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - h));
-  const x1 = Math.min(img.width - 1, Math.ceil(Math.max(ax, bx) + h));
-  const y0 = Math.max(0, Math.floor(Math.min(ay, by) - h));
-  const y1 = Math.min(img.height - 1, Math.ceil(Math.max(ay, by) + h));
-  const vx = bx - ax;
-  const vy = by - ay;
-  const len2 = vx * vx + vy * vy;
-  for (let py = y0; py <= y1; py++) {
-    for (let px = x0; px <= x1; px++) {
-      const qx = px + 0.5 - ax;
-      const qy = py + 0.5 - ay;
-      let t = len2 > 0 ? (qx * vx + qy * vy) / len2 : 0;
-      t = t < 0 ? 0 : t > 1 ? 1 : t;
-      const dx = qx - t * vx;
-      const dy = qy - t * vy;
-      let cv = lineWidth / 2 + 0.5 - Math.sqrt(dx * dx + dy * dy);
-      if (cv <= 0) continue;
-      if (cv > 1) cv = 1;
-      const o = py * img.width + px;
-      if (cv > cover[o]!) cover[o] = cv;
-    }
-  }
+  rasterSegment(img, ax, ay, bx, by, lineWidth, (px, py, cv) => {
+    const o = py * img.width + px;
+    if (cv > cover[o]!) cover[o] = cv;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
