@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPolicyInfo } from './metadata.js';
-import { createPolicy, type Backend, type LoadOptions, type ModelSource, type OrtModule, type OrtProvider, type Policy } from './policy.js';
+import { companionsFromOptions, createPolicy, type Backend, type LoadOptions, type ModelSource, type OrtModule, type OrtProvider, type Policy } from './policy.js';
 
 export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
 export type { Backend, FallbackBackend, FallbackReport, LoadOptions, ModelSource, OrtModule, OrtProvider, OrtSession, OrtTensor } from './policy.js';
@@ -63,15 +63,7 @@ export async function loadPolicy(source: string | URL | Uint8Array, options: Loa
   } else {
     throw new TypeError(`loadPolicy: source must be a file path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`);
   }
-  const given = options.companions ?? {};
-  const companions: { low_policy?: ModelSource; goal_rep?: ModelSource } = {};
-  for (const role of ['low_policy', 'goal_rep'] as const) {
-    const b = given[role];
-    if (b !== undefined) {
-      if (!(b instanceof Uint8Array)) throw new TypeError(`loadPolicy: options.companions.${role} must be a Uint8Array, got ${typeof b}`);
-      companions[role] = { bytes: b, name: `(${role} bytes)` };
-    }
-  }
+  const companions = companionsFromOptions(options);
   if (dir !== null) {
     // Only the metadata is needed to find the companions; createPolicy validates it fully.
     const info = readPolicyInfo(main.bytes, main.name);

@@ -252,6 +252,20 @@ async function createSessions(
  * Loads a policy from its bytes (and, for HIQL, its companions' bytes) on `provider`. Entry points
  * call this after reading files or URLs.
  */
+/** Companion models given as bytes in `options.companions`, checked for type. */
+export function companionsFromOptions(options: LoadOptions): { low_policy?: ModelSource; goal_rep?: ModelSource } {
+  const given = options.companions ?? {};
+  const companions: { low_policy?: ModelSource; goal_rep?: ModelSource } = {};
+  for (const role of ['low_policy', 'goal_rep'] as const) {
+    const b = given[role];
+    if (b !== undefined) {
+      if (!(b instanceof Uint8Array)) throw new TypeError(`loadPolicy: options.companions.${role} must be a Uint8Array, got ${typeof b}`);
+      companions[role] = { bytes: b, name: `(${role} bytes)` };
+    }
+  }
+  return companions;
+}
+
 export async function createPolicy(main: ModelSource, companions: { low_policy?: ModelSource; goal_rep?: ModelSource }, options: LoadOptions, provider: OrtProvider): Promise<Policy> {
   const o = options ?? {};
   if (typeof o !== 'object') throw new TypeError(`loadPolicy: options must be an object, got ${typeName(o)}`);

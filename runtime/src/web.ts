@@ -3,7 +3,7 @@
 // Configure onnxruntime-web itself (e.g. `ort.env.wasm.wasmPaths`) through the exported `ort`.
 import * as ortWeb from 'onnxruntime-web';
 import { readPolicyInfo } from './metadata.js';
-import { createPolicy, type LoadOptions, type ModelSource, type OrtProvider, type Policy } from './policy.js';
+import { companionsFromOptions, createPolicy, type LoadOptions, type ModelSource, type OrtProvider, type Policy } from './policy.js';
 
 export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
 export type { Backend, FallbackBackend, FallbackReport, LoadOptions, ModelSource, OrtModule, OrtProvider, OrtSession, OrtTensor } from './policy.js';
@@ -67,15 +67,7 @@ export async function loadPolicy(source: string | URL | Uint8Array | ArrayBuffer
   } else {
     throw new TypeError(`loadPolicy: source must be a URL, a Uint8Array or an ArrayBuffer, got ${source === null ? 'null' : typeof source}`);
   }
-  const given = options.companions ?? {};
-  const companions: { low_policy?: ModelSource; goal_rep?: ModelSource } = {};
-  for (const role of ['low_policy', 'goal_rep'] as const) {
-    const b = given[role];
-    if (b !== undefined) {
-      if (!(b instanceof Uint8Array)) throw new TypeError(`loadPolicy: options.companions.${role} must be a Uint8Array, got ${typeof b}`);
-      companions[role] = { bytes: b, name: `(${role} bytes)` };
-    }
-  }
+  const companions = companionsFromOptions(options);
   if (url !== null && f) {
     const info = readPolicyInfo(main.bytes, main.name);
     if (info.role === 'policy') {
