@@ -19,6 +19,16 @@ function readJsonl(path: string): Record<string, number>[] {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
+/** Round tick values (multiples of 1, 2 or 5 x 10^k) inside [lo, hi], about five of them. */
+export function niceTicks(lo: number, hi: number): number[] {
+  const raw = (hi - lo) / 5;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) out.push(v);
+  return out;
+}
+
 /** One chart panel: axes, ticks, a legend and one polyline per series. */
 export function chartSvg(title: string, series: Series[], o: { x: number; y: number; w: number; h: number; yMin?: number; yMax?: number; xLabel: string }): string {
   const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
@@ -32,7 +42,7 @@ export function chartSvg(title: string, series: Series[], o: { x: number; y: num
     yMax += 1;
   }
   const L = o.x + 55;
-  const R = o.x + o.w - 10;
+  const R = o.x + o.w - 22;
   const T = o.y + 28;
   const B = o.y + o.h - 35;
   const sx = (x: number) => L + ((x - xMin) / (xMax - xMin)) * (R - L);
@@ -40,13 +50,11 @@ export function chartSvg(title: string, series: Series[], o: { x: number; y: num
   const parts: string[] = [];
   parts.push(`<text x="${o.x + o.w / 2}" y="${o.y + 16}" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
   parts.push(`<rect x="${L}" y="${T}" width="${R - L}" height="${B - T}" fill="none" stroke="#888"/>`);
-  for (let i = 0; i <= 4; i++) {
-    const yv = yMin + ((yMax - yMin) * i) / 4;
-    const xv = xMin + ((xMax - xMin) * i) / 4;
+  for (const yv of niceTicks(yMin, yMax)) {
     parts.push(`<line x1="${L}" x2="${R}" y1="${sy(yv)}" y2="${sy(yv)}" stroke="#eee"/>`);
-    parts.push(`<text x="${L - 5}" y="${sy(yv) + 4}" text-anchor="end" font-size="10">${Number(yv.toPrecision(3))}</text>`);
-    parts.push(`<text x="${sx(xv)}" y="${B + 14}" text-anchor="middle" font-size="10">${Math.round(xv)}</text>`);
+    parts.push(`<text x="${L - 5}" y="${sy(yv) + 4}" text-anchor="end" font-size="10">${Number(yv.toPrecision(4))}</text>`);
   }
+  for (const xv of niceTicks(xMin, xMax)) parts.push(`<text x="${sx(xv)}" y="${B + 14}" text-anchor="middle" font-size="10">${Number(xv.toPrecision(6))}</text>`);
   parts.push(`<text x="${(L + R) / 2}" y="${B + 28}" text-anchor="middle" font-size="11">${esc(o.xLabel)}</text>`);
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
