@@ -155,7 +155,6 @@ export const GRAD_RULES: Record<string, GradRule> = {
   Slice: ({ g, x, y, dy, node }) => {
     const xs = x[0]!;
     const starts = constAxes(g, x[1])!;
-    const ends = constAxes(g, x[2])!;
     const axes = constAxes(g, x[3]) ?? starts.map((_, i) => i);
     const steps = constAxes(g, x[4]) ?? starts.map(() => 1);
     if (steps.some((s) => s !== 1)) throw new Error(`Slice '${node.name}': gradient implemented for step 1 only`);
@@ -167,7 +166,6 @@ export const GRAD_RULES: Record<string, GradRule> = {
       const out = y[0]!.shape[a]!;
       if (typeof d !== 'number' || typeof out !== 'number') throw new Error(`Slice '${node.name}': gradient needs a static size on axis ${a}`);
       const s = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + d : starts[i]!, 0), d);
-      void ends;
       pads[a] = s;
       pads[a + rank] = d - s - out;
     });

@@ -203,14 +203,13 @@ SHAPE_RULES.set('Concat', (_g, ins, attrs) => {
   return [{ dtype: dt, shape: out }];
 });
 
-SHAPE_RULES.set('Split', (g, [x, splitT], attrs, name) => {
+SHAPE_RULES.set('Split', (g, [x, splitT], attrs) => {
   const rank = x!.shape.length;
   const axis = normAxis(attrInt(attrs, 'axis', 0), rank);
   const sizes = constInts(g, splitT, 'Split sizes');
   const d = x!.shape[axis]!;
   const total = sizes.reduce((a, b) => a + b, 0);
   if (typeof d === 'number' && d !== total) throw new RangeError(`Split sizes ${sizes.join('+')}=${total} do not add up to dimension ${d}`);
-  void name;
   return sizes.map((s) => {
     const sh: Dim[] = [...x!.shape];
     sh[axis] = s;

@@ -107,7 +107,7 @@ function check(cond: boolean, msg: string): void {
   if (!cond) throw new RangeError(`invalid config: ${msg}`);
 }
 
-function validate(agent: AgentName, c: Record<string, number & boolean & number[]>, t: TrainerConfig): void {
+function validate(c: Record<string, number & boolean & number[]>, t: TrainerConfig): void {
   const probs = (a: string, b: string, d: string) => {
     if (!(a in c)) return;
     const s = (c[a] ?? 0) + (c[b] ?? 0) + (c[d] ?? 0);
@@ -129,7 +129,6 @@ function validate(agent: AgentName, c: Record<string, number & boolean & number[
   check(Number.isInteger(t.steps) && t.steps >= 1, `steps must be a positive integer`);
   check(t.actionFraction > 0 && t.actionFraction <= 1, `actionFraction must be in (0, 1]`);
   check(['cpu', 'webgpu', 'cuda'].includes(t.device), `device must be cpu, webgpu or cuda, got '${t.device}'`);
-  void agent;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -159,7 +158,7 @@ export function resolveConfig(o: { agent: string; preset?: string; env: string; 
     else if (k in agentConfig) merge(agentConfig, { [k]: v }, 'override');
     else throw new RangeError(`unknown option '${k}' for agent ${agent}; valid keys: ${[...Object.keys(trainer), ...Object.keys(agentConfig)].join(', ')}`);
   }
-  validate(agent, agentConfig as never, trainer as TrainerConfig);
+  validate(agentConfig as never, trainer as TrainerConfig);
   return deepFreeze({ agent, preset: presetName, env: o.env, dataset: o.dataset, trainer: trainer as TrainerConfig, agentConfig: agentConfig as AgentConfig });
 }
 

@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { Rng, deriveSeed } from '../envs/rng.ts';
 import { StepRunner, createSession, loadCheckpoint, ort, saveCheckpoint, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
-import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, type AgentConfig, type Dims } from './agents/index.ts';
+import { batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, type AgentConfig, type Dims } from './agents/index.ts';
 import { configHash, type RunConfig } from './config.ts';
 import { buildTrajectoryIndex, dropActions, labelledTrajectories, loadDataset, type Dataset } from './data/dataset.ts';
 import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
@@ -117,7 +117,6 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   runner.stepCount = startStep;
   const B = cfg.agentConfig.batchSize;
   const sampler = new GoalSampler(ds, traj, samplerConfig(cfg.agentConfig, cfg.agent), cfg.agent === 'hiql' ? 'hiql' : 'flat', 0);
-  void AGENTS;
 
   const shapes = new Map(step.params.map((p) => [p.name, p.shape]));
   const save = async (stepNo: number) => {
