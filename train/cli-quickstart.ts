@@ -14,8 +14,8 @@ import { readRunInfo, readRunParams, train } from './trainer.ts';
 const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0] [--run-dir runs/quickstart] [--episodes 50]
 
 Generates the dataset (data/ENV.npz) if it is not there, trains with the quick preset, exports to
-models/ENV-AGENT-quickstart.onnx, evaluates the exported policy (5 tasks x --episodes) and prints
-the success. The last line is a JSON summary.`;
+RUN_DIR/ENV-AGENT.onnx, evaluates the exported policy through the runtime (5 tasks x --episodes)
+and prints the success. The last line is a JSON summary.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const trainMin = (performance.now() - t0) / 60000;
 
-  const out = `models/${env}-${agent}-quickstart.onnx`;
+  const out = `${runDir}/${env}-${agent}.onnx`;
   console.error(`[3/4] exporting -> ${out}`);
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`);
   console.error(`trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); learning curves: ${runDir}/curves.svg`);
   console.error(`model: ${exp.files.map((f) => f.path).join(', ')}`);
-  console.error(`demo: npm run demo (opens a local page that runs the shipped policies in the browser)`);
+  console.error(`demo: npm run demo serves the browser demo with the pretrained policies in models/; to show this one, copy its files there`);
   console.log(JSON.stringify({ env, agent, steps: res.steps, runDir, model: out, success: r.success, tasks: r.tasks }));
   return 0;
 }

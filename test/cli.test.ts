@@ -1,0 +1,35 @@
+// The `hiql` command as a user runs it: the README's main job end to end (tiny budget), and clear
+// errors for bad usage.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../bin/hiql.js', import.meta.url));
+const hiql = (args: string[], cwd: string) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
+
+test('hiql quickstart generates the dataset, trains, exports and evaluates the exported policy', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'quickstart-'));
+  const r = hiql(['quickstart', '--steps', '30', '--episodes', '1', '--run-dir', 'runs/qs'], cwd);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { success: number; model: string; tasks: unknown[] };
+  assert.equal(summary.tasks.length, 5);
+  assert.ok(summary.success >= 0 && summary.success <= 1);
+  for (const f of ['data/pointmaze-medium-navigate.npz', 'runs/qs/checkpoint.bin', 'runs/qs/curves.svg', summary.model, summary.model.replace('.onnx', '.low.onnx')]) assert.ok(existsSync(join(cwd, f)), `${f} exists`);
+  assert.match(r.stderr, /success: \d+\.\d%/);
+});
+
+test('hiql rejects unknown commands and options with the valid ones', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'cli-'));
+  const a = hiql(['fly'], cwd);
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /unknown command 'fly'. Commands: quickstart, data, train, eval, export/);
+  const b = hiql(['train', '--env', 'pointmaze-medium-navigate', '--learning-rate', '1'], cwd);
+  assert.equal(b.status, 1);
+  assert.match(b.stderr, /unknown option --learning-rate; valid options: .*lr/);
+  const c = hiql(['eval', 'no/such/run'], cwd);
+  assert.match(c.stderr, /'no\/such\/run' is not a run folder: it has no config.json/);
+});
