@@ -16,7 +16,8 @@
 // Supported dtypes: <f4 <f8 |b1 |u1 |i1 <i2 <u2 <i4 <u4 <i8 <u8 (little-endian only). int64/uint64
 // are returned as BigInt64Array/BigUint64Array; bool as a Uint8Array of 0/1.
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../onnx/checkpoint.ts';
 
 export type TypedArray =
   | Float32Array
@@ -317,16 +318,4 @@ export function writeNpy(path: string, arr: NpyArray): void {
 export function readFile(path: string): Uint8Array {
   const b = readFileSync(path);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }

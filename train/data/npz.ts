@@ -9,7 +9,8 @@
 
 import { deflateSync, inflateSync } from 'fflate';
 import { crc32 } from '../../envs/png.ts';
-import { type NpyArray, encodeNpy, parseNpy, readFile, writeFileAtomic } from './npy.ts';
+import { writeFileAtomic } from '../../onnx/checkpoint.ts';
+import { type NpyArray, encodeNpy, parseNpy, readFile } from './npy.ts';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
