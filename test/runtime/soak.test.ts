@@ -21,6 +21,8 @@ function memory(): { rss: number; heap: number } {
   return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 };
 }
 
+const SEGMENTS = 4;
+
 async function soak(backend: Backend, calls: number, t: { diagnostic(msg: string): void }): Promise<void> {
   const p = await loadPolicy(tiny.path, { backend });
   const obs = new Float32Array(2);
@@ -38,22 +40,30 @@ async function soak(backend: Backend, calls: number, t: { diagnostic(msg: string
     return sum;
   };
   await run(Math.min(20_000, calls / 10));
+  // RSS is noisy: an allocator arena or a wasm memory.grow can add megabytes once, at any time.
+  // A leak grows in every window, so the check is on the smallest growth over SEGMENTS windows.
   const before = memory();
-  const checksum = await run(calls);
-  const afterMem = memory();
+  const marks = [before];
+  let checksum = 0;
+  for (let s = 0; s < SEGMENTS; s++) {
+    checksum += await run(calls / SEGMENTS);
+    marks.push(memory());
+  }
+  const afterMem = marks[SEGMENTS]!;
   await p.release();
   const dHeap = afterMem.heap - before.heap;
-  const dRss = afterMem.rss - before.rss;
-  t.diagnostic(`${backend}: ${calls} act calls; heap ${before.heap.toFixed(2)} -> ${afterMem.heap.toFixed(2)} MiB, rss ${before.rss.toFixed(1)} -> ${afterMem.rss.toFixed(1)} MiB`);
+  const dRss = marks.slice(1).map((m, i) => m.rss - marks[i]!.rss);
+  const minRss = Math.min(...dRss);
+  t.diagnostic(`${backend}: ${calls} act calls; heap ${before.heap.toFixed(2)} -> ${afterMem.heap.toFixed(2)} MiB, rss ${marks.map((m) => m.rss.toFixed(1)).join(' -> ')} MiB`);
   assert.ok(Number.isFinite(checksum));
   assert.ok(dHeap < 2, `JS heap grew by ${dHeap.toFixed(2)} MiB over ${calls} calls`);
-  assert.ok(dRss < 16, `RSS grew by ${dRss.toFixed(1)} MiB over ${calls} calls`);
+  assert.ok(minRss < 4, `RSS grew in every window of ${calls / SEGMENTS} calls, by at least ${minRss.toFixed(1)} MiB`);
 }
 
 test('soak: 200k act calls at batch 1 on onnxruntime-node keep heap and RSS flat after warm-up', async (t) => {
   await soak('cpu', 200_000, t);
 });
 
-test('soak: 30k act calls at batch 1 on onnxruntime-web (wasm) keep heap and RSS flat after warm-up', async (t) => {
-  await soak('wasm', 30_000, t);
+test('soak: 40k act calls at batch 1 on onnxruntime-web (wasm) keep heap and RSS flat after warm-up', async (t) => {
+  await soak('wasm', 40_000, t);
 });
