@@ -1,16 +1,21 @@
 // `hiql train` and `hiql eval`.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, optInt, optString, requireString, rejectUnknown } from './args.ts';
 import { AGENTS, AGENT_NAMES, type AgentName } from './agents/index.ts';
 import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from './config.ts';
 import { evaluateParams, readRunInfo, readRunParams, train } from './trainer.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
-           [--steps N] [--run-dir runs/NAME] [--seed S] [--resume] [--action-fraction F] [--device cpu|webgpu|cuda]
+           [--steps N] [--run-dir runs/NAME] [--seed S] [--action-fraction F] [--device cpu|webgpu|cuda]
            [--<configKey> VALUE ...]
+       hiql train --run-dir runs/NAME --resume [--steps N] [--<trainerKey> VALUE ...]
 
 Trains an agent on an offline dataset. The run folder receives config.json, metrics.jsonl,
 eval.jsonl, checkpoint.bin and curves.svg. Any agent or trainer config key can be overridden,
-e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown keys are rejected).`;
+e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown keys are rejected).
+With --resume, the run continues exactly from its checkpoint under its saved config; only
+trainer keys (--steps, --eval-every, --threads, ...) may be given again.`;
 
 const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV]
 
@@ -34,28 +39,39 @@ const SHOWN: Record<AgentName, [string, string][]> = {
   gcbc: [['loss', 'loss'], ['actor/mse', 'mse']],
 };
 
+/**
+ * The run configuration from the command line. With --resume and a run folder that holds a run,
+ * the saved config is the base (env, dataset, agent, preset and architecture need not be repeated);
+ * trainer keys (--steps, --eval-every, --threads, ...) may change, agent keys may not.
+ */
 export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: string; resume: boolean } {
   const args = parseArgs(argv);
-  const agent = (optString(args, 'agent') ?? 'hiql') as AgentName;
+  const resume = args.options.has('resume');
+  const runDirArg = optString(args, 'run-dir');
+  const saved = resume && runDirArg !== undefined && existsSync(join(runDirArg, 'config.json')) ? readRunInfo(runDirArg).config : undefined;
+  const agent = (optString(args, 'agent') ?? saved?.agent ?? 'hiql') as AgentName;
   if (!AGENT_NAMES.includes(agent)) throw new RangeError(`--agent must be one of ${AGENT_NAMES.join(', ')}, got '${agent}'`);
   const fixed = ['env', 'dataset', 'agent', 'preset', 'run-dir', 'resume', 'help'];
   const configKeys = [...Object.keys(TRAINER_DEFAULTS), ...Object.keys(AGENTS[agent].defaults)];
-  const overrides: Record<string, unknown> = {};
+  const overrides: Record<string, unknown> = saved ? { ...saved.trainer, ...saved.agentConfig } : {};
   for (const [k, v] of args.options) {
     if (fixed.includes(k)) continue;
     const key = kebabToCamel(k);
     if (!configKeys.includes(key)) {
       throw new RangeError(`unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`);
     }
+    if (saved && !(key in TRAINER_DEFAULTS)) {
+      throw new RangeError(`--${k} changes the agent of the run being resumed in '${runDirArg}'; only trainer keys (${Object.keys(TRAINER_DEFAULTS).join(', ')}) may change on --resume`);
+    }
     const dflt = { ...TRAINER_DEFAULTS, ...AGENTS[agent].defaults }[key as 'steps'];
     if (v === true && typeof dflt !== 'boolean') throw new RangeError(`--${k} needs a value`);
     overrides[key] = v === true ? 'true' : v;
   }
-  const env = requireString(args, 'env', 'train');
-  const dataset = optString(args, 'dataset') ?? `data/${env}.npz`;
-  const runDir = optString(args, 'run-dir') ?? `runs/${env}-${agent}`;
-  const cfg = resolveConfig({ agent, preset: optString(args, 'preset') ?? 'quick', env, dataset, overrides });
-  return { cfg, runDir, resume: args.options.has('resume') };
+  const env = saved && !args.options.has('env') ? saved.env : requireString(args, 'env', 'train');
+  const dataset = optString(args, 'dataset') ?? (saved && env === saved.env ? saved.dataset : `data/${env}.npz`);
+  const runDir = runDirArg ?? `runs/${env}-${agent}`;
+  const cfg = resolveConfig({ agent, preset: optString(args, 'preset') ?? saved?.preset ?? 'quick', env, dataset, overrides });
+  return { cfg, runDir, resume };
 }
 
 export async function runTrain(argv: string[]): Promise<number> {

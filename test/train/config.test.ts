@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configHash, resolveConfig } from '../../train/config.ts';
 import { trainConfigFromArgs } from '../../train/cli-train.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('the ogbench preset keeps SPEC defaults and applies per-dataset settings', () => {
   const m = resolveConfig({ agent: 'hiql', preset: 'ogbench', env: 'pointmaze-medium-navigate', dataset: 'x' });
@@ -44,4 +47,26 @@ test('the config hash depends on what shapes the agent, not on trainer settings'
   const c = resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { repDim: 8 } });
   assert.equal(configHash(a), configHash(b));
   assert.notEqual(configHash(a), configHash(c));
+});
+
+test('--resume with a run folder takes the saved config; only trainer keys may change', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resume-cfg-'));
+  try {
+    const saved = resolveConfig({ agent: 'gcivl', preset: 'quick', env: 'pointmaze-large-navigate', dataset: 'data/mine.npz', overrides: { batchSize: 64, steps: 100 } });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ config: saved, configHash: configHash(saved) }));
+    const { cfg, resume } = trainConfigFromArgs(['--run-dir', dir, '--resume', '--steps', '300', '--eval-every', '50']);
+    assert.ok(resume);
+    assert.equal(cfg.agent, 'gcivl');
+    assert.equal(cfg.env, 'pointmaze-large-navigate');
+    assert.equal(cfg.dataset, 'data/mine.npz');
+    assert.equal(cfg.agentConfig.batchSize, 64);
+    assert.equal(cfg.trainer.steps, 300);
+    assert.equal(cfg.trainer.evalEvery, 50);
+    assert.equal(configHash(cfg), configHash(saved));
+    assert.throws(() => trainConfigFromArgs(['--run-dir', dir, '--resume', '--batch-size', '128']), /--batch-size changes the agent of the run being resumed .* only trainer keys/);
+    // Without a saved run, --env is still required.
+    assert.throws(() => trainConfigFromArgs(['--run-dir', join(dir, 'none'), '--resume']), /--env is required/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
