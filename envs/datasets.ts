@@ -23,6 +23,18 @@ export type DatasetType = (typeof DATASET_TYPES)[number];
 /** pointmaze-{medium,large,giant,teleport}-{navigate,stitch} */
 export const DATASET_NAMES: readonly string[] = MAZE_NAMES.flatMap((m) => DATASET_TYPES.map((t) => `pointmaze-${m}-${t}`));
 
+/** The pixel variants (SPEC.md section 8): visual-pointmaze-{medium,large}-navigate, 64 x 64 x 3 uint8 frames. */
+export const VISUAL_DATASET_NAMES: readonly string[] = ['medium', 'large'].map((m) => `visual-pointmaze-${m}-navigate`);
+
+/** Frame size of the visual datasets (SPEC.md section 8); generation may choose another. */
+export const VISUAL_FRAME_SIZE = 64;
+
+/**
+ * Episodes of a visual dataset by default: a tenth of the state dataset's, because 1M frames of
+ * 64 x 64 x 3 bytes are 12 GB (100 episodes x 1001 rows = 1.2 GB in memory).
+ */
+export const VISUAL_EPISODE_FRACTION = 0.1;
+
 /** BFS distance between a stitch episode's start cell and its goal cell. */
 export const STITCH_GOAL_DISTANCE = 4;
 
@@ -32,16 +44,21 @@ export interface ParsedEnvName {
   maze: MazeName;
   /** null for an environment name such as 'pointmaze-medium-v0'. */
   datasetType: DatasetType | null;
+  /** 'visual-' prefix: observations are frames of renderPixelObservation, not positions. */
+  visual: boolean;
 }
 
 /**
  * Parses 'pointmaze-medium-navigate', 'pointmaze-medium-navigate-v0', 'pointmaze-medium-v0' or
- * 'pointmaze-medium' (OGBench spells versions '-v0'; any '-vN' suffix is accepted and dropped).
+ * 'pointmaze-medium' (OGBench spells versions '-v0'; any '-vN' suffix is accepted and dropped),
+ * each optionally prefixed 'visual-' (pixel observations).
  */
 export function parseEnvName(name: string): ParsedEnvName {
   const bad = () =>
-    new RangeError(`unknown environment '${name}'; expected pointmaze-MAZE[-TYPE][-v0] with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, e.g. pointmaze-medium-navigate`);
+    new RangeError(`unknown environment '${name}'; expected [visual-]pointmaze-MAZE[-TYPE][-v0] with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, e.g. pointmaze-medium-navigate`);
   const parts = name.trim().split('-');
+  const visual = parts[0] === 'visual';
+  if (visual) parts.shift();
   if (parts.length > 1 && /^v\d+$/.test(parts[parts.length - 1]!)) parts.pop();
   if (parts[0] !== 'pointmaze' || parts.length < 2 || parts.length > 3) throw bad();
   const maze = parts[1]!;
@@ -52,7 +69,8 @@ export function parseEnvName(name: string): ParsedEnvName {
     if (!(DATASET_TYPES as readonly string[]).includes(t)) throw bad();
     datasetType = t as DatasetType;
   }
-  return { name: datasetType ? `pointmaze-${maze}-${datasetType}` : `pointmaze-${maze}`, maze, datasetType };
+  const base = datasetType ? `pointmaze-${maze}-${datasetType}` : `pointmaze-${maze}`;
+  return { name: visual ? `visual-${base}` : base, maze, datasetType, visual };
 }
 
 export type Split = 'train' | 'val';
@@ -61,6 +79,7 @@ export interface DatasetSpec {
   name: string;
   maze: MazeName;
   datasetType: DatasetType;
+  visual: boolean;
   split: Split;
   episodes: number;
   episodeLength: number;
@@ -81,9 +100,10 @@ export function datasetSpec(name: string, split: Split = 'train'): DatasetSpec {
     episodes = 5000;
     episodeLength = 201;
   }
-  if (split === 'val') episodes = Math.floor(episodes / 10);
+  if (p.visual) episodes = Math.round(episodes * VISUAL_EPISODE_FRACTION);
+  if (split === 'val') episodes = Math.max(1, Math.floor(episodes / 10));
   else if (split !== 'train') throw new RangeError(`split must be 'train' or 'val', got '${String(split)}'`);
-  return { name: p.name, maze: p.maze, datasetType: p.datasetType, split, episodes, episodeLength, size: episodes * episodeLength };
+  return { name: p.name, maze: p.maze, datasetType: p.datasetType, visual: p.visual, split, episodes, episodeLength, size: episodes * episodeLength };
 }
 
 export interface GenerateOptions {
@@ -134,7 +154,8 @@ export function generateDataset(name: string, opts: GenerateOptions): GeneratedD
   const maze = getMaze(spec.maze);
   const noise = opts.noise ?? EXPERT_NOISE;
   const expert = getExpert(maze, { noise });
-  const rng = new Rng(deriveSeed(opts.seed, spec.name, split));
+  // A visual dataset draws from the state dataset's stream: its episodes are the state dataset's first ones.
+  const rng = new Rng(deriveSeed(opts.seed, spec.name.replace(/^visual-/, ''), split));
 
   const observations = new Float32Array(N * 2);
   const actions = new Float32Array(N * 2);

@@ -369,3 +369,17 @@ export function renderPixelObservation(maze: MazeSpec, x: number, y: number, siz
   }
   return frame;
 }
+
+/**
+ * Frames of renderPixelObservation for n positions ([n * 2], x then y): [n * size * size * 3]
+ * uint8, row after row (NHWC). Positions beyond `stride` coordinates per row are skipped (stride 2
+ * for positions, more for states whose first two coordinates are x and y).
+ */
+export function renderPixelObservations(maze: MazeSpec, positions: ArrayLike<number>, n: number, size = 64, out?: Uint8Array, stride = 2): Uint8Array {
+  const per = size * size * 3;
+  const frames = out ?? new Uint8Array(n * per);
+  if (frames.length < n * per) throw new RangeError(`renderPixelObservations: out must have ${n * per} bytes, got ${frames.length}`);
+  if (positions.length < n * stride) throw new RangeError(`renderPixelObservations: ${n} positions need ${n * stride} numbers, got ${positions.length}`);
+  for (let i = 0; i < n; i++) renderPixelObservation(maze, positions[i * stride]!, positions[i * stride + 1]!, size, frames.subarray(i * per, (i + 1) * per));
+  return frames;
+}

@@ -74,9 +74,9 @@ function rotl(x: number, k: number): number {
  * Variance-scaling uniform initialiser with fan_avg (Glorot-uniform when scale = 1), as flax's
  * `variance_scaling(scale, 'fan_avg', 'uniform')`: limit = sqrt(3 * scale / ((fanIn + fanOut) / 2)).
  */
-export function glorotUniform(rng: Rng, fanIn: number, fanOut: number, scale = 1): Float32Array {
+export function glorotUniform(rng: Rng, fanIn: number, fanOut: number, scale = 1, count = fanIn * fanOut): Float32Array {
   const limit = Math.sqrt((3 * scale) / ((fanIn + fanOut) / 2));
-  const out = new Float32Array(fanIn * fanOut);
+  const out = new Float32Array(count);
   for (let i = 0; i < out.length; i++) out[i] = (2 * rng.uniform() - 1) * limit;
   return out;
 }

@@ -4,21 +4,24 @@
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type ParsedArgs, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
-import { DATASET_NAMES, datasetSpec, generateDataset, parseEnvName } from '../envs/datasets.ts';
+import { DATASET_NAMES, VISUAL_DATASET_NAMES, VISUAL_FRAME_SIZE, datasetSpec, generateDataset, parseEnvName } from '../envs/datasets.ts';
 import { getMaze } from '../envs/maze.ts';
 import { encodePng } from '../envs/png.ts';
-import { renderMaze } from '../envs/render.ts';
+import { renderMaze, renderPixelObservations } from '../envs/render.ts';
 import { buildTrajectoryIndex, d4rlToOgbench, datasetFromArrays, datasetFromGenerated, labelledRows, loadDataset, saveDatasetNpz } from './data/dataset.ts';
 import type { NpyArray } from './data/npy.ts';
 import { readNpz } from './data/npz.ts';
 import { readHdf5 } from './data/hdf5.ts';
 
 const USAGE = `Usage:
-  hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val]
+  hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val] [--frame-size 64]
       Collect a dataset with the noisy BFS expert and write it as a compressed .npz (OGBench keys:
       observations, actions, terminals, qpos, qvel). --val writes the validation split
       (episodes / 10 by default, from a seed derived from S). Default seed 0.
       NAME: ${DATASET_NAMES.join(', ')}
+      Pixel datasets (observations: uint8 frames [N, S, S, 3], S = --frame-size, default 64; qpos
+      keeps the positions; by default a tenth of the episodes, the first ones of the state dataset):
+      ${VISUAL_DATASET_NAMES.join(', ')}
   hiql data info FILE
       Keys, shapes and dtypes of an .npz or D4RL .hdf5 file; trajectory count and lengths.
   hiql data render --env NAME --dataset FILE --out maze.png [--trajectories 20] [--steps N] [--scale 8]
@@ -58,7 +61,7 @@ function fmtBytes(n: number): string {
 }
 
 async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
-  rejectUnknown(args, ['env', 'out', 'episodes', 'seed', 'val'], 'data generate');
+  rejectUnknown(args, ['env', 'out', 'episodes', 'seed', 'val', 'frame-size'], 'data generate');
   noPositionals(rest, 'data generate');
   const env = requireString(args, 'env', 'data generate');
   const out = requireString(args, 'out', 'data generate');
@@ -70,6 +73,9 @@ async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
   if (seed < 0) throw new RangeError(`--seed must be >= 0, got ${seed}`);
   if (episodes !== undefined && episodes < 1) throw new RangeError(`--episodes must be >= 1, got ${episodes}`);
   const spec = datasetSpec(env, split);
+  const frameSize = optInt(args, 'frame-size');
+  if (frameSize !== undefined && !spec.visual) throw new RangeError(`hiql data generate: --frame-size is for pixel datasets (${VISUAL_DATASET_NAMES.join(', ')}), not '${spec.name}'`);
+  if (frameSize !== undefined && !(frameSize >= 8 && frameSize <= 256)) throw new RangeError(`--frame-size must be in [8, 256], got ${frameSize}`);
   const nEp = episodes ?? spec.episodes;
   const total = nEp * spec.episodeLength;
   const tty = process.stderr.isTTY === true;
@@ -97,7 +103,14 @@ async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
   report(total, true);
   const genS = (performance.now() - t0) / 1000;
   ensureDir(out);
-  saveDatasetNpz(out, datasetFromGenerated(g));
+  let frames: { data: Uint8Array; size: number } | undefined;
+  if (spec.visual) {
+    const size = frameSize ?? VISUAL_FRAME_SIZE;
+    const n = g.terminals.length;
+    process.stderr.write(`rendering ${n} frames of ${size} x ${size} x 3 (${fmtBytes(n * size * size * 3)})\n`);
+    frames = { data: renderPixelObservations(getMaze(spec.maze), g.observations, n, size), size };
+  }
+  saveDatasetNpz(out, datasetFromGenerated(g, frames));
   const totalS = (performance.now() - t0) / 1000;
   console.log(
     `wrote ${out}: ${spec.name} ${split} split, seed ${seed}, ${g.episodes} episodes x ${g.episodeLength} steps = ${total} transitions, ` +

@@ -41,6 +41,8 @@ interface Preset {
 function datasetOverrides(env: string, agent: AgentName): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (env.includes('giant')) o['discount'] = 0.995;
+  // Pixels (SPEC.md section 8): the impala-small encoders, phi also trained by the low actor, batch 256.
+  if (env.startsWith('visual-') && agent === 'hiql') Object.assign(o, { encoder: 'impala_small', lowActorRepGrad: true, batchSize: 256 });
   if (env.includes('stitch') && agent !== 'gcbc') {
     o['actorPRandomgoal'] = 0.5;
     o['actorPTrajgoal'] = 0.5;
@@ -59,6 +61,9 @@ export const PRESETS: Record<PresetName, Preset> = {
       batchSize: 256,
       actorHiddenDims: [256, 256, 256],
       ...(agent === 'gcbc' ? {} : { valueHiddenDims: [256, 256, 256] }),
+      // Pixels on a CPU: narrower encoders (8 / 16 / 16 channels, Dense 128) and batch 64; meant for
+      // 16 x 16 frames (hiql data generate --frame-size 16).
+      ...(env.startsWith('visual-') && agent === 'hiql' ? { batchSize: 64, encoderChannels: [8, 16, 16], encoderDense: 128 } : {}),
     }),
     trainer: { steps: 50_000, evalEvery: 10_000, evalEpisodes: 20, saveEvery: 10_000 },
   },
@@ -124,6 +129,12 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   if ('tau' in c) check(c['tau']! > 0 && c['tau']! <= 1, `tau must be in (0, 1]`);
   if ('subgoalSteps' in c) check(Number.isInteger(c['subgoalSteps']) && c['subgoalSteps']! >= 1, `subgoalSteps must be a positive integer`);
   if ('repDim' in c) check(Number.isInteger(c['repDim']) && c['repDim']! >= 1, `repDim must be a positive integer`);
+  if ('encoder' in c) {
+    const enc = c['encoder'] as unknown as string;
+    check(enc === 'none' || enc === 'impala_small', `encoder must be 'none' or 'impala_small', got '${enc}'`);
+    check((c['encoderChannels'] as unknown as number[]).length >= 1, `encoderChannels needs at least one stack`);
+    check(Number.isInteger(c['encoderDense']) && c['encoderDense']! >= 1, `encoderDense must be a positive integer`);
+  }
   const act = c['actorActivation'] as unknown as string;
   check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
   check(Number.isInteger(t.steps) && t.steps >= 1, `steps must be a positive integer`);
@@ -164,6 +175,10 @@ export function resolveConfig(o: { agent: string; preset?: string; env: string; 
 
 /** sha256 of the canonical JSON of the agent config (what determines the network and the losses). */
 export function configHash(c: RunConfig): string {
+  // The encoder keys do not shape a state-based agent: leaving them out keeps the hashes of runs
+  // and models made before pixels existed.
+  const ac = { ...(c.agentConfig as Record<string, unknown>) };
+  if (ac['encoder'] === undefined || ac['encoder'] === 'none') for (const k of ['encoder', 'encoderChannels', 'encoderDense']) delete ac[k];
   const canon = (v: unknown): unknown => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v);
-  return createHash('sha256').update(JSON.stringify(canon({ agent: c.agent, agentConfig: c.agentConfig }))).digest('hex');
+  return createHash('sha256').update(JSON.stringify(canon({ agent: c.agent, agentConfig: ac }))).digest('hex');
 }

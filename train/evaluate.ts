@@ -6,9 +6,13 @@ import { getMaze } from '../envs/maze.ts';
 import { VecPointMaze } from '../envs/pointmaze.ts';
 import { deriveSeed } from '../envs/rng.ts';
 import { parseEnvName } from '../envs/datasets.ts';
+import { renderPixelObservations } from '../envs/render.ts';
 
-/** Actions [n * actionDim] for observations and goals [n * obsDim]. */
-export type BatchPolicy = (observations: Float32Array, goals: Float32Array, n: number) => Promise<Float32Array>;
+/**
+ * Actions [n * actionDim] for observations and goals [n * obsDim]: float32 positions, or for a
+ * visual environment uint8 frames [n * size * size * 3] of envs/render.ts renderPixelObservation.
+ */
+export type BatchPolicy = (observations: Float32Array | Uint8Array, goals: Float32Array | Uint8Array, n: number) => Promise<Float32Array>;
 
 export interface EvalResult {
   env: string;
@@ -21,6 +25,11 @@ export interface EvalResult {
 export interface EvalOptions {
   episodesPerTask: number;
   seed: number;
+  /**
+   * Visual environments: the policy sees size x size x 3 frames rendered at the ball's position and
+   * at the goal (the goal marker is never drawn). Required for a visual-* environment.
+   */
+  frameSize?: number;
   /** Tasks to run (default all five). */
   tasks?: number[];
   /** Called every `progressEvery` steps with (step, episodes still running). */
@@ -28,17 +37,23 @@ export interface EvalOptions {
 }
 
 export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions): Promise<EvalResult> {
-  const { maze } = parseEnvName(env);
+  const { maze, visual } = parseEnvName(env);
   const spec = getMaze(maze);
+  if (visual && o.frameSize === undefined) throw new RangeError(`evaluate: '${env}' is a visual environment; give the policy's frameSize`);
+  if (!visual && o.frameSize !== undefined) throw new RangeError(`evaluate: frameSize is for visual environments, '${env}' has state observations`);
   const tasks = o.tasks ?? spec.tasks.map((t) => t.id);
   const n = tasks.length * o.episodesPerTask;
   const vec = new VecPointMaze(spec, n);
   const ids = new Int32Array(n);
   tasks.forEach((t, i) => ids.fill(t, i * o.episodesPerTask, (i + 1) * o.episodesPerTask));
-  vec.reset(ids, deriveSeed(o.seed, 'eval', env));
+  // The seed stream is the state environment's: a visual run is evaluated on the same episodes.
+  vec.reset(ids, deriveSeed(o.seed, 'eval', env.replace(/^visual-/, '')));
+  const size = o.frameSize ?? 0;
+  const obsFrames = visual ? new Uint8Array(n * size * size * 3) : null;
+  const goalFrames = visual ? renderPixelObservations(spec, vec.goals, n, size) : null;
   let step = 0;
   while (vec.numRunning > 0) {
-    const actions = await policy(vec.obs, vec.goals, n);
+    const actions = obsFrames ? await policy(renderPixelObservations(spec, vec.obs, n, size, obsFrames), goalFrames!, n) : await policy(vec.obs, vec.goals, n);
     vec.step(actions);
     step++;
     if (o.onProgress && step % 100 === 0) o.onProgress(step, vec.numRunning);

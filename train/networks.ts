@@ -97,9 +97,59 @@ export function mlp(g: Graph, P: ParamSource, prefix: string, x: Tensor, o: MlpO
   return h;
 }
 
+export interface EncoderOptions {
+  /** Output channels of each stack (impala small: 16, 32, 32). */
+  channels: readonly number[];
+  /** Width of the final Dense + GELU (impala small: 512). */
+  dense: number;
+}
+
+/** A 3 x 3 convolution, stride 1, SAME padding; kernel [Cout, Cin, 3, 3] Glorot-uniform, bias zeros. */
+function conv3x3(g: Graph, P: ParamSource, name: string, x: Tensor, out: number): Tensor {
+  const cin = x.shape[1] as number;
+  const w = P.get(`${name}/kernel`, [out, cin, 3, 3], { kind: 'glorot', fanIn: 9 * cin, fanOut: 9 * out, scale: 1 });
+  const b = P.get(`${name}/bias`, [out], { kind: 'zeros' });
+  return g.conv(x, w, b, { pads: [1, 1, 1, 1] });
+}
+
+/** Max-pool 3 x 3, stride 2, SAME padding as TensorFlow: output ceil(n / 2), the odd pixel of padding at the end. */
+function maxPoolSame(g: Graph, x: Tensor): Tensor {
+  const pad = (n: number) => Math.max((Math.ceil(n / 2) - 1) * 2 + 3 - n, 0);
+  const [ph, pw] = [pad(x.shape[2] as number), pad(x.shape[3] as number)];
+  return g.maxPool(x, { kernelShape: [3, 3], strides: [2, 2], pads: [ph >> 1, pw >> 1, ph - (ph >> 1), pw - (pw >> 1)] }).y;
+}
+
+/**
+ * The "impala small" encoder of SPEC.md section 8 (OGBench ImpalaEncoder, one residual block per
+ * stack) on uint8 frames [B, H, W, C]: pixels / 255; per stack conv 3x3, max-pool 3x3 stride 2 SAME,
+ * then x + conv(relu(conv(relu(x)))); a final ReLU; flatten; Dense + GELU. Runs in NCHW (ONNX's
+ * layout), so the flattened features are in C, H, W order (OGBench flattens H, W, C).
+ */
+export function impalaEncoder(g: Graph, P: ParamSource, prefix: string, x: Tensor, o: EncoderOptions): Tensor {
+  if (x.dtype !== 'uint8' || x.shape.length !== 4) throw new RangeError(`impalaEncoder '${prefix}': expected uint8 frames [B, H, W, C], got ${x.dtype} [${x.shape}]`);
+  return g.scope(prefix, () => {
+    let h = g.transpose(g.mul(g.cast(x, 'float32'), 1 / 255), [0, 3, 1, 2]);
+    o.channels.forEach((ch, i) => {
+      h = g.scope(`${prefix}/stack${i}`, () => {
+        const p = `${prefix}/stack${i}`;
+        const pooled = maxPoolSame(g, conv3x3(g, P, `${p}/conv`, h, ch));
+        const r = conv3x3(g, P, `${p}/res1`, g.relu(conv3x3(g, P, `${p}/res0`, g.relu(pooled), ch)), ch);
+        return g.add(pooled, r);
+      });
+    });
+    h = g.relu(h);
+    const flat = (h.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+    return gelu(g, dense(g, P, `${prefix}/dense`, g.reshape(h, [-1, flat]), o.dense));
+  });
+}
+
 /** Goal representation phi([s; g]): MLP to repDim, then rescaled to length sqrt(repDim). */
-export function goalRep(g: Graph, P: ParamSource, s: Tensor, goal: Tensor, o: { hidden: readonly number[]; repDim: number; layerNorm: boolean }): Tensor {
-  return g.scope('phi', () => lengthNormalize(g, mlp(g, P, 'phi/mlp', g.concat([s, goal], 1), { hidden: o.hidden, out: o.repDim, layerNorm: o.layerNorm })));
+export function goalRep(g: Graph, P: ParamSource, s: Tensor, goal: Tensor, o: { hidden: readonly number[]; repDim: number; layerNorm: boolean; encoder?: EncoderOptions | null }): Tensor {
+  return g.scope('phi', () => {
+    // Pixels: one encoder over the channel stack [s; g] (6 channels), as OGBench's goal_rep.
+    const input = o.encoder ? impalaEncoder(g, P, 'phi/encoder', g.concat([s, goal], 3), o.encoder) : g.concat([s, goal], 1);
+    return lengthNormalize(g, mlp(g, P, 'phi/mlp', input, { hidden: o.hidden, out: o.repDim, layerNorm: o.layerNorm }));
+  });
 }
 
 /** The value ensemble on a prepared input; returns one [B] tensor per member. */
@@ -149,7 +199,8 @@ export function initParams(specs: Iterable<ParamSpec>, seed: number): Map<string
   for (const s of specs) {
     const n = s.shape.reduce((a, b) => a * b, 1);
     let v: Float32Array;
-    if (s.init.kind === 'glorot') v = glorotUniform(new Rng(seedFor(seed, s.name)), s.init.fanIn, s.init.fanOut, s.init.scale);
+    // Conv kernels have fan-in k*k*Cin and fan-out k*k*Cout but k*k*Cin*Cout values.
+    if (s.init.kind === 'glorot') v = glorotUniform(new Rng(seedFor(seed, s.name)), s.init.fanIn, s.init.fanOut, s.init.scale, n);
     else v = new Float32Array(n).fill(s.init.kind === 'ones' ? 1 : 0);
     out.set(s.name, v);
   }

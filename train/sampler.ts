@@ -20,7 +20,8 @@ export interface SamplerConfig {
   subgoalSteps?: number;
 }
 
-export type BatchArrays = Record<string, Float32Array>;
+/** Observation-like entries are uint8 for pixel datasets (frames are copied, never converted); the rest float32. */
+export type BatchArrays = Record<string, Float32Array | Uint8Array>;
 
 /** Which keys a sampler fills: 'hiql' (HGCDataset) or 'flat' (GCDataset: actorGoals). */
 export type BatchLayout = 'hiql' | 'flat';
@@ -43,13 +44,13 @@ export class GoalSampler {
     readonly layout: BatchLayout,
     seed: number,
   ) {
-    if (ds.observations instanceof Uint8Array) throw new TypeError('GoalSampler: pixel (uint8) observations need the pixel sampler');
     if (traj.validIndices.length === 0) throw new RangeError('GoalSampler: the dataset has no transition (every trajectory has a single state)');
     this.rng = new Rng(seed);
     this.d = ds.obsShape.reduce((a, b) => a * b, 1);
     const B = cfg.batchSize;
     const obsKeys = layout === 'hiql' ? ['observations', 'nextObservations', 'valueGoals', 'lowActorGoals', 'highActorGoals', 'highActorTargets'] : ['observations', 'nextObservations', 'valueGoals', 'actorGoals'];
-    for (const k of obsKeys) this.bufs[k] = new Float32Array(B * this.d);
+    const pixels = ds.observations instanceof Uint8Array;
+    for (const k of obsKeys) this.bufs[k] = pixels ? new Uint8Array(B * this.d) : new Float32Array(B * this.d);
     this.bufs['actions'] = new Float32Array(B * ds.actionDim);
     for (const k of ['rewards', 'masks', 'actionMask']) this.bufs[k] = new Float32Array(B);
     this.idx = new Int32Array(B);
@@ -92,7 +93,7 @@ export class GoalSampler {
   /** Fills and returns the batch buffers (reused between calls). */
   sample(): BatchArrays {
     const { ds, cfg, d, bufs } = this;
-    const obs = ds.observations as Float32Array;
+    const obs = ds.observations;
     const A = ds.actionDim;
     const copy = (key: string, row: number, index: number) => bufs[key]!.set(obs.subarray(index * d, index * d + d), row * d);
     for (let b = 0; b < cfg.batchSize; b++) {

@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { Rng, deriveSeed } from '../envs/rng.ts';
 import { StepRunner, createSession, loadCheckpoint, ort, saveCheckpoint, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
-import { batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, type AgentConfig, type Dims } from './agents/index.ts';
+import { batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, isPixels, obsInput, type AgentConfig, type Dims } from './agents/index.ts';
 import { configHash, type RunConfig } from './config.ts';
 import { buildTrajectoryIndex, dropActions, labelledTrajectories, loadDataset, type Dataset } from './data/dataset.ts';
 import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
@@ -43,6 +43,17 @@ export function readRunParams(runDir: string): { params: Map<string, Float32Arra
   return { params, step: ck.step };
 }
 
+/** Network dimensions of a dataset: state vectors [d], or uint8 frames [H, W, C]. */
+export function datasetDims(ds: Dataset): Dims {
+  const obsDim = ds.obsShape.reduce((a, b) => a * b, 1);
+  if (ds.observations instanceof Uint8Array) {
+    if (ds.obsShape.length !== 3) throw new RangeError(`dataset '${ds.name ?? '?'}': uint8 observations must be frames [N, H, W, C], got per-row shape [${ds.obsShape}]`);
+    return { obsDim, actionDim: ds.actionDim, obsShape: [...ds.obsShape] };
+  }
+  if (ds.obsShape.length !== 1) throw new RangeError(`dataset '${ds.name ?? '?'}' has float observations of shape [${ds.obsShape}]; expected state vectors [N, d] or uint8 frames [N, H, W, C]`);
+  return { obsDim, actionDim: ds.actionDim };
+}
+
 /** The sampler settings of an agent config. */
 function samplerConfig(c: AgentConfig, agent: RunConfig['agent']): SamplerConfig {
   return { ...(c as unknown as SamplerConfig), subgoalSteps: agent === 'hiql' ? (c as { subgoalSteps: number }).subgoalSteps : undefined };
@@ -51,8 +62,10 @@ function samplerConfig(c: AgentConfig, agent: RunConfig['agent']): SamplerConfig
 /** A BatchPolicy running the agent's policy graph built from `params` on onnxruntime. */
 export async function sessionPolicy(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, threads?: number): Promise<{ policy: BatchPolicy; release: () => Promise<void> }> {
   const session = await createSession(buildPolicyGraph(cfg.agent, cfg.agentConfig, dims, params).toBytes(), { threads });
+  const { shape } = obsInput(dims);
+  const tensor = (x: Float32Array | Uint8Array, n: number) => (x instanceof Uint8Array ? new ort.Tensor('uint8', x, [n, ...shape]) : new ort.Tensor('float32', x, [n, ...shape]));
   const policy: BatchPolicy = async (obs, goals, n) => {
-    const out = await session.run({ observation: new ort.Tensor('float32', obs, [n, dims.obsDim]), goal: new ort.Tensor('float32', goals, [n, dims.obsDim]) });
+    const out = await session.run({ observation: tensor(obs, n), goal: tensor(goals, n) });
     return out['action']!.data as Float32Array;
   };
   return { policy, release: () => session.release() };
@@ -61,7 +74,7 @@ export async function sessionPolicy(cfg: RunConfig, dims: Dims, params: Readonly
 export async function evaluateParams(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, episodes: number, seed: number, threads?: number): Promise<EvalResult> {
   const { policy, release } = await sessionPolicy(cfg, dims, params, threads);
   try {
-    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed });
+    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed, frameSize: isPixels(dims) ? dims.obsShape![0] : undefined });
   } finally {
     await release();
   }
@@ -84,8 +97,7 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   let ds = o.dataset ?? (await loadDataset(cfg.dataset));
   if (t.actionFraction < 1) ds = dropActions(ds, t.actionFraction, deriveSeed(t.seed, 'action-fraction'));
   if (t.labelledOnly) ds = labelledTrajectories(ds);
-  if (ds.obsShape.length !== 1) throw new RangeError(`dataset '${cfg.dataset}' has observations of shape [${ds.obsShape}]; state-based agents need 1-D observations`);
-  const dims: Dims = { obsDim: ds.obsShape[0]!, actionDim: ds.actionDim };
+  const dims = datasetDims(ds);
   const traj = buildTrajectoryIndex(ds.terminals);
 
   const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims, version: '0.1.0' };

@@ -1,6 +1,11 @@
 // Loss pieces that HIQL, GCIVL and GCBC share, written as the formulas of SPEC.md section 2.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 
+/** The flat baselines have no pixel encoder: a clear error for uint8 frame observations. */
+export function statesOnly(obs: Tensor, agent: string): void {
+  if (obs.dtype === 'uint8') throw new RangeError(`${agent} has no pixel encoder: it needs state observations, got uint8 frames [${obs.shape}] (train hiql on pixel datasets)`);
+}
+
 export interface LossOut {
   loss: Tensor;
   metrics: Record<string, Tensor>;

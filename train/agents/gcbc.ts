@@ -2,7 +2,7 @@
 // goals drawn uniformly from the trajectory's future. SPEC.md section 4.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import { actorLogStd, actorMean, gaussianLogProbStd, type ParamSource } from '../networks.ts';
-import { bcLoss, type LossOut } from './common.ts';
+import { bcLoss, type LossOut, statesOnly } from './common.ts';
 
 export const GCBC_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -27,6 +27,7 @@ export const GCBC_TARGETS: readonly [string, string][] = [];
 const actorOpts = (c: GcbcConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
 
 export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig): LossOut {
+  statesOnly(b.observations, 'gcbc');
   const actor = g.scope('actor_loss', () => {
     const o = actorOpts(c, b.actions.shape[1] as number);
     const mu = actorMean(g, P, 'actor', g.concat([b.observations, b.actorGoals], 1), o);
@@ -40,5 +41,6 @@ export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig):
 
 /** Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
 export function gcbcPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcbcConfig, actionDim: number): { action: Tensor } {
+  statesOnly(obs, 'gcbc');
   return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
 }

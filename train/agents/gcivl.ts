@@ -2,7 +2,7 @@
 // goal representation, and one flat actor trained by AWR on adv = V(s', g) - V(s, g). SPEC.md section 4.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import { actorLogStd, actorMean, gaussianLogProbStd, valueHeads, type ParamSource } from '../networks.ts';
-import { awrLoss, expectileValueLoss, mean2, rowsOf, type LossOut } from './common.ts';
+import { awrLoss, expectileValueLoss, mean2, rowsOf, type LossOut, statesOnly } from './common.ts';
 
 export const GCIVL_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -37,6 +37,7 @@ const headOpts = (c: GcivlConfig) => ({ hidden: c.valueHiddenDims, layerNorm: c.
 const actorOpts = (c: GcivlConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
 
 export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfig): LossOut {
+  statesOnly(b.observations, 'gcivl');
   const s = b.observations;
   const s1 = b.nextObservations;
   const heads = (prefix: string, pairs: [Tensor, Tensor][]) => {
@@ -69,5 +70,6 @@ export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfi
 
 /** Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
 export function gcivlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig, actionDim: number): { action: Tensor } {
+  statesOnly(obs, 'gcivl');
   return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
 }

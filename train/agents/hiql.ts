@@ -2,7 +2,7 @@
 // function V(s, phi([s; g])) trained with an expectile loss, and two policies extracted from it by
 // advantage-weighted regression. SPEC.md sections 1-2. The loss order follows the paper.
 import { lengthNormalize, type Graph, type Tensor } from '../../onnx/index.ts';
-import { actorLogStd, actorMean, gaussianLogProbStd, goalRep, valueHeads, type ParamSource } from '../networks.ts';
+import { actorLogStd, actorMean, gaussianLogProbStd, goalRep, impalaEncoder, valueHeads, type EncoderOptions, type ParamSource } from '../networks.ts';
 import { awrLoss, expectileValueLoss, mean2, rowsOf, type LossOut } from './common.ts';
 
 export const HIQL_DEFAULTS = {
@@ -29,6 +29,9 @@ export const HIQL_DEFAULTS = {
   actorPTrajgoal: 1.0, // high-level goal = future state of the same trajectory
   actorGeomSample: false, // future actor goals geometric rather than uniform
   gcNegative: true, // rewards success - 1 (0 at the goal, -1 elsewhere) rather than success
+  encoder: 'none' as 'none' | 'impala_small', // pixel encoder; 'impala_small' for uint8 frames (SPEC.md section 8)
+  encoderChannels: [16, 32, 32] as number[], // channels of the encoder's three conv stacks
+  encoderDense: 512, // width of the encoder's final Dense + GELU
 };
 export type HiqlConfig = typeof HIQL_DEFAULTS;
 
@@ -37,7 +40,33 @@ export type HiqlBatch = Record<(typeof HIQL_BATCH_KEYS)[number], Tensor> & { act
 
 export const HIQL_TARGETS: readonly [string, string][] = [['target_value', 'value']];
 
-const phiOpts = (c: HiqlConfig) => ({ hidden: c.valueHiddenDims, repDim: c.repDim, layerNorm: c.layerNorm });
+/** The pixel encoder's options, or null for state observations (configs saved before pixels have no 'encoder'). */
+export function encoderOf(c: { encoder?: string; encoderChannels?: number[]; encoderDense?: number }): EncoderOptions | null {
+  return c.encoder === undefined || c.encoder === 'none' ? null : { channels: c.encoderChannels!, dense: c.encoderDense! };
+}
+const phiOpts = (c: HiqlConfig) => ({ hidden: c.valueHiddenDims, repDim: c.repDim, layerNorm: c.layerNorm, encoder: encoderOf(c) });
+
+/** Checks that observations and the encoder setting agree (uint8 frames need an encoder, states none). */
+export function checkObsEncoder(obs: Tensor, c: { encoder?: string }, agent: string): void {
+  const enc = c.encoder !== undefined && c.encoder !== 'none';
+  if (obs.dtype === 'uint8' && !enc) throw new RangeError(`${agent}: pixel observations [${obs.shape}] need an encoder (--encoder impala_small)`);
+  if (obs.dtype !== 'uint8' && enc) throw new RangeError(`${agent}: encoder '${c.encoder}' needs uint8 frame observations, got ${obs.dtype} [${obs.shape}]`);
+}
+
+/**
+ * A network's own view of states: the states themselves, or with pixels its own encoder
+ * (`PREFIX/encoder`; OGBench's GCEncoder state_encoder) applied once to the stacked rows.
+ */
+function stateFeatures(g: Graph, P: ParamSource, c: HiqlConfig, prefix: string, states: Tensor): Tensor {
+  const enc = encoderOf(c);
+  return enc ? impalaEncoder(g, P, `${prefix}/encoder`, states, enc) : states;
+}
+
+/** The high actor's input from (s, g): [s; g], or with pixels its encoder over the channel stack [s; g]. */
+function highActorInput(g: Graph, P: ParamSource, c: HiqlConfig, obs: Tensor, goal: Tensor): Tensor {
+  const enc = encoderOf(c);
+  return enc ? impalaEncoder(g, P, 'high_actor/encoder', g.concat([obs, goal], 3), enc) : g.concat([obs, goal], 1);
+}
 const headOpts = (c: HiqlConfig) => ({ hidden: c.valueHiddenDims, layerNorm: c.layerNorm });
 const lowActorOpts = (c: HiqlConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
 const highActorOpts = (c: HiqlConfig) => ({ hidden: c.actorHiddenDims, outDim: c.repDim, activation: c.actorActivation, learnStd: c.learnActorStd });
@@ -50,8 +79,11 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
   const s = b.observations;
   const s1 = b.nextObservations;
   const phi = (pairs: [Tensor, Tensor][]) => rowsOf(g, goalRep(g, P, g.concat(pairs.map((p) => p[0]), 0), g.concat(pairs.map((p) => p[1]), 0), phiOpts(c)), pairs.length);
+  checkObsEncoder(s, c, 'hiql');
+  // A value network's input: its view of the states beside the goal latents, [f(s); z].
+  const valueInput = (prefix: string, pairs: [Tensor, Tensor][]) => g.concat([stateFeatures(g, P, c, prefix, g.concat(pairs.map((p) => p[0]), 0)), g.concat(pairs.map((p) => p[1]), 0)], 1);
   const heads = (prefix: string, pairs: [Tensor, Tensor][]) => {
-    const [v1, v2] = valueHeads(g, P, prefix, g.concat(pairs.map(([st, z]) => g.concat([st, z], 1)), 0), headOpts(c));
+    const [v1, v2] = valueHeads(g, P, prefix, valueInput(prefix, pairs), headOpts(c));
     return { v1: rowsOf(g, v1!, pairs.length), v2: rowsOf(g, v2!, pairs.length) };
   };
 
@@ -64,7 +96,7 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
   // 1. Value loss (action-free IQL with an expectile, double-value style).
   const value = g.scope('value_loss', () => {
     const tgt = heads('target_value', [[s1, zS1vg!], [s, g.stopGradient(zSvg)]]);
-    const [v1, v2] = valueHeads(g, P, 'value', g.concat([s, zSvg], 1), headOpts(c));
+    const [v1, v2] = valueHeads(g, P, 'value', valueInput('value', [[s, zSvg]]), headOpts(c));
     return expectileValueLoss(g, { nv1t: g.stopGradient(tgt.v1[0]!), nv2t: g.stopGradient(tgt.v2[0]!), v1t: g.stopGradient(tgt.v1[1]!), v2t: g.stopGradient(tgt.v2[1]!), v1: v1!, v2: v2! }, b.rewards, b.masks, c.discount, c.expectile);
   });
 
@@ -76,7 +108,7 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
   const low = g.scope('low_actor_loss', () => {
     const adv = g.sub(vOf(1), vOf(0));
     const z = c.lowActorRepGrad ? gradPhi[1]! : zSw!;
-    const mu = actorMean(g, P, 'low_actor', g.concat([s, z], 1), lowActorOpts(c, b.actions.shape[1] as number));
+    const mu = actorMean(g, P, 'low_actor', g.concat([stateFeatures(g, P, c, 'low_actor', s), z], 1), lowActorOpts(c, b.actions.shape[1] as number));
     const logStd = actorLogStd(g, P, 'low_actor', lowActorOpts(c, b.actions.shape[1] as number));
     return awrLoss(g, adv, c.lowAlpha, gaussianLogProbStd(g, b.actions, mu, logStd), mu, b.actions, logStd, b.actionMask);
   });
@@ -84,7 +116,7 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
   // 3. High-level actor: AWR towards the latent of the target state, phi([s; s_target]).
   const high = g.scope('high_actor_loss', () => {
     const adv = g.sub(vOf(3), vOf(2));
-    const mu = actorMean(g, P, 'high_actor', g.concat([s, b.highActorGoals], 1), highActorOpts(c));
+    const mu = actorMean(g, P, 'high_actor', highActorInput(g, P, c, s, b.highActorGoals), highActorOpts(c));
     const logStd = actorLogStd(g, P, 'high_actor', highActorOpts(c));
     return awrLoss(g, adv, c.highAlpha, gaussianLogProbStd(g, zSst!, mu, logStd), mu, zSst!, logStd);
   });
@@ -102,14 +134,15 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
  * a = mean of pi_lo(s, z) clipped to [-1, 1]. Returns both, plus the low level on a given latent.
  */
 export function hiqlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: HiqlConfig, actionDim: number): { action: Tensor; subgoal: Tensor } {
-  const raw = actorMean(g, P, 'high_actor', g.concat([obs, goal], 1), highActorOpts(c));
+  checkObsEncoder(obs, c, 'hiql');
+  const raw = actorMean(g, P, 'high_actor', highActorInput(g, P, c, obs, goal), highActorOpts(c));
   const subgoal = lengthNormalize(g, raw);
   return { action: hiqlLowPolicy(g, P, obs, subgoal, c, actionDim), subgoal };
 }
 
 /** The low level alone: a = clip(mean of pi_lo(s, z), -1, 1) for a given subgoal latent z. */
 export function hiqlLowPolicy(g: Graph, P: ParamSource, obs: Tensor, subgoal: Tensor, c: HiqlConfig, actionDim: number): Tensor {
-  return g.clip(actorMean(g, P, 'low_actor', g.concat([obs, subgoal], 1), lowActorOpts(c, actionDim)), -1, 1);
+  return g.clip(actorMean(g, P, 'low_actor', g.concat([stateFeatures(g, P, c, 'low_actor', obs), subgoal], 1), lowActorOpts(c, actionDim)), -1, 1);
 }
 
 /** phi([s; g]): the goal representation, used to show subgoals as maze positions. */

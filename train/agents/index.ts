@@ -13,9 +13,22 @@ export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
 export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig;
 
 export interface Dims {
+  /** Numbers per observation (for pixels: height * width * channels). */
   obsDim: number;
   actionDim: number;
+  /** Pixel observations: [height, width, channels] uint8 frames (HWC). Absent for state vectors. */
+  obsShape?: number[];
 }
+
+/** Whether observations (and goals) are uint8 frames rather than float32 state vectors. */
+export const isPixels = (dims: Dims): boolean => dims.obsShape !== undefined && dims.obsShape.length === 3;
+
+/** The graph dtype and per-row shape of observations and goals. */
+export function obsInput(dims: Dims): { dtype: 'float32' | 'uint8'; shape: number[] } {
+  return isPixels(dims) ? { dtype: 'uint8', shape: dims.obsShape! } : { dtype: 'float32', shape: [dims.obsDim] };
+}
+
+const NON_OBS_KEYS = new Set(['actions', 'rewards', 'masks', 'actionMask']);
 
 export type BatchKey = (typeof HIQL_BATCH_KEYS)[number] | (typeof GCIVL_BATCH_KEYS)[number] | (typeof GCBC_BATCH_KEYS)[number];
 
@@ -52,11 +65,19 @@ export const AGENTS: Record<AgentName, AgentDef> = {
   },
 };
 
-/** Shape of one batch entry: [B, dim] for states and actions, [B] for rewards, masks and the action mask. */
+/**
+ * Shape of one batch entry: [B, dim] for states and actions ([B, H, W, C] for pixel observations),
+ * [B] for rewards, masks and the action mask.
+ */
 export function batchShape(key: BatchKey | 'actionMask', dims: Dims, batchSize: number): number[] {
   if (key === 'rewards' || key === 'masks' || key === 'actionMask') return [batchSize];
   if (key === 'actions') return [batchSize, dims.actionDim];
-  return [batchSize, dims.obsDim];
+  return [batchSize, ...obsInput(dims).shape];
+}
+
+/** Graph dtype of one batch entry: uint8 for pixel observations and goals, else float32. */
+export function batchDtype(key: string, dims: Dims): 'float32' | 'uint8' {
+  return NON_OBS_KEYS.has(key) ? 'float32' : obsInput(dims).dtype;
 }
 
 /** A ParamSource handing out prepared views (slices of flat vectors) by name. */
@@ -97,7 +118,7 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
   const keys: (BatchKey | 'actionMask')[] = [...def.batchKeys, ...(o.actionMask ? (['actionMask'] as const) : [])];
   const build = (g: Graph, P: ParamSource) => {
     const batch: Record<string, Tensor> = {};
-    for (const k of keys) batch[k] = g.input(k, 'float32', batchShape(k, dims, c.batchSize));
+    for (const k of keys) batch[k] = g.input(k, batchDtype(k, dims), batchShape(k, dims, c.batchSize));
     const used = { ...batch };
     // Unlabelled rows may hold anything (zeros, NaN from a file): replace them before any arithmetic,
     // so that neither the loss nor its gradient can see them; the losses then weight rows by the mask.
@@ -175,12 +196,14 @@ export function initAgentState(agent: AgentName, step: AgentStep, seed: number):
 }
 
 /** Converts a batch of typed arrays into ort tensors of the step's shapes. */
-export function batchFeeds(keys: readonly string[], arrays: Record<string, Float32Array>, dims: Dims, batchSize: number): Record<string, ort.Tensor> {
+export function batchFeeds(keys: readonly string[], arrays: Record<string, Float32Array | Uint8Array>, dims: Dims, batchSize: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const k of keys) {
     const a = arrays[k];
     if (!a) throw new Error(`batch has no '${k}'`);
-    feeds[k] = new ort.Tensor('float32', a, batchShape(k as BatchKey, dims, batchSize));
+    const dtype = batchDtype(k, dims);
+    if ((dtype === 'uint8') !== a instanceof Uint8Array) throw new TypeError(`batch '${k}' must be ${dtype}, got ${a.constructor.name}`);
+    feeds[k] = dtype === 'uint8' ? new ort.Tensor('uint8', a as Uint8Array, batchShape(k as BatchKey, dims, batchSize)) : new ort.Tensor('float32', a as Float32Array, batchShape(k as BatchKey, dims, batchSize));
   }
   return feeds;
 }
@@ -196,12 +219,12 @@ const sourceFor = (g: Graph, params: ParamValues): ParamSource => (params ? new 
 
 /**
  * The deterministic policy as an inference graph: inputs `observation` [batch, obsDim] and `goal`
- * [batch, obsDim]; outputs `action` (clipped to [-1, 1]) and, for HIQL, `subgoal` [batch, repDim].
+ * [batch, obsDim] (uint8 [batch, H, W, C] frames for pixel policies); outputs `action` (clipped to [-1, 1]) and, for HIQL, `subgoal` [batch, repDim].
  */
 export function buildPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph(`${agent}_policy`);
-  const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
-  const goal = g.input('goal', 'float32', ['batch', dims.obsDim]);
+  const obs = g.input('observation', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
+  const goal = g.input('goal', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
   const P = sourceFor(g, params);
   const out = AGENTS[agent].policy(g, P, obs, goal, c, dims.actionDim);
   g.output(out.action, 'action');
@@ -212,7 +235,7 @@ export function buildPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims, p
 /** HIQL's low level alone on a held subgoal: inputs `observation`, `subgoal`; output `action`. */
 export function buildLowPolicyGraph(c: HiqlConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph('hiql_low_policy');
-  const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
+  const obs = g.input('observation', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
   const z = g.input('subgoal', 'float32', ['batch', c.repDim]);
   g.output(hiqlLowPolicy(g, sourceFor(g, params), obs, z, c, dims.actionDim), 'action');
   return g;
@@ -221,8 +244,8 @@ export function buildLowPolicyGraph(c: HiqlConfig, dims: Dims, params: ParamValu
 /** HIQL's goal representation phi([s; g]): inputs `observation`, `goal`; output `representation`. */
 export function buildGoalRepGraph(c: HiqlConfig, dims: Dims, params: ParamValues): Graph {
   const g = new Graph('hiql_goal_rep');
-  const obs = g.input('observation', 'float32', ['batch', dims.obsDim]);
-  const goal = g.input('goal', 'float32', ['batch', dims.obsDim]);
+  const obs = g.input('observation', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
+  const goal = g.input('goal', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
   g.output(hiqlGoalRep(g, sourceFor(g, params), obs, goal, c), 'representation');
   return g;
 }

@@ -353,21 +353,29 @@ export function labelledRows(ds: Dataset): number {
   return s;
 }
 
-/** Wraps generator output (envs/datasets.ts) as a Dataset; qpos and qvel go to extras. */
-export function datasetFromGenerated(g: {
-  name: string;
-  observations: Float32Array;
-  actions: Float32Array;
-  terminals: Float32Array;
-  qpos: Float32Array;
-  qvel: Float32Array;
-}): Dataset {
+/**
+ * Wraps generator output (envs/datasets.ts) as a Dataset; qpos and qvel go to extras. With
+ * `frames` (uint8 [n, size, size, 3], see envs/render.ts renderPixelObservations) the observations
+ * are the frames (a visual dataset) and the positions stay available as qpos.
+ */
+export function datasetFromGenerated(
+  g: {
+    name: string;
+    observations: Float32Array;
+    actions: Float32Array;
+    terminals: Float32Array;
+    qpos: Float32Array;
+    qvel: Float32Array;
+  },
+  frames?: { data: Uint8Array; size: number },
+): Dataset {
   const n = g.terminals.length;
+  if (frames && frames.data.length !== n * frames.size * frames.size * 3) throw new RangeError(`datasetFromGenerated: ${n} frames of ${frames.size} x ${frames.size} x 3 need ${n * frames.size * frames.size * 3} bytes, got ${frames.data.length}`);
   return {
     name: g.name,
     size: n,
-    obsShape: [2],
-    observations: g.observations,
+    obsShape: frames ? [frames.size, frames.size, 3] : [2],
+    observations: frames ? frames.data : g.observations,
     actionDim: 2,
     actions: g.actions,
     actionMask: null,
