@@ -12,7 +12,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Graph, createSession, ort, writeFileAtomic } from '../onnx/index.ts';
-import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, type ParamValues } from '../train/agents/index.ts';
+import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, isPixels, type ParamValues } from '../train/agents/index.ts';
 import type { HiqlConfig } from '../train/agents/hiql.ts';
 import type { RunInfo } from '../train/trainer.ts';
 
@@ -44,7 +44,7 @@ export function metadataFor(info: RunInfo, role: Role, step: number, companions:
     'hiql.role': role,
     'hiql.agent': c.agent,
     'hiql.env': c.env,
-    'hiql.observation_type': 'state',
+    'hiql.observation_type': isPixels(info.dims) ? 'pixels' : 'state',
     'hiql.obs_dim': String(info.dims.obsDim),
     'hiql.goal_dim': String(info.dims.obsDim),
     'hiql.action_dim': String(info.dims.actionDim),
@@ -56,6 +56,11 @@ export function metadataFor(info: RunInfo, role: Role, step: number, companions:
     'hiql.config_hash': info.configHash,
     'hiql.producer_version': PRODUCER_VERSION,
   };
+  // Pixel policies take uint8 frames [batch, H, W, C] (scaled by 1/255 inside the graph).
+  if (isPixels(info.dims)) {
+    m['hiql.obs_shape'] = JSON.stringify(info.dims.obsShape);
+    m['hiql.obs_dtype'] = 'uint8';
+  }
   if (c.agent === 'hiql') {
     const h = c.agentConfig as HiqlConfig;
     m['hiql.rep_dim'] = String(h.repDim);
@@ -73,28 +78,38 @@ function graphFor(info: RunInfo, role: Role, params: ParamValues): Graph {
   return buildGoalRepGraph(c as HiqlConfig, info.dims, params);
 }
 
-function randomInputs(names: readonly string[], dims: Record<string, number>, n: number, seed: number): Record<string, Float32Array> {
+type Feed = { data: Float32Array | Uint8Array; dims: number[] };
+
+/** Random feeds for a graph's inputs at batch n: floats in [-10, 10], or any bytes for uint8 frames. */
+function randomFeeds(inputs: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[], n: number, seed: number): Record<string, Feed> {
   let s = seed >>> 0;
   const rnd = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 4294967296;
   };
-  const out: Record<string, Float32Array> = {};
-  for (const name of names) out[name] = Float32Array.from({ length: n * dims[name]! }, () => (rnd() * 2 - 1) * 10);
+  const out: Record<string, Feed> = {};
+  for (const t of inputs) {
+    const dims = [n, ...(t.shape.slice(1) as number[])];
+    const size = dims.reduce((a, b) => a * b, 1);
+    out[t.name] = { data: t.dtype === 'uint8' ? Uint8Array.from({ length: size }, () => Math.floor(rnd() * 256)) : Float32Array.from({ length: size }, () => (rnd() * 2 - 1) * 10), dims };
+  }
   return out;
 }
 
-async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Record<string, Float32Array>> {
+const tensorOf = <T>(Tensor: { new (type: 'float32', data: Float32Array, dims: readonly number[]): T; new (type: 'uint8', data: Uint8Array, dims: readonly number[]): T }, v: Feed): T =>
+  v.data instanceof Uint8Array ? new Tensor('uint8', v.data, v.dims) : new Tensor('float32', v.data, v.dims);
+
+async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
   if (engine === 'node') {
     const s = await createSession(model, { threads: 1 });
-    const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])));
+    const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, tensorOf(ort.Tensor, v)])));
     await s.release();
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
   }
   const web = await import('onnxruntime-web');
   web.env.wasm.numThreads = 1;
   const s = await web.InferenceSession.create(model);
-  const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new web.Tensor('float32', v.data, v.dims)])));
+  const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, tensorOf(web.Tensor, v)])));
   await s.release();
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
 }
@@ -106,11 +121,7 @@ async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<
  */
 export async function validateExport(info: RunInfo, role: Role, exported: Uint8Array, params: ReadonlyMap<string, Float32Array>, tol = 1e-5): Promise<ExportResult['validation']> {
   const { graph: eg } = Graph.fromBytes(exported);
-  const inputDims: Record<string, number> = {};
-  for (const t of eg.inputs) inputDims[t.name] = t.shape[1] as number;
-  const n = 64;
-  const x = randomInputs(Object.keys(inputDims), inputDims, n, 12345);
-  const feeds = Object.fromEntries(Object.entries(x).map(([k, v]) => [k, { data: v, dims: [n, inputDims[k]!] }]));
+  const feeds = randomFeeds(eg.inputs, 64, 12345);
   // Reference: the same builders with the parameters fed as inputs, as in the training graph.
   const ref = graphFor(info, role, null);
   const refFeeds = { ...feeds };

@@ -19,8 +19,14 @@ export interface PolicyInfo {
   /** True for HIQL (subgoal latent and companions), false for flat agents. */
   hierarchical: boolean;
   env: string;
+  /** 'state' (float32 vectors) or 'pixels' (uint8 frames, see obsShape). */
   observationType: string;
+  /** Numbers per observation and per goal (for pixels: height * width * channels). */
   obsDim: number;
+  /** Per-row shape of observations and goals: [obsDim] for states, [H, W, C] for pixels. */
+  obsShape: number[];
+  /** Element type of observations and goals: float32 states or uint8 frames. */
+  obsDtype: 'float32' | 'uint8';
   goalDim: number;
   actionDim: number;
   actionLow: number;
@@ -233,6 +239,22 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
       companions[k] = f as string;
     }
   }
+  const obsDim = int('hiql.obs_dim', 1);
+  const obsDtype = (meta['hiql.obs_dtype'] ?? 'float32') as PolicyInfo['obsDtype'];
+  if (obsDtype !== 'float32' && obsDtype !== 'uint8') bad('hiql.obs_dtype', 'float32 | uint8');
+  let obsShape = [obsDim];
+  if (meta['hiql.obs_shape'] !== undefined) {
+    let sh: unknown;
+    try {
+      sh = JSON.parse(meta['hiql.obs_shape']);
+    } catch {
+      sh = undefined;
+    }
+    if (!Array.isArray(sh) || sh.length === 0 || !sh.every((d) => Number.isInteger(d) && d > 0) || sh.reduce((a: number, b: number) => a * b, 1) !== obsDim) {
+      bad('hiql.obs_shape', `a JSON list of positive integers whose product is hiql.obs_dim (${obsDim})`);
+    }
+    obsShape = sh as number[];
+  }
   return {
     formatVersion,
     role,
@@ -240,7 +262,9 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
     hierarchical,
     env: str('hiql.env'),
     observationType: meta['hiql.observation_type'] ?? 'state',
-    obsDim: int('hiql.obs_dim', 1),
+    obsDim,
+    obsShape,
+    obsDtype,
     goalDim: int('hiql.goal_dim', 1),
     actionDim: int('hiql.action_dim', 1),
     actionLow,

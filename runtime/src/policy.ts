@@ -21,7 +21,7 @@ export interface OrtSession {
 }
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  Tensor: { new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor; new (type: 'uint8', data: Uint8Array, dims: readonly number[]): OrtTensor };
   env?: { wasm?: { numThreads?: number } };
 }
 
@@ -85,21 +85,30 @@ function isNumericArray(x: unknown): x is Numeric {
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e)).trim();
 
-/** One model input: its graph name, the name the API uses in messages, and its row size. */
+/** One model input: its graph name, the name the API uses in messages, its row size and type. */
 interface InputSpec {
   name: string;
   label: string;
   dim: number;
+  /** Per-row shape (default [dim]); pixel frames are [H, W, C]. */
+  shape?: readonly number[];
+  /** uint8 frames are copied as bytes (integers 0..255); the default is float32. */
+  dtype?: 'float32' | 'uint8';
 }
+
+type Buffer = Float32Array | Uint8Array;
+const bufferFor = (s: InputSpec, n: number): Buffer => (s.dtype === 'uint8' ? new Uint8Array(n) : new Float32Array(n));
+const tensorFor = (ort: OrtModule, s: InputSpec, data: Buffer, n: number): OrtTensor =>
+  data instanceof Uint8Array ? new ort.Tensor('uint8', data, [n, ...(s.shape ?? [s.dim])]) : new ort.Tensor('float32', data, [n, ...(s.shape ?? [s.dim])]);
 
 /**
  * One onnxruntime session with validated, reused input buffers. Batch-1 buffers and tensors are
  * made once; the tensors of the last batch size used are kept.
  */
 class Runner {
-  private readonly one: Float32Array[];
+  private readonly one: Buffer[];
   private readonly oneFeeds: Record<string, OrtTensor>;
-  private bufs: Float32Array[] = [];
+  private bufs: Buffer[] = [];
   private batchN = 0;
   private batchFeeds: Record<string, OrtTensor> = {};
   /** The inputs as batch methods name them in messages (observations, goals, subgoals). */
@@ -111,9 +120,9 @@ class Runner {
     readonly inputs: readonly InputSpec[],
   ) {
     this.batchInputs = inputs.map((s) => ({ ...s, label: `${s.label}s` }));
-    this.one = inputs.map((s) => new Float32Array(s.dim));
+    this.one = inputs.map((s) => bufferFor(s, s.dim));
     this.oneFeeds = {};
-    inputs.forEach((s, i) => (this.oneFeeds[s.name] = new ort.Tensor('float32', this.one[i]!, [1, s.dim])));
+    inputs.forEach((s, i) => (this.oneFeeds[s.name] = tensorFor(ort, s, this.one[i]!, 1)));
   }
 
   /** Validates and copies the inputs into this runner's buffers; returns the feeds for batch n. */
@@ -126,10 +135,10 @@ class Runner {
     if (n !== this.batchN) {
       // Grow-only storage; tensors are views of exactly n rows.
       this.inputs.forEach((s, i) => {
-        if (!this.bufs[i] || this.bufs[i]!.length < n * s.dim) this.bufs[i] = new Float32Array(n * s.dim);
+        if (!this.bufs[i] || this.bufs[i]!.length < n * s.dim) this.bufs[i] = bufferFor(s, n * s.dim);
       });
       const f: Record<string, OrtTensor> = {};
-      this.inputs.forEach((s, i) => (f[s.name] = new this.ort.Tensor('float32', this.bufs[i]!.subarray(0, n * s.dim), [n, s.dim])));
+      this.inputs.forEach((s, i) => (f[s.name] = tensorFor(this.ort, s, this.bufs[i]!.subarray(0, n * s.dim), n)));
       this.batchFeeds = f;
       this.batchN = n;
     }
@@ -138,8 +147,8 @@ class Runner {
   }
 }
 
-/** Copies `src` (n rows of spec.dim numbers) into `dst`, checking type, length and finiteness. */
-function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number, method: string, batch: boolean): void {
+/** Copies `src` (n rows of spec.dim numbers) into `dst`, checking type, length and finiteness (or bytes). */
+function copyChecked(dst: Buffer, src: unknown, spec: InputSpec, n: number, method: string, batch: boolean): void {
   const what = spec.label;
   if (!isNumericArray(src)) throw new TypeError(`${method}: ${what} must be an array or typed array of numbers, got ${typeName(src)}`);
   const expected = n * spec.dim;
@@ -148,6 +157,19 @@ function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number
     throw new RangeError(`${method}: ${what} must have ${shape} numbers, got ${src.length}`);
   }
   const where = (i: number) => (!batch ? `${what}[${i}]` : `${what}[${i}] (row ${Math.floor(i / spec.dim)}, column ${i % spec.dim})`);
+  if (dst instanceof Uint8Array) {
+    // Frames: a Uint8Array is copied as is; anything else must hold integers 0..255.
+    if (src instanceof Uint8Array) {
+      dst.set(src);
+      return;
+    }
+    for (let i = 0; i < expected; i++) {
+      const v = src[i];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${method}: ${where(i)} is ${String(v)}; pixel frames must be integers 0..255 (a Uint8Array of ${spec.shape?.join(' x ') ?? spec.dim} per row)`);
+      dst[i] = v;
+    }
+    return;
+  }
   if (src instanceof Float32Array) {
     dst.set(src);
   } else {
@@ -171,22 +193,22 @@ function copyChecked(dst: Float32Array, src: unknown, spec: InputSpec, n: number
 const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[]; outputs: (info: PolicyInfo) => string[] }> = {
   policy: {
     inputs: (i) => [
-      { name: 'observation', label: 'observation', dim: i.obsDim },
-      { name: 'goal', label: 'goal', dim: i.goalDim },
+      { name: 'observation', label: 'observation', dim: i.obsDim, shape: i.obsShape, dtype: i.obsDtype },
+      { name: 'goal', label: 'goal', dim: i.goalDim, shape: i.obsShape, dtype: i.obsDtype },
     ],
     outputs: (i) => (i.hierarchical ? ['action', 'subgoal'] : ['action']),
   },
   low_policy: {
     inputs: (i) => [
-      { name: 'observation', label: 'observation', dim: i.obsDim },
+      { name: 'observation', label: 'observation', dim: i.obsDim, shape: i.obsShape, dtype: i.obsDtype },
       { name: 'subgoal', label: 'subgoal', dim: i.repDim ?? 0 },
     ],
     outputs: () => ['action'],
   },
   goal_rep: {
     inputs: (i) => [
-      { name: 'observation', label: 'observation', dim: i.obsDim },
-      { name: 'goal', label: 'goal', dim: i.goalDim },
+      { name: 'observation', label: 'observation', dim: i.obsDim, shape: i.obsShape, dtype: i.obsDtype },
+      { name: 'goal', label: 'goal', dim: i.goalDim, shape: i.obsShape, dtype: i.obsDtype },
     ],
     outputs: () => ['representation'],
   },
