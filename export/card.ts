@@ -26,7 +26,8 @@ export async function evaluateExported(path: string, env: string, episodes: numb
   const { loadPolicy } = await import('../runtime/src/index.ts');
   const policy = await loadPolicy(path, { backend: 'cpu' });
   try {
-    return await evaluate(env, (obs, goals, n) => policy.actBatch(obs, goals, n), { episodesPerTask: episodes, seed });
+    const frameSize = policy.info.obsDtype === 'uint8' ? policy.info.obsShape[0] : undefined;
+    return await evaluate(env, (obs, goals, n) => policy.actBatch(obs, goals, n), { episodesPerTask: episodes, seed, frameSize });
   } finally {
     await policy.release();
   }

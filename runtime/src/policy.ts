@@ -222,7 +222,7 @@ function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: 'low_policy' | 'g
   if (c.role !== role) bad(`its role is '${c.role}'`);
   if (c.agent !== main.agent) bad(`it is a ${c.agent} model, the policy is ${main.agent}`);
   if (main.configHash && c.configHash && main.configHash !== c.configHash) bad(`it was exported from another config (hash ${c.configHash.slice(0, 12)} vs ${main.configHash.slice(0, 12)})`);
-  if (c.obsDim !== main.obsDim || c.goalDim !== main.goalDim || c.repDim !== main.repDim || c.actionDim !== main.actionDim) bad('its dimensions differ');
+  if (c.obsDim !== main.obsDim || c.goalDim !== main.goalDim || c.repDim !== main.repDim || c.actionDim !== main.actionDim || c.obsDtype !== main.obsDtype || c.obsShape.join() !== main.obsShape.join()) bad('its dimensions differ');
   if (main.trainSteps !== c.trainSteps) bad(`it is from training step ${c.trainSteps}, the policy from step ${main.trainSteps}`);
 }
 

@@ -25,9 +25,12 @@ const EXPECTED: Record<string, [episodes: number, length: number]> = {
 
 test('dataset names and parseEnvName', () => {
   assert.deepEqual([...DATASET_NAMES].sort(), Object.keys(EXPECTED).sort());
-  assert.deepEqual(parseEnvName('pointmaze-large-stitch-v0'), { name: 'pointmaze-large-stitch', maze: 'large', datasetType: 'stitch' });
-  assert.deepEqual(parseEnvName('pointmaze-giant-v0'), { name: 'pointmaze-giant', maze: 'giant', datasetType: null });
-  assert.throws(() => parseEnvName('antmaze-large-navigate'), /unknown environment 'antmaze-large-navigate'; expected pointmaze-MAZE/);
+  assert.deepEqual(parseEnvName('pointmaze-large-stitch-v0'), { name: 'pointmaze-large-stitch', maze: 'large', datasetType: 'stitch', visual: false });
+  assert.deepEqual(parseEnvName('pointmaze-giant-v0'), { name: 'pointmaze-giant', maze: 'giant', datasetType: null, visual: false });
+  assert.throws(() => parseEnvName('antmaze-large-navigate'), /unknown environment 'antmaze-large-navigate'; expected \[visual-\]pointmaze-MAZE/);
+  // Visual datasets: a tenth of the episodes by default (frames are 12 KB each at 64 x 64).
+  assert.equal(datasetSpec('visual-pointmaze-medium-navigate').episodes, 100);
+  assert.equal(datasetSpec('visual-pointmaze-large-navigate', 'val').episodes, 10);
   assert.throws(() => parseEnvName('pointmaze-medium-explore'), /TYPE one of navigate, stitch/);
   assert.throws(() => datasetSpec('pointmaze-medium'), /names an environment, not a dataset/);
 });
