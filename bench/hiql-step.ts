@@ -1,12 +1,14 @@
 // HIQL update throughput at the `ogbench` (3 x 512, batch 1024) and `quick` (3 x 256, batch 256)
-// configurations: the whole update (value + low actor + high actor + Adam + target EMA) is one graph,
+// configurations, and on pixels: `visual-ogbench` (64 x 64 frames, impala small 16/32/32, batch
+// 256) and `visual-quick` (16 x 16 frames, 8/16/16, Dense 128, batch 64): the whole update (value + low actor + high actor + Adam + target EMA) is one graph,
 // timed through StepRunner with a batch drawn by the real goal sampler, against the roof of a single
 // large MatMul at the same thread count.
 //
-//   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick]
+//   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench]
 //
-// FLOP counting: the matmul FLOPs of the step graph itself, 2 * M * K * N for every Gemm/MatMul node
-// (forward and backward as emitted, from the graph's static shapes). Elementwise ops, LayerNorm and
+// FLOP counting: the matmul and convolution FLOPs of the step graph itself, 2 * M * K * N for every
+// Gemm/MatMul node and 2 multiply-adds per kernel tap for Conv/ConvTranspose (forward and backward
+// as emitted, from the graph's static shapes). Elementwise ops, LayerNorm and
 // Adam are not counted. For comparison, the authors report 2-5 hours per 1M-step run on one A5000
 // GPU (55-140 updates/s).
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -16,13 +18,29 @@ import { batchFeeds, buildAgentStep, initAgentState } from '../train/agents/inde
 import { resolveConfig } from '../train/config.ts';
 import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
 import { GoalSampler } from '../train/sampler.ts';
+import { datasetDims } from '../train/trainer.ts';
+import { getMaze } from '../envs/maze.ts';
+import { renderPixelObservations } from '../envs/render.ts';
+
+/** Frame size of each pixel configuration. */
+const FRAME_SIZE: Record<string, number> = { 'visual-quick': 16, 'visual-ogbench': 64 };
 import { matmulRoof, median } from './roof.ts';
 
-/** Matmul FLOPs of one run of a serialised graph, from its static shapes. */
+const size = (shape: readonly (number | string)[]) => shape.reduce((p: number, d) => p * (d as number), 1);
+
+/** Matmul and convolution FLOPs of one run of a serialised graph, from its static shapes. */
 export function matmulFlops(model: Uint8Array): number {
   const { graph } = Graph.fromBytes(model);
   let flops = 0;
   for (const n of graph.nodes) {
+    if (n.opType === 'Conv' || n.opType === 'ConvTranspose') {
+      // Conv: each output element sums Cin/group x kH x kW taps (kernel [Cout, Cin/g, kH, kW]).
+      // ConvTranspose: each input element feeds Cout/group x kH x kW outputs (kernel [Cin, Cout/g, kH, kW]).
+      const w = graph.tensor(n.inputs[1]!).shape as number[];
+      const per = w[1]! * w[2]! * w[3]!;
+      flops += 2 * per * size(graph.tensor(n.opType === 'Conv' ? n.outputs[0]! : n.inputs[0]!).shape);
+      continue;
+    }
     if (n.opType !== 'Gemm' && n.opType !== 'MatMul') continue;
     const y = graph.tensor(n.outputs[0]!);
     const a = graph.tensor(n.inputs[0]!);
@@ -42,17 +60,30 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (argv[i] === '--threads') threads = Number(argv[++i]);
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
     else if (argv[i] === '--configs') configs = argv[++i]!.split(',');
-    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick`);
+    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench`);
   }
-  const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 0, episodes: 100 }));
-  const traj = buildTrajectoryIndex(ds.terminals);
-  const dims = { obsDim: 2, actionDim: 2 };
+  for (const c of configs) if (!(c in FRAME_SIZE) && c !== 'ogbench' && c !== 'quick') throw new RangeError(`unknown config '${c}'; configs: ogbench, quick, visual-quick, visual-ogbench`);
+  const gen = generateDataset('pointmaze-medium-navigate', { seed: 0, episodes: 100 });
+  const state = datasetFromGenerated(gen);
+  const maze = getMaze('medium');
+  const dataFor = (config: string) => {
+    const frame = FRAME_SIZE[config];
+    if (frame === undefined) return { ds: state, env: 'pointmaze-medium-navigate', preset: config };
+    // 10 episodes of frames are enough to sample batches from (10k frames, 120 MB at 64 x 64).
+    const n = 10 * gen.episodeLength;
+    const frames = renderPixelObservations(maze, gen.observations, n, frame);
+    const sub = { ...gen, observations: gen.observations.subarray(0, 2 * n), actions: gen.actions.subarray(0, 2 * n), terminals: gen.terminals.subarray(0, n), qpos: gen.qpos.subarray(0, 2 * n), qvel: gen.qvel.subarray(0, 2 * n) };
+    return { ds: datasetFromGenerated(sub, { data: frames, size: frame }), env: 'visual-pointmaze-medium-navigate', preset: config.replace('visual-', '') };
+  };
   console.log(`HIQL update, whole step in one onnxruntime-node graph; ${threads} threads; ${cpus()[0]?.model ?? '?'}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const roof = await matmulRoof({ threads, reps: 10 });
   console.log(`roof: 2048^3 float32 MatMul ${roof.gflops.toFixed(1)} GFLOP/s`);
   const results: Record<string, unknown>[] = [];
-  for (const preset of configs) {
-    const cfg = resolveConfig({ agent: 'hiql', preset, env: 'pointmaze-medium-navigate', dataset: '' });
+  for (const config of configs) {
+    const { ds, env, preset } = dataFor(config);
+    const traj = buildTrajectoryIndex(ds.terminals);
+    const dims = datasetDims(ds);
+    const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
     const c = cfg.agentConfig;
     const step = buildAgentStep('hiql', c, dims);
     const flops = matmulFlops(step.spec.model);
@@ -69,7 +100,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     const ms = median(times);
     const gflops = flops / (ms * 1e6);
     const r = {
-      config: preset,
+      config,
+      frames: dims.obsShape ? dims.obsShape.join('x') : null,
       hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
       batch: c.batchSize,
       msPerStep: ms,
@@ -81,7 +113,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     results.push(r);
     console.log(
-      `${preset.padEnd(8)} ${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps`,
+      `${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps`,
     );
   }
   console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roof.gflops, results }));
