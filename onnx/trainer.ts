@@ -6,7 +6,10 @@
 // onnxruntime writes the next state straight into pre-allocated buffer B (passed as fetches), then the
 // two swap. No JS allocation or copy per step; only the batch goes in and scalar metrics come out.
 // On GPU providers (`deviceResident`), outputs stay on the device ('gpu-buffer') and are fed back as
-// they are; they are read back only when a checkpoint asks for them.
+// they are; they are read back only when a checkpoint asks for them. onnxruntime-node cannot download
+// a 'gpu-buffer' tensor itself (its Tensor.getData() aborts the process: "not implemented" in the
+// 1.30 binding), so reading back runs a second session on the same provider whose outputs are
+// Identity copies of the state, returned to the CPU by onnxruntime.
 import { gradients } from './grad.ts';
 import { Graph, staticSize, type Tensor } from './graph.ts';
 import './ops.ts';
@@ -107,6 +110,7 @@ export class StepRunner {
     readonly spec: StepGraphSpec,
     initial: ReadonlyMap<string, Float32Array>,
     readonly deviceResident: boolean,
+    private readonly providers: string[],
   ) {
     this.cur = {};
     this.nxt = deviceResident ? null : {};
@@ -131,7 +135,7 @@ export class StepRunner {
       sessionOpts.preferredOutputLocation = loc;
     }
     const session = await createSession(spec.model, sessionOpts);
-    return new StepRunner(session, spec, initial, deviceResident);
+    return new StepRunner(session, spec, initial, deviceResident, opts.executionProviders ?? ['cpu']);
   }
 
   /** Gradients of the last step (only when the graph was built with outputGradients). */
@@ -173,16 +177,28 @@ export class StepRunner {
 
   /** The current value of a state tensor (a copy, read back from the device if needed). */
   async read(name: string): Promise<Float32Array> {
-    const t = this.cur[name];
-    if (!t) throw new Error(`no state named '${name}'`);
-    const data = t.location === 'cpu' ? (t.data as Float32Array) : ((await t.getData()) as Float32Array);
-    return Float32Array.from(data);
+    if (!this.cur[name]) throw new Error(`no state named '${name}'`);
+    return (await this.snapshot()).get(name)!;
   }
 
-  /** All state as copies, for checkpoints. */
+  private readback: ort.InferenceSession | null = null;
+
+  /** All state as copies, for checkpoints: one run of the read-back session when state is on the device. */
   async snapshot(): Promise<Map<string, Float32Array>> {
     const m = new Map<string, Float32Array>();
-    for (const s of this.spec.state) m.set(s.name, await this.read(s.name));
+    if (!this.deviceResident) {
+      for (const s of this.spec.state) m.set(s.name, Float32Array.from(this.cur[s.name]!.data as Float32Array));
+      return m;
+    }
+    if (!this.readback) {
+      const g = new Graph('readback');
+      for (const s of this.spec.state) g.output(g.identity(g.input(s.name, 'float32', s.dims)), `${s.name}:copy`);
+      this.readback = await createSession(g.toBytes(), { executionProviders: this.providers, optimization: 'disabled' });
+    }
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const s of this.spec.state) feeds[s.name] = this.cur[s.name]!;
+    const out = await this.readback.run(feeds);
+    for (const s of this.spec.state) m.set(s.name, Float32Array.from(out[`${s.name}:copy`]!.data as Float32Array));
     return m;
   }
 
@@ -199,6 +215,7 @@ export class StepRunner {
   }
 
   async release(): Promise<void> {
+    await this.readback?.release();
     await this.session.release();
   }
 }
