@@ -210,14 +210,8 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const [, , kh, kw] = w!.shape as number[];
     return [g.conv(dy[0]!, w!, null, { strides, pads }), convWeightGrad(g, dy[0]!, xs!, strides, pads, [kh!, kw!]), null];
   },
-  // MaxPool: dY goes to the input element each window picked (Indices), summed where windows overlap.
-  MaxPool: ({ g, x, y, dy }) => {
-    const xs = x[0]!;
-    const n = isStatic(xs.shape) ? (xs.shape as number[]).reduce((a, b) => a * b, 1) : null;
-    if (n === null) throw new Error('MaxPool: gradient needs a static input shape');
-    const flat = g.scatterElements(g.constantOfShape(g.ints([n]), 0, xs.dtype), g.reshape(y[1]!, [-1]), g.reshape(dy[0]!, [-1]), { axis: 0, reduction: 'add' });
-    return [g.reshape(flat, xs.shape as number[])];
-  },
+  // MaxPool: dY goes to the input element each window picked, summed where windows overlap.
+  MaxPool: ({ g, x, y, dy, node }) => [maxPoolGrad(g, x[0]!, y[0]!, dy[0]!, node)],
   // ScatterElements with reduction 'add' (the only one differentiated): data passes dY through;
   // each update receives dY at the position it was added to.
   ScatterElements: ({ g, x, dy, node }) => {
@@ -264,6 +258,53 @@ function reduceExtremumGrad(c: GradContext): (Tensor | null)[] {
   const mask = g.cast(g.equal(x, yk), x.dtype);
   const count = g.reduceSum(mask, axes, true);
   return [g.div(g.mul(expandReduced(c, c.dy[0]!), mask), count)];
+}
+
+/**
+ * dX of Y = MaxPool(X) (2-D, dilation 1, floor mode) without MaxPool's Indices output, which
+ * onnxruntime's WebGPU provider cannot produce: for each kernel offset (i, j), in the row-major
+ * order MaxPool scans a window, the strided slice of X at that offset is compared with Y; the first
+ * offset equal to the maximum takes the window's dY (as Indices would: ties go to the first), and
+ * its dY is placed back on the input grid (zero-interleaved by the stride, shifted by the offset).
+ * The masks are float 0/1 (Equal, Cast, Mul): WebGPU has no kernel for the boolean Or.
+ */
+function maxPoolGrad(g: Graph, xs: Tensor, y: Tensor, dY: Tensor, node: Node): Tensor {
+  if (!isStatic(xs.shape) || xs.shape.length !== 4) throw new Error(`MaxPool '${node.name}': gradient needs a static 4-D input shape`);
+  const k = attrInts(node.attrs, 'kernel_shape')!;
+  const { strides: [sh, sw], pads: [pt, pl, pb, pr] } = convGeometry(node);
+  const [n, c, h, w] = xs.shape as number[];
+  const [ho, wo] = [y.shape[2] as number, y.shape[3] as number];
+  const [hp, wp] = [h! + pt! + pb!, w! + pl! + pr!];
+  const [lh, lw] = [sh! * (ho - 1) + 1, sw! * (wo - 1) + 1];
+  const xp = pt || pl || pb || pr ? g.pad(xs, [0, 0, pt!, pl!, 0, 0, pb!, pr!]) : xs;
+  let taken: Tensor | null = null;
+  let dxp: Tensor | null = null;
+  for (let i = 0; i < k[0]!; i++) {
+    for (let j = 0; j < k[1]!; j++) {
+      let hit = g.cast(g.equal(g.slice(xp, [i, j], [i + lh, j + lw], [2, 3], [sh!, sw!]), y), xs.dtype);
+      // Padding is not part of any window (ONNX pads MaxPool with -inf): mask padded positions out.
+      const valid = new Float32Array(ho * wo);
+      for (let a = 0; a < ho; a++) {
+        for (let b = 0; b < wo; b++) {
+          const [r, q] = [i + sh! * a - pt!, j + sw! * b - pl!];
+          valid[a * wo + b] = r >= 0 && r < h! && q >= 0 && q < w! ? 1 : 0;
+        }
+      }
+      if (valid.some((v) => v === 0)) hit = g.mul(hit, g.constant(xs.dtype === 'float64' ? Float64Array.from(valid) : valid, xs.dtype, [1, 1, ho, wo]));
+      // first = hit and not yet taken; taken stays 0/1 because first excludes what is taken.
+      const first: Tensor = taken ? g.mul(hit, g.sub(1, taken)) : hit;
+      taken = taken ? g.add(taken, first) : first;
+      // dY of the windows this offset wins, on the padded input grid at rows i + sh * a, cols j + sw * b.
+      let part = g.mul(first, dY);
+      if (sh! > 1 || sw! > 1) {
+        part = g.reshape(g.pad(g.reshape(part, [n!, c!, ho, 1, wo, 1]), [0, 0, 0, 0, 0, 0, 0, 0, 0, sh! - 1, 0, sw! - 1]), [n!, c!, ho * sh!, wo * sw!]);
+        part = g.slice(part, [0, 0], [lh, lw], [2, 3]);
+      }
+      part = g.pad(part, [0, 0, i, j, 0, 0, hp - i - lh, wp - j - lw]);
+      dxp = dxp ? g.add(dxp, part) : part;
+    }
+  }
+  return pt || pl || pb || pr ? g.slice(dxp!, [pt!, pl!], [pt! + h!, pl! + w!], [2, 3]) : dxp!;
 }
 
 function convGeometry(node: Node): { strides: number[]; pads: number[] } {

@@ -427,8 +427,8 @@ declare module './graph.ts' {
     pad(x: Tensor, pads: readonly number[]): Tensor;
     conv(x: Tensor, w: Tensor, b: Tensor | null, opts?: ConvOptions): Tensor;
     convTranspose(x: Tensor, w: Tensor, opts?: ConvOptions & { outputPadding?: readonly number[] }): Tensor;
-    /** Max pooling; `indices` are flat indices into the whole input (for the gradient). */
-    maxPool(x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }): { y: Tensor; indices: Tensor };
+    /** Max pooling (output Y only: onnxruntime's WebGPU kernel has no Indices output). */
+    maxPool(x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }): { y: Tensor };
     scatterElements(data: Tensor, indices: Tensor, updates: Tensor, opts?: { axis?: number; reduction?: 'none' | 'add' }): Tensor;
     gatherElements(data: Tensor, indices: Tensor, axis?: number): Tensor;
     layerNormalization(x: Tensor, scale: Tensor, bias: Tensor | null, opts?: { axis?: number; epsilon?: number }): { y: Tensor; mean: Tensor; invStdDev: Tensor };
@@ -581,8 +581,8 @@ P.convTranspose = function (this: Graph, x: Tensor, w: Tensor, opts: ConvOptions
   return this.node('ConvTranspose', [x, w], a)[0]!;
 };
 P.maxPool = function (this: Graph, x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }) {
-  const [y, indices] = this.node('MaxPool', [x], { ...convAttrs(opts), kernel_shape: ints(opts.kernelShape) });
-  return { y: y!, indices: indices! };
+  const [y] = this.node('MaxPool', [x], { ...convAttrs(opts), kernel_shape: ints(opts.kernelShape) }, { outputs: 1 });
+  return { y: y! };
 };
 P.scatterElements = function (this: Graph, data: Tensor, indices: Tensor, updates: Tensor, opts: { axis?: number; reduction?: 'none' | 'add' } = {}) {
   return this.node('ScatterElements', [data, indices, updates], { axis: int(opts.axis ?? 0), reduction: { type: 'string', value: opts.reduction ?? 'none' } })[0]!;

@@ -1,6 +1,8 @@
 // Conv, ConvTranspose, MaxPool, ScatterElements and GatherElements gradients against central finite
 // differences in float64 through onnxruntime (strides, padding, overlapping pooling windows).
 import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph, createSession, gradients, ort } from '../../onnx/index.ts';
 import { gradCheck, type GradCase, type InputSpec } from './gradcheck.ts';
 
 const inp = (name: string, shape: number[], extra: Partial<InputSpec> = {}): InputSpec => ({ name, shape, ...extra });
@@ -36,6 +38,22 @@ describe('MaxPool', () => {
   check('MaxPool 3x3 stride 2 SAME (overlapping windows)', { inputs: [inp('x', [2, 3, 8, 8])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }).y });
   check('MaxPool 3x3 stride 2 on an odd size with padding on both sides', { inputs: [inp('x', [1, 2, 7, 9])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }).y });
   check('MaxPool 2x2 stride 2 (non-overlapping)', { inputs: [inp('x', [2, 2, 4, 6])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [2, 2], strides: [2, 2] }).y });
+  test('MaxPool ties: the first element of a window takes dY (as MaxPool Indices do), padding never does', async () => {
+    // All-equal input: every window is a tie. SAME-style padding on all sides puts padded cells first
+    // in the top and left windows; they must not take the gradient.
+    for (const [pads, want] of [
+      [[1, 1, 1, 1], [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+      [[0, 0, 1, 1], [1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0]],
+    ] as const) {
+      const g = new Graph('ties');
+      const x = g.input('x', 'float32', [1, 1, 4, 4]);
+      const y = g.maxPool(x, { kernelShape: [3, 3], strides: [2, 2], pads }).y;
+      g.output(gradients(g, g.reduceSum(y, undefined, false), [x])[0]!, 'dx');
+      const s = await createSession(g.toBytes(), { threads: 1 });
+      const out = await s.run({ x: new ort.Tensor('float32', new Float32Array(16), [1, 1, 4, 4]) });
+      assert.deepEqual([...(out['dx']!.data as Float32Array)], want, `pads [${pads}]`);
+    }
+  });
   check('MaxPool 3x3 stride 1 (each input in up to 9 windows)', { inputs: [inp('x', [1, 2, 6, 6])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }).y });
 });
 
