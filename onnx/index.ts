@@ -9,3 +9,4 @@ export * from './trainer.ts';
 export * from './checkpoint.ts';
 export * from './nn.ts';
 export * from './flat.ts';
+export * from './placement.ts';

@@ -38,7 +38,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
   }
 }
 
-const PROVIDER_HINTS: Record<string, string> = {
+export const PROVIDER_HINTS: Record<string, string> = {
   cuda: 'The CUDA provider is not installed by default: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs CUDA 12 and cuDNN 9), or use cpu.',
   webgpu: 'WebGPU needs a GPU adapter (on Linux: a Vulkan driver and loader), or use cpu.',
 };

@@ -33,3 +33,17 @@ test('hiql rejects unknown commands and options with the valid ones', () => {
   const c = hiql(['eval', 'no/such/run'], cwd);
   assert.match(c.stderr, /'no\/such\/run' is not a run folder: it has no config.json/);
 });
+
+test('hiql train --device webgpu trains on the GPU where there is one and says why not where there is none', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'cli-gpu-'));
+  assert.equal(hiql(['data', 'generate', '--env', 'pointmaze-medium-navigate', '--episodes', '20', '--out', 'd.npz'], cwd).status, 0);
+  const r = hiql(['train', '--env', 'pointmaze-medium-navigate', '--dataset', 'd.npz', '--preset', 'quick', '--steps', '20', '--batchSize', '32', '--evalEvery', '0', '--evalEpisodes', '1', '--device', 'webgpu', '--run-dir', 'runs/g'], cwd);
+  if (r.status === 0) {
+    assert.match(r.stderr, /training step on webgpu: \d+ nodes on WebGpuExecutionProvider/);
+    assert.ok(existsSync(join(cwd, 'runs/g/checkpoint.bin')));
+  } else {
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /hiql train: onnxruntime could not start the 'webgpu' execution provider: .+WebGPU needs a GPU adapter \(on Linux: a Vulkan driver and loader\), or use cpu/);
+    assert.ok(!existsSync(join(cwd, 'runs/g/checkpoint.bin')), 'no checkpoint from a run that never started');
+  }
+});

@@ -319,6 +319,8 @@ export async function createPolicy(main: ModelSource, companions: { low_policy?:
   let used = backend;
   let fallback: FallbackReport | null = null;
   try {
+    // Measured on an H200 (onnxruntime 1.30): the pixel encoder on WebGPU does not match the CPU.
+    if (backend === 'webgpu' && info.obsDtype === 'uint8') throw new Error('pixel policies are not validated on WebGPU (the uint8-frame encoder differs from the CPU on onnxruntime 1.30); use cpu or wasm');
     sessions = await createSessions(backend, provider, o.threads, o.sessionOptions, models);
   } catch (e) {
     const reason = errorMessage(e);

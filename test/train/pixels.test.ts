@@ -98,6 +98,16 @@ test('pixel HIQL trains, evaluates on rendered frames, exports uint8 inputs, and
     await assert.rejects(policy.act(new Float32Array(SIZE * SIZE * 3).fill(0.5), goals.subarray(0, SIZE * SIZE * 3)), /observation\[0\] is 0.5; pixel frames must be integers 0..255/);
     await assert.rejects(policy.act(frames, goals.subarray(0, SIZE * SIZE * 3)), /observation must have 192 numbers, got 576/);
     await policy.release();
+
+    // Pixel policies are refused on WebGPU (their encoder did not match the CPU there), explicitly
+    // falling back where asked; pixel training on webgpu is refused before any work.
+    await assert.rejects(loadPolicy(join(dir, 'pix.onnx'), { backend: 'webgpu' }), /pixel policies are not validated on WebGPU/);
+    const fb = await loadPolicy(join(dir, 'pix.onnx'), { backend: 'webgpu', fallback: 'cpu' });
+    assert.equal(fb.backend, 'cpu');
+    assert.match(fb.fallback!.reason, /not validated on WebGPU/);
+    await fb.release();
+    const gpuCfg = resolveConfig({ agent: 'hiql', preset: 'quick', env: ENV, dataset: 'generated', overrides: { ...tiny, device: 'webgpu' } });
+    await assert.rejects(train(gpuCfg, join(dir, 'gpu'), { dataset: ds }), /pixel agents are not validated on webgpu/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
