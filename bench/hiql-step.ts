@@ -4,7 +4,11 @@
 // timed through StepRunner with a batch drawn by the real goal sampler, against the roof of a single
 // large MatMul at the same thread count.
 //
-//   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench]
+//   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench] [--device cpu,webgpu]
+//
+// --device runs every configuration on each execution provider in turn (state kept on the device
+// between steps, as training does), each against its own roof: on the CPU a 2048^3 MatMul at the
+// same thread count, on a GPU provider a 4096^3 MatMul of device-resident constants.
 //
 // FLOP counting: the matmul and convolution FLOPs of the step graph itself, 2 * M * K * N for every
 // Gemm/MatMul node and 2 multiply-adds per kernel tap for Conv/ConvTranspose (forward and backward
@@ -24,7 +28,7 @@ import { renderPixelObservations } from '../envs/render.ts';
 
 /** Frame size of each pixel configuration. */
 const FRAME_SIZE: Record<string, number> = { 'visual-quick': 16, 'visual-ogbench': 64 };
-import { matmulRoof, median } from './roof.ts';
+import { deviceMatmulRoof, matmulRoof, median } from './roof.ts';
 
 const size = (shape: readonly (number | string)[]) => shape.reduce((p: number, d) => p * (d as number), 1);
 
@@ -56,11 +60,13 @@ export async function main(argv: readonly string[]): Promise<void> {
   let threads = availableParallelism();
   let steps = 30;
   let configs = ['ogbench', 'quick'];
+  let devices = ['cpu'];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--threads') threads = Number(argv[++i]);
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
     else if (argv[i] === '--configs') configs = argv[++i]!.split(',');
-    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench`);
+    else if (argv[i] === '--device') devices = argv[++i]!.split(',');
+    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`);
   }
   for (const c of configs) if (!(c in FRAME_SIZE) && c !== 'ogbench' && c !== 'quick') throw new RangeError(`unknown config '${c}'; configs: ogbench, quick, visual-quick, visual-ogbench`);
   const gen = generateDataset('pointmaze-medium-navigate', { seed: 0, episodes: 100 });
@@ -76,45 +82,65 @@ export async function main(argv: readonly string[]): Promise<void> {
     return { ds: datasetFromGenerated(sub, { data: frames, size: frame }), env: 'visual-pointmaze-medium-navigate', preset: config.replace('visual-', '') };
   };
   console.log(`HIQL update, whole step in one onnxruntime-node graph; ${threads} threads; ${cpus()[0]?.model ?? '?'}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const roof = await matmulRoof({ threads, reps: 10 });
-  console.log(`roof: 2048^3 float32 MatMul ${roof.gflops.toFixed(1)} GFLOP/s`);
   const results: Record<string, unknown>[] = [];
-  for (const config of configs) {
-    const { ds, env, preset } = dataFor(config);
-    const traj = buildTrajectoryIndex(ds.terminals);
-    const dims = datasetDims(ds);
-    const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
-    const c = cfg.agentConfig;
-    const step = buildAgentStep('hiql', c, dims);
-    const flops = matmulFlops(step.spec.model);
-    const runner = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), { threads });
-    const sampler = new GoalSampler(ds, traj, { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never, 'hiql', 1);
-    const times: number[] = [];
-    for (let s = 0; s < steps + 3; s++) {
-      const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
-      const t0 = performance.now();
-      await runner.step(feeds);
-      if (s >= 3) times.push(performance.now() - t0);
+  const roofs: Record<string, number> = {};
+  for (const device of devices) {
+    const roof = device === 'cpu' ? await matmulRoof({ threads, reps: 10 }) : await deviceMatmulRoof({ provider: device, reps: 10 });
+    roofs[device] = roof.gflops;
+    console.log(`[${device}] roof: ${device === 'cpu' ? '2048' : '4096'}^3 float32 MatMul ${roof.gflops.toFixed(1)} GFLOP/s`);
+    for (const config of configs) {
+      const { ds, env, preset } = dataFor(config);
+      const traj = buildTrajectoryIndex(ds.terminals);
+      const dims = datasetDims(ds);
+      const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
+      const c = cfg.agentConfig;
+      const step = buildAgentStep('hiql', c, dims);
+      const flops = matmulFlops(step.spec.model);
+      const runner = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true });
+      const sampler = new GoalSampler(ds, traj, { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never, 'hiql', 1);
+      let parity: { loss: number; state: number } | null = null;
+      if (device !== 'cpu') {
+        // Agreement with the CPU on one step from the same state and batch: relative loss difference
+        // and the relative norm of the difference of the whole updated state.
+        const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
+        const cpu = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), { threads });
+        const [a, b] = [await cpu.step(feeds), await runner.step(feeds)];
+        const [sa, sb] = [await cpu.snapshot(), await runner.snapshot()];
+        let num = 0;
+        let den = 0;
+        for (const [k, v] of sa) v.forEach((x, i) => ((num += (x - sb.get(k)![i]!) ** 2), (den += x * x)));
+        parity = { loss: Math.abs(a['loss']! - b['loss']!) / Math.abs(a['loss']!), state: Math.sqrt(num / den) };
+        await cpu.release();
+      }
+      const times: number[] = [];
+      for (let s = 0; s < steps + 3; s++) {
+        const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
+        const t0 = performance.now();
+        await runner.step(feeds);
+        if (s >= 3) times.push(performance.now() - t0);
+      }
+      await runner.release();
+      const ms = median(times);
+      const gflops = flops / (ms * 1e6);
+      const r = {
+        device,
+        config,
+        frames: dims.obsShape ? dims.obsShape.join('x') : null,
+        hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
+        batch: c.batchSize,
+        msPerStep: ms,
+        stepsPerSec: 1000 / ms,
+        gflopPerStep: flops / 1e9,
+        gflops,
+        ratioToRoof: gflops / roof.gflops,
+        hoursPer1M: 1e6 / (1000 / ms) / 3600,
+        parityWithCpu: parity,
+      };
+      results.push(r);
+      console.log(
+        `[${device}] ${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
+      );
     }
-    await runner.release();
-    const ms = median(times);
-    const gflops = flops / (ms * 1e6);
-    const r = {
-      config,
-      frames: dims.obsShape ? dims.obsShape.join('x') : null,
-      hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
-      batch: c.batchSize,
-      msPerStep: ms,
-      stepsPerSec: 1000 / ms,
-      gflopPerStep: flops / 1e9,
-      gflops,
-      ratioToRoof: gflops / roof.gflops,
-      hoursPer1M: 1e6 / (1000 / ms) / 3600,
-    };
-    results.push(r);
-    console.log(
-      `${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps`,
-    );
   }
-  console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roof.gflops, results }));
+  console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roofs, results }));
 }

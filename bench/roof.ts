@@ -58,3 +58,25 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * The roof on a GPU execution provider: an n x n x n float32 MatMul whose operands are graph
+ * constants (uploaded once, at session creation), summed to one scalar on the device so that only
+ * 4 bytes come back. Reading that scalar waits for the GPU, so the time is the kernels' (MatMul plus
+ * a sum over n^2 elements, about 1% of the work at n = 4096), not the bus's.
+ */
+export async function deviceMatmulRoof(opts: { provider: string; n?: number; reps?: number }): Promise<{ ms: number; gflops: number }> {
+  const n = opts.n ?? 4096;
+  const g = new Graph('roof');
+  const fill = (seed: number) => Float32Array.from({ length: n * n }, (_, i) => Math.sin(i * 0.37 + seed));
+  const a = g.initializer('a', { dtype: 'float32', dims: [n, n], data: fill(1) });
+  const b = g.initializer('b', { dtype: 'float32', dims: [n, n], data: fill(2) });
+  const x = g.input('x', 'float32', [1]);
+  // sum((a * x) @ b): the scalar input gives each run something to feed.
+  g.output(g.reduceSum(g.matMul(g.mul(a, x), b), undefined, false), 'c');
+  const session = await createSession(g.toBytes(), { executionProviders: [opts.provider] });
+  const feeds = { x: new ort.Tensor('float32', new Float32Array([1]), [1]) };
+  const ms = await timeMedian(opts.reps ?? 10, 2, () => session.run(feeds));
+  await session.release();
+  return { ms, gflops: (2 * n ** 3) / (ms * 1e6) };
+}

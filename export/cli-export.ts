@@ -11,7 +11,7 @@ to action (and, for HIQL, the subgoal latent); HIQL also gets NAME.low.onnx (obs
 action) and NAME.phi.onnx (observation, goal -> phi). Each file is checked against the training
 graph in onnxruntime-node and onnxruntime-web before it is written. With --card, the exported file
 is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
-written beside it.`;
+written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -19,7 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed'], 'export');
+  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend'], 'export');
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
   const info = readRunInfo(runDir);
@@ -32,8 +32,10 @@ export async function run(argv: string[]): Promise<number> {
   if (args.options.has('card')) {
     const episodes = optInt(args, 'episodes') ?? 50;
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
-    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed);
-    const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0), out);
+    const backend = optString(args, 'backend') ?? 'cpu';
+    if (!['cpu', 'webgpu', 'cuda'].includes(backend)) throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
+    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend as 'cpu');
+    const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0, backend), out);
     console.error(`success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`);
     card = { success: ev.success, files };
   }

@@ -22,6 +22,11 @@ interface Golden {
   actions_temperature0: Arr;
 }
 
+// HIQL_TEST_EP=webgpu (or cuda) runs the same checks on a GPU execution provider, state kept on the
+// device between steps as training does; CI runs them on the CPU.
+const EP = process.env['HIQL_TEST_EP'] ?? 'cpu';
+const runnerOptions = EP === 'cpu' ? { threads: 1 } : { executionProviders: [EP], deviceResident: true };
+
 const load = (agent: string): Golden => JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/${agent}-ogbench-golden.json`, import.meta.url)), 'utf8'));
 
 /** Maps a flax path to our parameter names, splitting ensembles stacked on axis 0 into members. */
@@ -88,7 +93,7 @@ const BATCH_KEY: Record<string, string> = {
 };
 
 for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
-  test(`${agent}: loss, per-part figures, gradients, one update and actions equal the reference`, async () => {
+  test(`${agent} (${EP}): loss, per-part figures, gradients, one update and actions equal the reference`, async () => {
     const gold = load(agent);
     const c = configFor(agent, gold);
     const dims = { obsDim: 2, actionDim: 2 };
@@ -96,7 +101,7 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const params = mapParams(gold.params);
     const ours = new Set(step.params.map((p) => p.name));
     assert.deepEqual([...params.keys()].sort(), [...ours].sort(), 'parameter sets differ');
-    const runner = await StepRunner.create(step.spec, step.toState(params), { threads: 1 });
+    const runner = await StepRunner.create(step.spec, step.toState(params), runnerOptions);
     const arrays: Record<string, Float32Array> = {};
     for (const k of step.batchKeys) arrays[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
     const metrics = await runner.step(batchFeeds(step.batchKeys, arrays, dims, c['batchSize' as never]));
@@ -127,7 +132,7 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
 
     // Deterministic actions for the batch's observations and (high-)actor goals.
     const pg = buildPolicyGraph(agent, c, dims, params);
-    const session = await createSession(pg.toBytes());
+    const session = await createSession(pg.toBytes(), { executionProviders: [EP] });
     const goalKey = agent === 'hiql' ? 'high_actor_goals' : 'actor_goals';
     const n = gold.batch['observations']!.shape[0]!;
     const res = await session.run({
