@@ -10,7 +10,7 @@
 # 4. HIQL updates per second on WebGPU and on the CPU of the same machine (quick and ogbench);
 # DEVICE=cuda (or cpu, to try the script without a GPU) replaces webgpu throughout; STAGES picks
 # stages (default: "placement golden bench train"; "pixels" adds the pixel steps, "pixeltrain" a short
-# pixel run).
+# pixel run, "ops" the op-by-op agreement of the pixel encoder's ops with the CPU).
 # 5. a HIQL run on pointmaze-medium-navigate trained on WebGPU (quick preset, STEPS updates), its
 #    policy exported and evaluated through the runtime on WebGPU and on the CPU.
 set -u -o pipefail
@@ -45,6 +45,11 @@ fi
 if want pixels; then
 log "HIQL update throughput on 16 x 16 pixels"
 timeout 150 node --import tsx bench/index.ts hiql-step --device "$device",cpu --configs visual-quick,visual-ogbench --steps 10 2>&1 | tee "$out/hiql-step-pixels.txt"
+fi
+
+if want ops; then
+log "op-by-op agreement with the CPU"
+timeout 60 node --import tsx bench/index.ts op-parity --device "$device" 2>&1 | tee "$out/op-parity.txt"
 fi
 
 if want pixeltrain; then
