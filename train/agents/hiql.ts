@@ -149,3 +149,10 @@ export function hiqlLowPolicy(g: Graph, P: ParamSource, obs: Tensor, subgoal: Te
 export function hiqlGoalRep(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: HiqlConfig): Tensor {
   return goalRep(g, P, obs, goal, phiOpts(c));
 }
+
+/** The online value, mean of the two heads: V(s, phi([s; g])) (diagnostics: bench/value-quality.ts). */
+export function hiqlValue(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: HiqlConfig): Tensor {
+  const z = goalRep(g, P, obs, goal, phiOpts(c));
+  const [v1, v2] = valueHeads(g, P, 'value', g.concat([stateFeatures(g, P, c, 'value', obs), z], 1), headOpts(c));
+  return g.div(g.add(v1!, v2!), 2);
+}

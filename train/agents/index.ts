@@ -4,8 +4,8 @@ import { FlatLayout, Graph, buildTrainStep, ema, flatGradient, flatViews, ort, t
 import { ConstParams, InputParams, initParams, type ParamSource, type ParamSpec } from '../networks.ts';
 import type { LossOut } from './common.ts';
 import { GCBC_BATCH_KEYS, GCBC_DEFAULTS, GCBC_TARGETS, gcbcLoss, gcbcPolicy, type GcbcBatch, type GcbcConfig } from './gcbc.ts';
-import { GCIVL_BATCH_KEYS, GCIVL_DEFAULTS, GCIVL_TARGETS, gcivlLoss, gcivlPolicy, type GcivlBatch, type GcivlConfig } from './gcivl.ts';
-import { HIQL_BATCH_KEYS, HIQL_DEFAULTS, HIQL_TARGETS, hiqlGoalRep, hiqlLoss, hiqlLowPolicy, hiqlPolicy, type HiqlBatch, type HiqlConfig } from './hiql.ts';
+import { GCIVL_BATCH_KEYS, GCIVL_DEFAULTS, GCIVL_TARGETS, gcivlLoss, gcivlPolicy, gcivlValue, type GcivlBatch, type GcivlConfig } from './gcivl.ts';
+import { HIQL_BATCH_KEYS, HIQL_DEFAULTS, HIQL_TARGETS, hiqlGoalRep, hiqlLoss, hiqlLowPolicy, hiqlPolicy, hiqlValue, type HiqlBatch, type HiqlConfig } from './hiql.ts';
 
 export type AgentName = 'hiql' | 'gcivl' | 'gcbc';
 export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
@@ -247,5 +247,15 @@ export function buildGoalRepGraph(c: HiqlConfig, dims: Dims, params: ParamValues
   const obs = g.input('observation', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
   const goal = g.input('goal', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
   g.output(hiqlGoalRep(g, sourceFor(g, params), obs, goal, c), 'representation');
+  return g;
+}
+
+/** The online value V(s, g) (mean of the two heads) of HIQL or GCIVL: inputs `observation`, `goal`; output `value` [batch, 1]. */
+export function buildValueGraph(agent: 'hiql' | 'gcivl', c: AgentConfig, dims: Dims, params: ParamValues): Graph {
+  const g = new Graph(`${agent}_value`);
+  const obs = g.input('observation', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
+  const goal = g.input('goal', obsInput(dims).dtype, ['batch', ...obsInput(dims).shape]);
+  const P = sourceFor(g, params);
+  g.output(agent === 'hiql' ? hiqlValue(g, P, obs, goal, c as HiqlConfig) : gcivlValue(g, P, obs, goal, c as GcivlConfig), 'value');
   return g;
 }
