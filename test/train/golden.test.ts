@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StepRunner, createSession, ort } from '../../onnx/index.ts';
-import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, type AgentName } from '../../train/agents/index.ts';
+import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, buildValueGraph, type AgentName } from '../../train/agents/index.ts';
 
 interface Arr {
   shape: number[];
@@ -140,5 +140,22 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
       goal: new ort.Tensor('float32', Float32Array.from(gold.batch[goalKey]!.data), [n, 2]),
     });
     close(res["action"]!.data as Float32Array, gold.actions_temperature0.data, "actions", 1e-5, 1e-7);
+  });
+}
+
+for (const agent of ['hiql', 'gcivl'] as const) {
+  test(`${agent}: the value graph (bench/value-quality.ts) gives the reference's value statistics`, async () => {
+    // OGBench reports v = (v1 + v2) / 2 of the online value on (observations, value_goals).
+    const gold = load(agent);
+    const c = configFor(agent, gold);
+    const session = await createSession(buildValueGraph(agent, c, { obsDim: 2, actionDim: 2 }, mapParams(gold.params)).toBytes(), { threads: 1 });
+    const n = gold.batch['observations']!.shape[0]!;
+    const out = await session.run({
+      observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
+      goal: new ort.Tensor('float32', Float32Array.from(gold.batch['value_goals']!.data), [n, 2]),
+    });
+    await session.release();
+    const v = Array.from(out['value']!.data as Float32Array);
+    close([v.reduce((a, b) => a + b, 0) / n, Math.max(...v), Math.min(...v)], [gold.info['value/v_mean']!, gold.info['value/v_max']!, gold.info['value/v_min']!], 'value mean, max, min');
   });
 }
