@@ -26,9 +26,10 @@ import { datasetDims } from '../train/trainer.ts';
 import { getMaze } from '../envs/maze.ts';
 import { renderPixelObservations } from '../envs/render.ts';
 
+import { deviceMatmulRoof, matmulRoof, median } from './roof.ts';
+
 /** Frame size of each pixel configuration. */
 const FRAME_SIZE: Record<string, number> = { 'visual-quick': 16, 'visual-ogbench': 64 };
-import { deviceMatmulRoof, matmulRoof, median } from './roof.ts';
 
 const size = (shape: readonly (number | string)[]) => shape.reduce((p: number, d) => p * (d as number), 1);
 
