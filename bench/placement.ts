@@ -6,7 +6,7 @@
 //   npm run bench -- placement --device webgpu [--log-dir DIR]
 //
 // --log-dir saves each graph's raw onnxruntime log (for the parser's test fixtures).
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, assertPlacedOn, nodePlacement } from '../onnx/index.ts';
 import { buildAgentStep, type AgentName } from '../train/agents/index.ts';
@@ -30,7 +30,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   graphs.push({ name: 'hiql-visual-quick step', model: buildAgentStep('hiql', vcfg.agentConfig, { obsDim: 16 * 16 * 3, actionDim: 2, obsShape: [16, 16, 3] }).spec.model });
   const models = new URL('../models/', import.meta.url);
   for (const f of readdirSync(models).filter((x) => x.endsWith('.onnx')).sort()) {
-    const { readFileSync } = await import('node:fs');
     graphs.push({ name: f, model: readFileSync(new URL(f, models)) });
   }
   const results: Record<string, unknown>[] = [];

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../onnx/index.ts';
 import { evaluate, type EvalResult } from '../train/evaluate.ts';
 import type { RunInfo } from '../train/trainer.ts';
 import type { ExportedFile } from './export.ts';
+import type { Backend } from '../runtime/src/index.ts';
 
 export interface CardData {
   name: string;
@@ -22,7 +23,7 @@ export interface CardData {
 }
 
 /** Evaluates the exported policy file with the runtime (onnxruntime-node, CPU unless `backend` says otherwise). */
-export async function evaluateExported(path: string, env: string, episodes: number, seed: number, backend: 'cpu' | 'webgpu' | 'cuda' = 'cpu'): Promise<EvalResult> {
+export async function evaluateExported(path: string, env: string, episodes: number, seed: number, backend: Backend = 'cpu'): Promise<EvalResult> {
   const { loadPolicy } = await import('../runtime/src/index.ts');
   const policy = await loadPolicy(path, { backend });
   try {

@@ -3,6 +3,7 @@ import { parseArgs, optInt, optString, rejectUnknown } from '../train/args.ts';
 import { cardData, evaluateExported, writeCard } from './card.ts';
 import { readRunInfo, readRunParams } from '../train/trainer.ts';
 import { exportPolicy } from './export.ts';
+import type { Backend } from '../runtime/src/index.ts';
 
 const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
 
@@ -32,9 +33,9 @@ export async function run(argv: string[]): Promise<number> {
   if (args.options.has('card')) {
     const episodes = optInt(args, 'episodes') ?? 50;
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
-    const backend = optString(args, 'backend') ?? 'cpu';
+    const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
     if (!['cpu', 'webgpu', 'cuda'].includes(backend)) throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
-    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend as 'cpu');
+    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
     const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0, backend), out);
     console.error(`success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`);
     card = { success: ev.success, files };

@@ -177,8 +177,9 @@ export class StepRunner {
 
   /** The current value of a state tensor (a copy, read back from the device if needed). */
   async read(name: string): Promise<Float32Array> {
-    if (!this.cur[name]) throw new Error(`no state named '${name}'`);
-    return (await this.snapshot()).get(name)!;
+    const t = this.cur[name];
+    if (!t) throw new Error(`no state named '${name}'`);
+    return this.deviceResident ? (await this.snapshot()).get(name)! : Float32Array.from(t.data as Float32Array);
   }
 
   private readback: ort.InferenceSession | null = null;

@@ -77,5 +77,5 @@ export function gcivlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor,
 /** The online value, mean of the two heads: V([s; g]) (diagnostics: bench/value-quality.ts). */
 export function gcivlValue(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig): Tensor {
   const [v1, v2] = valueHeads(g, P, 'value', g.concat([obs, goal], 1), headOpts(c));
-  return g.div(g.add(v1!, v2!), 2);
+  return mean2(g, v1!, v2!);
 }

@@ -154,5 +154,5 @@ export function hiqlGoalRep(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor,
 export function hiqlValue(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: HiqlConfig): Tensor {
   const z = goalRep(g, P, obs, goal, phiOpts(c));
   const [v1, v2] = valueHeads(g, P, 'value', g.concat([stateFeatures(g, P, c, 'value', obs), z], 1), headOpts(c));
-  return g.div(g.add(v1!, v2!), 2);
+  return mean2(g, v1!, v2!);
 }
