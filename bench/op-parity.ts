@@ -4,7 +4,7 @@
 // which op does it. Needs a machine where the provider starts (e.g. bash bench/gpu-check.sh).
 //
 //   npm run bench -- op-parity --device webgpu
-import { Graph, createSession, ort, type Tensor } from '../onnx/index.ts';
+import { Graph, createSession, gradients, ort, type Tensor } from '../onnx/index.ts';
 
 interface Case {
   name: string;
@@ -22,6 +22,11 @@ const CASES: Case[] = [
   { name: 'Pad then MaxPool 3x3 stride 2 (no pads attribute)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => g.maxPool(g.pad(t['x']!, [0, 0, 0, 0, 0, 0, 1, 1]), { kernelShape: [3, 3], strides: [2, 2] }).y },
   { name: 'ConvTranspose 3x3 pads 1 (Conv input gradient)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }], build: (g, t) => g.convTranspose(t['x']!, t['w']!, { pads: [1, 1, 1, 1] }) },
   { name: 'Flatten C,H,W + Gemm', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 16, 2, 2] }, { name: 'w', dtype: 'float32', shape: [64, 32] }], build: (g, t) => g.matMul(g.reshape(t['x']!, [64, 64]), t['w']!) },
+  // The gradients as the trainer emits them (onnx/grad.ts), of sum(y * r) for a fixed r.
+  { name: 'Conv weight gradient (16x16 kernel over the batch)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'r', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }), t['r']!), [0, 1, 2, 3], false), [t['w']!])[0]! },
+  { name: 'Conv input gradient (as emitted)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'r', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }), t['r']!), [0, 1, 2, 3], false), [t['x']!])[0]! },
+  { name: 'MaxPool gradient, first-max masks (SAME pads)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }, { name: 'r', dtype: 'float32', shape: [64, 8, 8, 8] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }).y, t['r']!), [0, 1, 2, 3], false), [t['x']!])[0]! },
+  { name: 'Relu gradient', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }, { name: 'r', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.relu(t['x']!), t['r']!), [0, 1, 2, 3], false), [t['x']!])[0]! },
 ];
 
 function fill(dtype: 'float32' | 'uint8', n: number, seed: number): Float32Array | Uint8Array {
