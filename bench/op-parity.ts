@@ -1,7 +1,7 @@
 // Op-by-op agreement of an execution provider with the CPU, for the ops of the pixel encoder and its
 // gradient: each op alone on the same random inputs, max |difference| relative to the CPU output's
-// largest entry. The pixel HIQL step differs from the CPU on WebGPU (README, "GPU"); this isolates
-// which op does it. Needs a machine where the provider starts (e.g. bash bench/gpu-check.sh).
+// largest entry. The pixel HIQL step differed from the CPU on WebGPU (README, "GPU"); this found the
+// op: on an H200 (onnxruntime-node 1.30) Conv over 6 input channels is wrong, 3, 4, 8, 16 are not. Needs a machine where the provider starts (e.g. bash bench/gpu-check.sh).
 //
 //   npm run bench -- op-parity --device webgpu
 import { Graph, createSession, gradients, ort, type Tensor } from '../onnx/index.ts';
@@ -22,6 +22,14 @@ const CASES: Case[] = [
   { name: 'Pad then MaxPool 3x3 stride 2 (no pads attribute)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => g.maxPool(g.pad(t['x']!, [0, 0, 0, 0, 0, 0, 1, 1]), { kernelShape: [3, 3], strides: [2, 2] }).y },
   { name: 'ConvTranspose 3x3 pads 1 (Conv input gradient)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }], build: (g, t) => g.convTranspose(t['x']!, t['w']!, { pads: [1, 1, 1, 1] }) },
   { name: 'Flatten C,H,W + Gemm', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 16, 2, 2] }, { name: 'w', dtype: 'float32', shape: [64, 32] }], build: (g, t) => g.matMul(g.reshape(t['x']!, [64, 64]), t['w']!) },
+  { name: 'Conv 3x3 stride 1 pads 1, no bias', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }], build: (g, t) => g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 stride 1 no pads, bias', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'b', dtype: 'float32', shape: [8] }], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!) },
+  { name: 'Conv 3x3 pads 1, bias, batch 1', inputs: [{ name: 'x', dtype: 'float32', shape: [1, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'b', dtype: 'float32', shape: [8] }], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 pads 1, bias, 8 -> 16 channels', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 8, 8, 8] }, { name: 'w', dtype: 'float32', shape: [16, 8, 3, 3] }, { name: 'b', dtype: 'float32', shape: [16] }], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 pads 1 + Add bias [1, M, 1, 1]', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'b', dtype: 'float32', shape: [1, 8, 1, 1] }], build: (g, t) => g.add(g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }), t['b']!) },
+  { name: 'Conv 3x3 pads 1, bias, 3 -> 8 channels', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 3, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 3, 3, 3] }, { name: 'b', dtype: 'float32', shape: [8] }], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 pads 1, bias, 4 -> 8 channels', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 4, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 4, 3, 3] }, { name: 'b', dtype: 'float32', shape: [8] }], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 6 channels zero-padded to 8', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'b', dtype: 'float32', shape: [8] }], build: (g, t) => g.conv(g.pad(t['x']!, [0, 0, 0, 0, 0, 2, 0, 0]), g.pad(t['w']!, [0, 0, 0, 0, 0, 2, 0, 0]), t['b']!, { pads: [1, 1, 1, 1] }) },
   // The gradients as the trainer emits them (onnx/grad.ts), of sum(y * r) for a fixed r.
   { name: 'Conv weight gradient (16x16 kernel over the batch)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'r', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }), t['r']!), [0, 1, 2, 3], false), [t['w']!])[0]! },
   { name: 'Conv input gradient (as emitted)', inputs: [{ name: 'x', dtype: 'float32', shape: [64, 6, 16, 16] }, { name: 'w', dtype: 'float32', shape: [8, 6, 3, 3] }, { name: 'r', dtype: 'float32', shape: [64, 8, 16, 16] }], build: (g, t) => gradients(g, g.reduceSum(g.mul(g.conv(t['x']!, t['w']!, null, { pads: [1, 1, 1, 1] }), t['r']!), [0, 1, 2, 3], false), [t['x']!])[0]! },

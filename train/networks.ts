@@ -104,12 +104,24 @@ export interface EncoderOptions {
   dense: number;
 }
 
-/** A 3 x 3 convolution, stride 1, SAME padding; kernel [Cout, Cin, 3, 3] Glorot-uniform, bias zeros. */
-function conv3x3(g: Graph, P: ParamSource, name: string, x: Tensor, out: number): Tensor {
+/**
+ * A 3 x 3 convolution, stride 1, SAME padding; kernel [Cout, Cin, 3, 3] Glorot-uniform, bias zeros.
+ *
+ * Input channel counts above 3 that are not a multiple of 4 (the [s; g] stack has 6) are zero-padded
+ * to the next multiple of 4, input and kernel alike, so the result is the same convolution: on an
+ * H200, onnxruntime-node 1.30's WebGPU Conv with 6 input channels is wrong (max |diff| 2.1x the
+ * output's largest entry), while 3, 4, 8 and 16 channels, and 6 zero-padded to 8, agree with the CPU
+ * to 1e-6 (`npm run bench -- op-parity --device webgpu`). The parameter keeps its [Cout, Cin, 3, 3]
+ * shape, so checkpoints and exported models made before the padding still load.
+ */
+export function conv3x3(g: Graph, P: ParamSource, name: string, x: Tensor, out: number): Tensor {
   const cin = x.shape[1] as number;
   const w = P.get(`${name}/kernel`, [out, cin, 3, 3], { kind: 'glorot', fanIn: 9 * cin, fanOut: 9 * out, scale: 1 });
   const b = P.get(`${name}/bias`, [out], { kind: 'zeros' });
-  return g.conv(x, w, b, { pads: [1, 1, 1, 1] });
+  const extra = cin > 3 && cin % 4 !== 0 ? 4 - (cin % 4) : 0;
+  if (extra === 0) return g.conv(x, w, b, { pads: [1, 1, 1, 1] });
+  const padChannels = [0, 0, 0, 0, 0, extra, 0, 0];
+  return g.conv(g.pad(x, padChannels), g.pad(w, padChannels), b, { pads: [1, 1, 1, 1] });
 }
 
 /** Max-pool 3 x 3, stride 2, SAME padding as TensorFlow: output ceil(n / 2), the odd pixel of padding at the end. */

@@ -319,8 +319,9 @@ export async function createPolicy(main: ModelSource, companions: { low_policy?:
   let used = backend;
   let fallback: FallbackReport | null = null;
   try {
-    // Measured on an H200 (onnxruntime 1.30): the pixel encoder on WebGPU does not match the CPU.
-    if (backend === 'webgpu' && info.obsDtype === 'uint8') throw new Error('pixel policies are not validated on WebGPU (the uint8-frame encoder differs from the CPU on onnxruntime 1.30); use cpu or wasm');
+    // Measured on an H200 (onnxruntime 1.30): WebGPU's Conv over 6 input channels is wrong. Models
+    // exported since pad that convolution to 8 channels, but none has been re-checked on a GPU yet.
+    if (backend === 'webgpu' && info.obsDtype === 'uint8') throw new Error('pixel policies are not validated on WebGPU (onnxruntime 1.30\'s WebGPU Conv over 6 input channels differs from the CPU); use cpu or wasm');
     sessions = await createSessions(backend, provider, o.threads, o.sessionOptions, models);
   } catch (e) {
     const reason = errorMessage(e);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { generateDataset, parseEnvName } from '../../envs/datasets.ts';
 import { getMaze } from '../../envs/maze.ts';
 import { renderPixelObservation, renderPixelObservations } from '../../envs/render.ts';
-import { createSession, ort } from '../../onnx/index.ts';
+import { Graph, createSession, gradients, ort } from '../../onnx/index.ts';
+import { InputParams, conv3x3 } from '../../train/networks.ts';
 import { buildAgentStep, buildPolicyGraph } from '../../train/agents/index.ts';
 import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
@@ -38,6 +39,40 @@ test('visual names: frames of the state dataset\'s first episodes; the visual pr
   assert.equal(cfg.agentConfig.batchSize, 256);
   assert.equal((cfg.agentConfig as { encoder: string }).encoder, 'impala_small');
   assert.equal((cfg.agentConfig as { lowActorRepGrad: boolean }).lowActorRepGrad, true);
+});
+
+test('6-channel convolutions run zero-padded to 8 channels (WebGPU Conv is wrong at 6): same output and kernel gradient, same parameter shape', async () => {
+  const g = new Graph('conv');
+  const P = new InputParams(g);
+  const x = g.input('x', 'float32', [2, 6, 5, 5]);
+  const r = g.input('r', 'float32', [2, 4, 5, 5]);
+  const y = conv3x3(g, P, 'c', x, 4);
+  const [w, b] = [P.tensors.get('c/kernel')!, P.tensors.get('c/bias')!];
+  assert.deepEqual(w.shape, [4, 6, 3, 3], 'checkpoints keep the [Cout, Cin, 3, 3] kernel');
+  const convs = g.nodes.filter((n) => n.opType === 'Conv');
+  assert.equal(convs.length, 1);
+  const plain = g.conv(x, w, b, { pads: [1, 1, 1, 1] });
+  const loss = (t: typeof y) => g.reduceSum(g.mul(t, r), [0, 1, 2, 3], false);
+  const [dwPadded] = gradients(g, loss(y), [w]);
+  const [dwPlain] = gradients(g, loss(plain), [w]);
+  g.output(y, 'y');
+  g.output(plain, 'plain');
+  g.output(dwPadded!, 'dw_padded');
+  g.output(dwPlain!, 'dw_plain');
+  const fill = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k));
+  const sess = await createSession(g.toBytes(), { threads: 1 });
+  const out = await sess.run({ x: new ort.Tensor('float32', fill(300, 1), [2, 6, 5, 5]), r: new ort.Tensor('float32', fill(200, 2), [2, 4, 5, 5]), 'c/kernel': new ort.Tensor('float32', fill(216, 3), [4, 6, 3, 3]), 'c/bias': new ort.Tensor('float32', fill(4, 4), [4]) });
+  await sess.release();
+  const close = (a: string, b2: string) => {
+    const [u, v] = [out[a]!.data as Float32Array, out[b2]!.data as Float32Array];
+    assert.equal(u.length, v.length);
+    u.forEach((e, i) => assert.ok(Math.abs(e - v[i]!) < 1e-5, `${a}[${i}] = ${e}, ${b2}[${i}] = ${v[i]}`));
+  };
+  close('y', 'plain');
+  close('dw_padded', 'dw_plain');
+  // The convolution the graph runs sees 8 input channels.
+  const convIn = convs[0]!.inputs[0]!;
+  assert.equal(g.nodes.find((n) => n.outputs.includes(convIn))?.opType, 'Pad');
 });
 
 test('pixel HIQL: one encoder per network (phi on 6 channels), a target encoder, uint8 batches', () => {
