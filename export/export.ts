@@ -138,10 +138,11 @@ export async function validateExport(info: RunInfo, role: Role, exported: Uint8A
       // proportion to the values: tol is relative to max(1, the output's largest |entry|). 1e-4 is
       // orders of magnitude below what a wrong graph gives; the giant policy at 270k steps differs by
       // 1.1e-5 on onnxruntime-web, the shipped medium/large ones by ~3e-6.
-      let scale = 1;
-      for (let i = 0; i < v.length; i++) scale = Math.max(scale, Math.abs(v[i]!));
-      let diff = 0;
-      for (let i = 0; i < v.length; i++) diff = Math.max(diff, Math.abs(o[i]! - v[i]!));
+      let [scale, diff] = [1, 0];
+      for (let i = 0; i < v.length; i++) {
+        scale = Math.max(scale, Math.abs(v[i]!));
+        diff = Math.max(diff, Math.abs(o[i]! - v[i]!));
+      }
       if (!(diff <= tol * scale)) throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`);
       worst = Math.max(worst, diff);
     }
