@@ -67,9 +67,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
     else if (argv[i] === '--configs') configs = argv[++i]!.split(',');
     else if (argv[i] === '--device') devices = argv[++i]!.split(',');
-    else throw new RangeError(`unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`);
+    else
+      throw new RangeError(
+        `unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`,
+      );
   }
-  for (const c of configs) if (!(c in FRAME_SIZE) && c !== 'ogbench' && c !== 'quick') throw new RangeError(`unknown config '${c}'; configs: ogbench, quick, visual-quick, visual-ogbench`);
+  for (const c of configs)
+    if (!(c in FRAME_SIZE) && c !== 'ogbench' && c !== 'quick')
+      throw new RangeError(`unknown config '${c}'; configs: ogbench, quick, visual-quick, visual-ogbench`);
   const gen = generateDataset('pointmaze-medium-navigate', { seed: 0, episodes: 100 });
   const state = datasetFromGenerated(gen);
   const maze = getMaze('medium');
@@ -79,10 +84,25 @@ export async function main(argv: readonly string[]): Promise<void> {
     // 10 episodes of frames are enough to sample batches from (10k frames, 120 MB at 64 x 64).
     const n = 10 * gen.episodeLength;
     const frames = renderPixelObservations(maze, gen.observations, n, frame);
-    const sub = { ...gen, observations: gen.observations.subarray(0, 2 * n), actions: gen.actions.subarray(0, 2 * n), terminals: gen.terminals.subarray(0, n), qpos: gen.qpos.subarray(0, 2 * n), qvel: gen.qvel.subarray(0, 2 * n) };
-    return { ds: datasetFromGenerated(sub, { data: frames, size: frame }), env: 'visual-pointmaze-medium-navigate', preset: config.replace('visual-', '') };
+    const sub = {
+      ...gen,
+      observations: gen.observations.subarray(0, 2 * n),
+      actions: gen.actions.subarray(0, 2 * n),
+      terminals: gen.terminals.subarray(0, n),
+      qpos: gen.qpos.subarray(0, 2 * n),
+      qvel: gen.qvel.subarray(0, 2 * n),
+    };
+    return {
+      ds: datasetFromGenerated(sub, { data: frames, size: frame }),
+      env: 'visual-pointmaze-medium-navigate',
+      preset: config.replace('visual-', ''),
+    };
   };
-  console.log(`HIQL update, whole step in one onnxruntime-node graph; ${threads} threads; ${cpus()[0]?.model ?? '?'}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `HIQL update, whole step in one onnxruntime-node graph; ${threads} threads; ${cpus()[0]?.model ?? '?'}; load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   const results: Record<string, unknown>[] = [];
   const roofs: Record<string, number> = {};
   for (const device of devices) {
@@ -97,8 +117,18 @@ export async function main(argv: readonly string[]): Promise<void> {
       const c = cfg.agentConfig;
       const step = buildAgentStep('hiql', c, dims);
       const flops = matmulFlops(step.spec.model);
-      const runner = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true });
-      const sampler = new GoalSampler(ds, traj, { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never, 'hiql', 1);
+      const runner = await StepRunner.create(
+        step.spec,
+        initAgentState('hiql', step, 0),
+        device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true },
+      );
+      const sampler = new GoalSampler(
+        ds,
+        traj,
+        { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never,
+        'hiql',
+        1,
+      );
       let parity: { loss: number; state: number } | null = null;
       if (device !== 'cpu') {
         // Agreement with the CPU on one step from the same state and batch: relative loss difference

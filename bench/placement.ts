@@ -22,14 +22,24 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   const graphs: { name: string; model: Uint8Array }[] = [];
   const state = { obsDim: 2, actionDim: 2 };
-  for (const [agent, preset] of [['hiql', 'quick'], ['hiql', 'ogbench'], ['gcivl', 'quick'], ['gcbc', 'quick']] as const) {
+  for (const [agent, preset] of [
+    ['hiql', 'quick'],
+    ['hiql', 'ogbench'],
+    ['gcivl', 'quick'],
+    ['gcbc', 'quick'],
+  ] as const) {
     const cfg = resolveConfig({ agent, preset, env: 'pointmaze-medium-navigate', dataset: '' });
     graphs.push({ name: `${agent}-${preset} step`, model: buildAgentStep(agent as AgentName, cfg.agentConfig, state).spec.model });
   }
   const vcfg = resolveConfig({ agent: 'hiql', preset: 'quick', env: 'visual-pointmaze-medium-navigate', dataset: '' });
-  graphs.push({ name: 'hiql-visual-quick step', model: buildAgentStep('hiql', vcfg.agentConfig, { obsDim: 16 * 16 * 3, actionDim: 2, obsShape: [16, 16, 3] }).spec.model });
+  graphs.push({
+    name: 'hiql-visual-quick step',
+    model: buildAgentStep('hiql', vcfg.agentConfig, { obsDim: 16 * 16 * 3, actionDim: 2, obsShape: [16, 16, 3] }).spec.model,
+  });
   const models = new URL('../models/', import.meta.url);
-  for (const f of readdirSync(models).filter((x) => x.endsWith('.onnx')).sort()) {
+  for (const f of readdirSync(models)
+    .filter((x) => x.endsWith('.onnx'))
+    .sort()) {
     graphs.push({ name: f, model: readFileSync(new URL(f, models)) });
   }
   const results: Record<string, unknown>[] = [];
@@ -46,10 +56,20 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     if (logDir) writeFileSync(join(logDir, `placement-${name.replace(/[^\w.-]+/g, '_')}.log`), p.log ?? '');
     const counts = Object.fromEntries(p.counts);
-    console.log(`${name.padEnd(44)} ${graph.nodes.length} nodes built; placed: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}; session ${ms.toFixed(0)} ms`);
+    console.log(
+      `${name.padEnd(44)} ${graph.nodes.length} nodes built; placed: ${Object.entries(counts)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}; session ${ms.toFixed(0)} ms`,
+    );
     if (p.missingKernels.length) console.log(`  no ${device} kernel: ${[...new Set(p.missingKernels.map((n) => n.opType))].join(', ')}`);
     if (problem) console.log(`  ${problem}`);
-    results.push({ graph: name, built: graph.nodes.length, counts, missing: [...new Set(p.missingKernels.map((n) => n.opType))], ok: problem === null });
+    results.push({
+      graph: name,
+      built: graph.nodes.length,
+      counts,
+      missing: [...new Set(p.missingKernels.map((n) => n.opType))],
+      ok: problem === null,
+    });
   }
   console.log(JSON.stringify({ bench: 'placement', device, results }));
 }

@@ -40,7 +40,16 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { calls: 20_000, warmup: 2_000, batchReps: 200, web: true, breakdown: true, soak: null, size: 'ogbench', backend: 'cpu' };
+  const o: Options = {
+    calls: 20_000,
+    warmup: 2_000,
+    batchReps: 200,
+    web: true,
+    breakdown: true,
+    soak: null,
+    size: 'ogbench',
+    backend: 'cpu',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (name: string) => {
@@ -62,7 +71,10 @@ function parseArgs(argv: readonly string[]): Options {
       const b = argv[++i] as Backend;
       if (b !== 'cpu' && b !== 'wasm') throw new RangeError(`runtime-latency: --backend expects cpu or wasm, got '${b}'`);
       o.backend = b;
-    } else throw new RangeError(`runtime-latency: unknown option '${a}'; options: --calls N --warmup N --batch-reps N --no-web --no-breakdown --soak [N] --size ogbench|quick --backend cpu|wasm`);
+    } else
+      throw new RangeError(
+        `runtime-latency: unknown option '${a}'; options: --calls N --warmup N --batch-reps N --no-web --no-breakdown --soak [N] --size ogbench|quick --backend cpu|wasm`,
+      );
   }
   return o;
 }
@@ -72,7 +84,13 @@ function parseArgs(argv: readonly string[]): Options {
 /** Exports a seeded, untrained HIQL policy with hidden layers 3 x `hidden` to DIR/NAME.onnx. */
 async function makeHiql(dir: string, name: string, hidden: number): Promise<string> {
   const h = [hidden, hidden, hidden];
-  const cfg = resolveConfig({ agent: 'hiql', preset: 'ogbench', env: ENV, dataset: '', overrides: { batchSize: 16, actorHiddenDims: h, valueHiddenDims: h } });
+  const cfg = resolveConfig({
+    agent: 'hiql',
+    preset: 'ogbench',
+    env: ENV,
+    dataset: '',
+    overrides: { batchSize: 16, actorHiddenDims: h, valueHiddenDims: h },
+  });
   const step = buildAgentStep('hiql', cfg.agentConfig, DIMS);
   const params = initAgentState('hiql', step, 1);
   const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: '0.1.0' };
@@ -99,10 +117,17 @@ function modelCost(bytes: Uint8Array): { weightBytes: number; macs: number; matm
 function matmulChain(shapes: [number, number][]): Uint8Array {
   const g = new Graph('matmuls');
   const outs = shapes.map(([k, m], i) => {
-    const w = g.initializer(`w${i}`, { dtype: 'float32', dims: [k, m], data: Float32Array.from({ length: k * m }, (_, j) => Math.sin(j + i) * 0.05) });
+    const w = g.initializer(`w${i}`, {
+      dtype: 'float32',
+      dims: [k, m],
+      data: Float32Array.from({ length: k * m }, (_, j) => Math.sin(j + i) * 0.05),
+    });
     return g.reduceSum(g.matMul(g.input(`x${i}`, 'float32', [1, k]), w), undefined, false);
   });
-  g.output(outs.reduce((a, b) => g.add(a, b)), 'y');
+  g.output(
+    outs.reduce((a, b) => g.add(a, b)),
+    'y',
+  );
   return g.toBytes({ opset: 17, irVersion: 8 });
 }
 
@@ -120,7 +145,12 @@ function geluAsOneOp(bytes: Uint8Array): Uint8Array {
   for (const n of src.nodes) {
     const m = /^(.*\/gelu)\/(Mul|Mul_1|Add|Mul_2|Sigmoid|Mul_3)$/.exec(n.name);
     if (!m) {
-      g.node(n.opType, n.inputs.map((x) => (x === '' ? null : g.tensor(x))), { ...n.attrs }, { outNames: n.outputs, outputs: n.outputs.length, name: n.name });
+      g.node(
+        n.opType,
+        n.inputs.map((x) => (x === '' ? null : g.tensor(x))),
+        { ...n.attrs },
+        { outNames: n.outputs, outputs: n.outputs.length, name: n.name },
+      );
       continue;
     }
     if (m[2] !== 'Mul_3') continue;
@@ -228,7 +258,12 @@ interface Roof {
   matmulBySize: Record<string, number>;
 }
 
-const ONE_THREAD: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' };
+const ONE_THREAD: ort.InferenceSession.SessionOptions = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+};
 
 /** Read bandwidth of a one-thread ORT ReduceSum over n floats (median of reps), GB/s. */
 async function reduceSumGBs(n: number, reps: number): Promise<number> {
@@ -271,7 +306,15 @@ async function measureRoof(cacheBytes: number): Promise<Roof> {
     await s.release();
     matmulBySize[String(n)] = (2 * n ** 3) / (ms * 1e6);
   }
-  return { dramReadGBs, dramCopyGBs, cacheReadGBs, cacheCopyGBs, cacheBytes: small * 4, matmulGflops: Math.max(...Object.values(matmulBySize)), matmulBySize };
+  return {
+    dramReadGBs,
+    dramCopyGBs,
+    cacheReadGBs,
+    cacheCopyGBs,
+    cacheBytes: small * 4,
+    matmulGflops: Math.max(...Object.values(matmulBySize)),
+    matmulBySize,
+  };
 }
 
 /**
@@ -300,13 +343,20 @@ async function rawRun(model: Uint8Array | string, o: Options, reuse: boolean, ex
   const obs = new Float32Array([1, 2]);
   const goal = new Float32Array([20.5, 12]);
   const feeds: Record<string, ort.Tensor> = {};
-  for (const name of s.inputNames) feeds[name] = new ort.Tensor('float32', name === 'observation' ? obs : name === 'goal' ? goal : new Float32Array(0), [1, 2]);
+  for (const name of s.inputNames)
+    feeds[name] = new ort.Tensor('float32', name === 'observation' ? obs : name === 'goal' ? goal : new Float32Array(0), [1, 2]);
   const fetch = [s.outputNames[0]!];
   const r = await latency(
     (i) => {
       obs[0] = (i % 97) * 0.25;
       if (reuse) return s.run(feeds, fetch);
-      return s.run({ observation: new ort.Tensor('float32', Float32Array.from(obs), [1, 2]), goal: new ort.Tensor('float32', Float32Array.from(goal), [1, 2]) }, fetch);
+      return s.run(
+        {
+          observation: new ort.Tensor('float32', Float32Array.from(obs), [1, 2]),
+          goal: new ort.Tensor('float32', Float32Array.from(goal), [1, 2]),
+        },
+        fetch,
+      );
     },
     Math.min(o.calls, 10_000),
     o.warmup,
@@ -320,7 +370,14 @@ async function matmulOnly(shapes: [number, number][], o: Options): Promise<Laten
   const bytes = matmulChain(shapes);
   const s = await ort.InferenceSession.create(bytes, ORT_OPTS());
   const feeds: Record<string, ort.Tensor> = {};
-  shapes.forEach(([k], i) => (feeds[`x${i}`] = new ort.Tensor('float32', Float32Array.from({ length: k }, (_, j) => Math.cos(j)), [1, k])));
+  shapes.forEach(
+    ([k], i) =>
+      (feeds[`x${i}`] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: k }, (_, j) => Math.cos(j)),
+        [1, k],
+      )),
+  );
   const r = await latency(() => s.run(feeds, ['y']), Math.min(o.calls, 10_000), o.warmup);
   await s.release();
   return r;
@@ -330,13 +387,21 @@ async function matmulOnly(shapes: [number, number][], o: Options): Promise<Laten
 async function profile(path: string, dir: string, runs: number): Promise<{ perRunUs: number; byOp: Record<string, number> }> {
   const prefix = join(dir, 'ort-profile');
   const s = await ort.InferenceSession.create(path, ORT_OPTS({ enableProfiling: true, profileFilePrefix: prefix }));
-  const feeds = { observation: new ort.Tensor('float32', new Float32Array([1, 2]), [1, 2]), goal: new ort.Tensor('float32', new Float32Array([20.5, 12]), [1, 2]) };
+  const feeds = {
+    observation: new ort.Tensor('float32', new Float32Array([1, 2]), [1, 2]),
+    goal: new ort.Tensor('float32', new Float32Array([20.5, 12]), [1, 2]),
+  };
   for (let i = 0; i < runs; i++) await s.run(feeds, ['action']);
   s.endProfiling();
   await s.release();
   const file = readdirSync(dir).find((f) => f.startsWith('ort-profile') && f.endsWith('.json'));
   if (!file) throw new Error('no onnxruntime profile written');
-  const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+  const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+    cat: string;
+    name: string;
+    dur: number;
+    args?: { op_name?: string };
+  }[];
   const byOp: Record<string, number> = {};
   let runTotal = 0;
   let runCount = 0;
@@ -384,10 +449,17 @@ async function soak(o: Options): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const after = mem();
     await p.release();
-    console.log(`\nsoak: ${o.soak} act calls, ${o.size}-sized HIQL, ${p.engine} ${o.backend}, 1 thread, ${seconds.toFixed(1)} s (${((seconds * 1e6) / o.soak!).toFixed(1)} us/call)`);
+    console.log(
+      `\nsoak: ${o.soak} act calls, ${o.size}-sized HIQL, ${p.engine} ${o.backend}, 1 thread, ${seconds.toFixed(1)} s (${((seconds * 1e6) / o.soak!).toFixed(1)} us/call)`,
+    );
     console.log(`                 before      after      change`);
-    for (const k of ['rssMiB', 'heapUsedMiB', 'externalMiB'] as const) console.log(`  ${k.padEnd(12)} ${before[k].toFixed(2).padStart(9)} ${after[k].toFixed(2).padStart(10)} ${(after[k] - before[k]).toFixed(2).padStart(10)}`);
-    console.log(JSON.stringify({ bench: 'runtime-latency', mode: 'soak', calls: o.soak, size: o.size, backend: o.backend, seconds, before, after }));
+    for (const k of ['rssMiB', 'heapUsedMiB', 'externalMiB'] as const)
+      console.log(
+        `  ${k.padEnd(12)} ${before[k].toFixed(2).padStart(9)} ${after[k].toFixed(2).padStart(10)} ${(after[k] - before[k]).toFixed(2).padStart(10)}`,
+      );
+    console.log(
+      JSON.stringify({ bench: 'runtime-latency', mode: 'soak', calls: o.soak, size: o.size, backend: o.backend, seconds, before, after }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -491,14 +563,23 @@ export async function main(argv: readonly string[]): Promise<void> {
       delete meta['hiql.companions'];
       writeFileSync(trivialPath, Graph.fromBytes(trivialModel()).graph.toBytes({ opset: 17, irVersion: 8, metadata: meta }));
       const v: Record<string, number> = {};
-      v['runtime act (defaults: optimization all, 1 intra / 1 inter thread, sequential, arena on, inputs reused)'] = await viaRuntime(path, {});
+      v['runtime act (defaults: optimization all, 1 intra / 1 inter thread, sequential, arena on, inputs reused)'] = await viaRuntime(
+        path,
+        {},
+      );
       v['raw session.run, input tensors reused'] = (await rawRun(model, o, true)).p50;
       v['raw session.run, new input tensors every call'] = (await rawRun(model, o, false)).p50;
       v["runtime act, graphOptimizationLevel 'disabled'"] = await viaRuntime(path, { graphOptimizationLevel: 'disabled' });
       v["runtime act, graphOptimizationLevel 'basic'"] = await viaRuntime(path, { graphOptimizationLevel: 'basic' });
-      v['runtime act, enableCpuMemArena and enableMemPattern off'] = await viaRuntime(path, { enableCpuMemArena: false, enableMemPattern: false });
+      v['runtime act, enableCpuMemArena and enableMemPattern off'] = await viaRuntime(path, {
+        enableCpuMemArena: false,
+        enableMemPattern: false,
+      });
       v['runtime act, intraOpNumThreads 2'] = await viaRuntime(path, { intraOpNumThreads: 2 });
-      v["runtime act, executionMode 'parallel', interOpNumThreads 2"] = await viaRuntime(path, { executionMode: 'parallel', interOpNumThreads: 2 });
+      v["runtime act, executionMode 'parallel', interOpNumThreads 2"] = await viaRuntime(path, {
+        executionMode: 'parallel',
+        interOpNumThreads: 2,
+      });
       v['one-Add model through runtime act (fixed cost of a call)'] = await viaRuntime(trivialPath, {});
       v['one-Add model, raw session.run'] = (await rawRun(trivialModel(), o, true)).p50;
       v["only the policy's MatMuls (same weight shapes, batch 1), raw session.run"] = (await matmulOnly(costs.ogbench.matmuls, o)).p50;
@@ -510,10 +591,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     const loadAfter = loadavg()[0]!;
 
     // ---- report ----
-    console.log(`\nHIQL policy latency through @hiql/runtime, one thread (act: batch 1, p50/p99 of ${o.calls} calls after ${o.warmup} warm-up; batch 256: median of ${o.batchReps})`);
-    console.log(`machine: ${cpus()[0]?.model ?? '?'} x ${cpus().length}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`);
+    console.log(
+      `\nHIQL policy latency through @hiql/runtime, one thread (act: batch 1, p50/p99 of ${o.calls} calls after ${o.warmup} warm-up; batch 256: median of ${o.batchReps})`,
+    );
+    console.log(
+      `machine: ${cpus()[0]?.model ?? '?'} x ${cpus().length}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`,
+    );
     console.log('');
-    console.log('size     engine                 act p50  act p99  act mean | b256 ms/call  samples/s | weights  MACs/sample | roof us/act: DRAM  cache  MatMul | roof b256 ms');
+    console.log(
+      'size     engine                 act p50  act p99  act mean | b256 ms/call  samples/s | weights  MACs/sample | roof us/act: DRAM  cache  MatMul | roof b256 ms',
+    );
     for (const r of rows) {
       console.log(
         `${r.size.padEnd(8)} ${r.engine.padEnd(22)} ${f1(r.p50Us).padStart(7)} ${f1(r.p99Us).padStart(8)} ${f1(r.meanUs).padStart(9)} |` +
@@ -526,21 +613,46 @@ export async function main(argv: readonly string[]): Promise<void> {
     console.log(
       `\nroof, measured in this run (one thread): DRAM read ${f1(roof.dramReadGBs)} GB/s (ORT ReduceSum, 256 MiB), copy ${f1(roof.dramCopyGBs)} GB/s read+written (JS, 256 MiB);` +
         ` cache-resident (${(roof.cacheBytes / 2 ** 20).toFixed(2)} MiB, repeated) read ${f1(roof.cacheReadGBs)} GB/s, copy ${f1(roof.cacheCopyGBs)} GB/s;` +
-        ` MatMul ${Object.entries(roof.matmulBySize).map(([n, g]) => `${n}^3 ${f1(g)}`).join(', ')} GFLOP/s (onnxruntime-node).`,
+        ` MatMul ${Object.entries(roof.matmulBySize)
+          .map(([n, g]) => `${n}^3 ${f1(g)}`)
+          .join(', ')} GFLOP/s (onnxruntime-node).`,
     );
-    console.log(`roof per call: weights / bandwidth (DRAM ${f1(dram)} GB/s, cache ${f1(cache)} GB/s: the larger of the read stream and a copy's bytes moved) and 2 x MACs / ${f1(roof.matmulGflops)} GFLOP/s; a batch-1 call reads every weight once.`);
+    console.log(
+      `roof per call: weights / bandwidth (DRAM ${f1(dram)} GB/s, cache ${f1(cache)} GB/s: the larger of the read stream and a copy's bytes moved) and 2 x MACs / ${f1(roof.matmulGflops)} GFLOP/s; a batch-1 call reads every weight once.`,
+    );
     if (breakdown) {
       console.log('\nwhere a batch-1 call of the ogbench-sized policy goes (onnxruntime-node cpu, p50 us):');
       for (const [k, x] of Object.entries(breakdown.p50Us)) console.log(`  ${f1(x).padStart(8)}  ${k}`);
       const fixed = breakdown.p50Us['one-Add model, raw session.run']!;
       const mm = breakdown.p50Us["only the policy's MatMuls (same weight shapes, batch 1), raw session.run"]!;
       const streamed = costs.ogbench.weightBytes / ((mm - fixed) * 1e3);
-      console.log(`  => the batch-1 MatMuls take about ${f1(mm - fixed)} us beyond the fixed cost, streaming the weights at ${f1(streamed)} GB/s (cache roof ${f1(cache)} GB/s)`);
+      console.log(
+        `  => the batch-1 MatMuls take about ${f1(mm - fixed)} us beyond the fixed cost, streaming the weights at ${f1(streamed)} GB/s (cache roof ${f1(cache)} GB/s)`,
+      );
       const prof = breakdown.ortProfile;
-      console.log(`  onnxruntime profile of 5000 runs (profiling on, which adds per-node cost): model_run ${f1(prof.perRunUs)} us; kernel us per run by op type:`);
-      console.log('  ' + Object.entries(prof.byOp).sort((a, b) => b[1] - a[1]).map(([k, x]) => `${k} ${f1(x)}`).join(', '));
+      console.log(
+        `  onnxruntime profile of 5000 runs (profiling on, which adds per-node cost): model_run ${f1(prof.perRunUs)} us; kernel us per run by op type:`,
+      );
+      console.log(
+        '  ' +
+          Object.entries(prof.byOp)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, x]) => `${k} ${f1(x)}`)
+            .join(', '),
+      );
     }
-    console.log(JSON.stringify({ bench: 'runtime-latency', calls: o.calls, warmup: o.warmup, batchReps: o.batchReps, loadAverage: [loadBefore, loadAfter], roof, results: rows, breakdown }));
+    console.log(
+      JSON.stringify({
+        bench: 'runtime-latency',
+        calls: o.calls,
+        warmup: o.warmup,
+        batchReps: o.batchReps,
+        loadAverage: [loadBefore, loadAfter],
+        roof,
+        results: rows,
+        breakdown,
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,22 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FlatLayout, Graph, Rng, StepRunner, buildTrainStep, flatGradient, flatViews, gelu, glorotUniform, mean, ort, zeroOptimizerState, type StepGraphSpec, type Tensor } from '../onnx/index.ts';
+import {
+  FlatLayout,
+  Graph,
+  Rng,
+  StepRunner,
+  buildTrainStep,
+  flatGradient,
+  flatViews,
+  gelu,
+  glorotUniform,
+  mean,
+  ort,
+  zeroOptimizerState,
+  type StepGraphSpec,
+  type Tensor,
+} from '../onnx/index.ts';
 import { createRoof, timeMedian } from './roof.ts';
 
 const IN = 40;
@@ -54,9 +69,13 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--layouts') o.layouts = val().split(',') as Layout[];
     else if (a === '--profile') o.profile = resolve(val());
     else if (a === '--optimization') o.optimization = val() as Options['optimization'];
-    else throw new RangeError(`unknown option '${a}' (valid: --threads N, --batches 256,1024, --steps N, --rounds N, --layouts tensors,flat, --profile DIR, --optimization LEVEL)`);
+    else
+      throw new RangeError(
+        `unknown option '${a}' (valid: --threads N, --batches 256,1024, --steps N, --rounds N, --layouts tensors,flat, --profile DIR, --optimization LEVEL)`,
+      );
   }
-  for (const l of o.layouts) if (l !== 'tensors' && l !== 'flat') throw new RangeError(`--layouts: unknown layout '${l}' (valid: tensors, flat)`);
+  for (const l of o.layouts)
+    if (l !== 'tensors' && l !== 'flat') throw new RangeError(`--layouts: unknown layout '${l}' (valid: tensors, flat)`);
   if (!(o.threads >= 1)) throw new RangeError(`--threads must be a positive integer, got ${o.threads}`);
   return o;
 }
@@ -68,7 +87,12 @@ export type Layout = 'tensors' | 'flat';
  * Layout 'tensors': each parameter is its own graph input (and Adam runs per tensor); 'flat': all
  * parameters in one vector with named views (onnx/flat.ts, as the agents in train/ use it).
  */
-export function buildStep(layout: Layout = 'tensors'): { spec: StepGraphSpec; params: Map<string, Float32Array>; denseDims: [number, number][]; layout: Layout } {
+export function buildStep(layout: Layout = 'tensors'): {
+  spec: StepGraphSpec;
+  params: Map<string, Float32Array>;
+  denseDims: [number, number][];
+  layout: Layout;
+} {
   const g = new Graph(`train_step_bench_${layout}`);
   const x = g.input('x', 'float32', ['batch', IN]);
   const y = g.input('y', 'float32', ['batch', OUT]);
@@ -102,7 +126,8 @@ export function buildStep(layout: Layout = 'tensors'): { spec: StepGraphSpec; pa
   g.scope('mlp', () => {
     for (let i = 0; i < dims.length - 1; i++) {
       h = g.scope(`${i}`, () => g.gemm(h, v(`mlp/${i}/kernel`), v(`mlp/${i}/bias`)));
-      if (i < dims.length - 2) h = g.scope(`${i}`, () => g.layerNormalization(gelu(g, h), v(`mlp/${i}/ln/scale`), v(`mlp/${i}/ln/bias`), { epsilon: 1e-6 }).y);
+      if (i < dims.length - 2)
+        h = g.scope(`${i}`, () => g.layerNormalization(gelu(g, h), v(`mlp/${i}/ln/scale`), v(`mlp/${i}/ln/bias`), { epsilon: 1e-6 }).y);
     }
   });
   const err = g.sub(h, y);
@@ -162,7 +187,11 @@ async function prepareBatch(o: Options, built: ReturnType<typeof buildStep>, bat
   let step = 0;
   const timeFresh = () =>
     timeMedian(Math.ceil(o.steps / 2), 2, async () => {
-      const feeds: Record<string, ort.Tensor> = { ...batches[k++ % batches.length]!, ...state, [spec.stepInput]: new ort.Tensor('float32', new Float32Array([++step]), []) };
+      const feeds: Record<string, ort.Tensor> = {
+        ...batches[k++ % batches.length]!,
+        ...state,
+        [spec.stepInput]: new ort.Tensor('float32', new Float32Array([++step]), []),
+      };
       const out = await runner.session.run(feeds);
       const next: Record<string, ort.Tensor> = {};
       for (const s of spec.state) next[s.name] = out[s.next]!;
@@ -179,7 +208,13 @@ async function prepareBatch(o: Options, built: ReturnType<typeof buildStep>, bat
 }
 
 /** Runs a few steps with onnxruntime profiling on and prints the time per op type. */
-async function profileBatch(o: Options, spec: StepGraphSpec, init: Map<string, Float32Array>, batches: Record<string, ort.Tensor>[], layout: Layout): Promise<void> {
+async function profileBatch(
+  o: Options,
+  spec: StepGraphSpec,
+  init: Map<string, Float32Array>,
+  batches: Record<string, ort.Tensor>[],
+  layout: Layout,
+): Promise<void> {
   mkdirSync(o.profile!, { recursive: true });
   const batch = batches[0]!['x']!.dims[0]!;
   const session = await ort.InferenceSession.create(spec.model, {
@@ -194,7 +229,12 @@ async function profileBatch(o: Options, spec: StepGraphSpec, init: Map<string, F
   const state: Record<string, ort.Tensor> = {};
   for (const s of spec.state) state[s.name] = new ort.Tensor('float32', Float32Array.from(init.get(s.name)!), s.dims);
   const steps = 10;
-  for (let i = 0; i < steps; i++) await session.run({ ...batches[i % batches.length]!, ...state, [spec.stepInput]: new ort.Tensor('float32', new Float32Array([i + 1]), []) });
+  for (let i = 0; i < steps; i++)
+    await session.run({
+      ...batches[i % batches.length]!,
+      ...state,
+      [spec.stepInput]: new ort.Tensor('float32', new Float32Array([i + 1]), []),
+    });
   session.endProfiling();
   await session.release();
   const { readdirSync, readFileSync } = await import('node:fs');
@@ -220,7 +260,13 @@ async function profileBatch(o: Options, spec: StepGraphSpec, init: Map<string, F
     const op = e.args?.op_name ?? '?';
     const name = e.name.slice(0, -'_kernel_time'.length);
     const kind = /gelu/.test(name) ? 'gelu' : /LayerNorm/.test(name) ? 'layernorm' : /Gemm/.test(name) ? 'dense' : 'loss, state';
-    const part = name.startsWith('adam/') ? 'adam' : name.startsWith('views/') ? 'flat: parameter views' : name.startsWith('flat_grad/') ? 'flat: gradient concat' : `${name.includes('_Grad/') ? 'backward' : 'forward'} ${kind}`;
+    const part = name.startsWith('adam/')
+      ? 'adam'
+      : name.startsWith('views/')
+        ? 'flat: parameter views'
+        : name.startsWith('flat_grad/')
+          ? 'flat: gradient concat'
+          : `${name.includes('_Grad/') ? 'backward' : 'forward'} ${kind}`;
     add(byOp, op, e.dur);
     add(byPart, part, e.dur);
     total += e.dur;
@@ -228,7 +274,9 @@ async function profileBatch(o: Options, spec: StepGraphSpec, init: Map<string, F
   const show = (title: string, m: Map<string, { us: number; n: number }>) => {
     console.log(`\nprofile, batch ${batch}, layout ${layout}: kernel time per step by ${title}`);
     for (const [k, r] of [...m].sort((p, q) => q[1].us - p[1].us)) {
-      console.log(`  ${k.padEnd(24)} ${(r.us / steps / 1e3).toFixed(2).padStart(8)} ms  ${((100 * r.us) / total).toFixed(1).padStart(5)}%  (${r.n / steps} nodes)`);
+      console.log(
+        `  ${k.padEnd(24)} ${(r.us / steps / 1e3).toFixed(2).padStart(8)} ms  ${((100 * r.us) / total).toFixed(1).padStart(5)}%  (${r.n / steps} nodes)`,
+      );
     }
     console.log(`  ${'total'.padEnd(24)} ${(total / steps / 1e3).toFixed(2).padStart(8)} ms`);
   };
@@ -241,10 +289,19 @@ export async function main(argv: readonly string[]): Promise<void> {
   const o = parseArgs(argv);
   const builds = o.layouts.map((l) => buildStep(l));
   const nParams = [...builds[0]!.params.values()].reduce((s, a) => s + a.length, 0);
-  console.log(`train-step: MLP ${IN} -> ${HIDDEN.join(' -> ')} -> ${OUT} (Dense, GELU tanh approximation, LayerNorm), ${nParams} parameters, MSE loss, Adam`);
-  for (const b of builds) console.log(`  layout '${b.layout}': one graph of ${Graph.fromBytes(b.spec.model).graph.nodes.length} nodes, ${b.spec.state.length} state tensors`);
-  console.log(`onnxruntime-node ${ort.env.versions.common}, CPU provider, ${o.threads} intra-op thread(s), optimisation level '${o.optimization ?? 'all'}'`);
-  console.log(`timing: ${o.rounds} rounds, each the roof (5 runs) then every batch size and layout (${o.steps} steps); per round the median; reported: the best round (other processes on the machine only add time)`);
+  console.log(
+    `train-step: MLP ${IN} -> ${HIDDEN.join(' -> ')} -> ${OUT} (Dense, GELU tanh approximation, LayerNorm), ${nParams} parameters, MSE loss, Adam`,
+  );
+  for (const b of builds)
+    console.log(
+      `  layout '${b.layout}': one graph of ${Graph.fromBytes(b.spec.model).graph.nodes.length} nodes, ${b.spec.state.length} state tensors`,
+    );
+  console.log(
+    `onnxruntime-node ${ort.env.versions.common}, CPU provider, ${o.threads} intra-op thread(s), optimisation level '${o.optimization ?? 'all'}'`,
+  );
+  console.log(
+    `timing: ${o.rounds} rounds, each the roof (5 runs) then every batch size and layout (${o.steps} steps); per round the median; reported: the best round (other processes on the machine only add time)`,
+  );
   const roof = await createRoof({ threads: o.threads });
   const prepared = [];
   for (const b of o.batches) for (const built of builds) prepared.push({ built, ...(await prepareBatch(o, built, b)) });
@@ -262,33 +319,70 @@ export async function main(argv: readonly string[]): Promise<void> {
   const best = (xs: number[]) => Math.min(...xs);
   const spread = (xs: number[]) => `${best(xs).toFixed(1)}..${Math.max(...xs).toFixed(1)}`;
   const roofGflops = roof.flop / (best(roofMs) * 1e6);
-  console.log(`roof: ${roof.n}x${roof.n}x${roof.n} float32 MatMul: ${best(roofMs).toFixed(1)} ms = ${roofGflops.toFixed(1)} GFLOP/s (rounds: ${spread(roofMs)} ms)`);
+  console.log(
+    `roof: ${roof.n}x${roof.n}x${roof.n} float32 MatMul: ${best(roofMs).toFixed(1)} ms = ${roofGflops.toFixed(1)} GFLOP/s (rounds: ${spread(roofMs)} ms)`,
+  );
   const results: BatchResult[] = [];
   for (const [i, p] of prepared.entries()) {
     const m = per[i]!;
     const ms = best(m.ms);
     const gflop = (3 * 2 * p.batch * p.built.denseDims.reduce((s, [fi, fo]) => s + fi * fo, 0)) / 1e9;
     const gflops = gflop / (ms / 1e3);
-    results.push({ batch: p.batch, layout: p.layout, ms, gflop, gflops, ratio: gflops / roofGflops, msFreshOutputs: best(m.fresh), msCopyState: best(m.copy), loss: p.loss() });
-    console.log(`batch ${p.batch}, ${p.layout}: step rounds ${spread(m.ms)} ms, fresh-output rounds ${spread(m.fresh)} ms, loss after ${p.runner.stepCount} steps ${p.loss().toFixed(4)}`);
+    results.push({
+      batch: p.batch,
+      layout: p.layout,
+      ms,
+      gflop,
+      gflops,
+      ratio: gflops / roofGflops,
+      msFreshOutputs: best(m.fresh),
+      msCopyState: best(m.copy),
+      loss: p.loss(),
+    });
+    console.log(
+      `batch ${p.batch}, ${p.layout}: step rounds ${spread(m.ms)} ms, fresh-output rounds ${spread(m.fresh)} ms, loss after ${p.runner.stepCount} steps ${p.loss().toFixed(4)}`,
+    );
     await p.runner.release();
   }
   if (o.profile) for (const p of prepared) await profileBatch(o, p.spec, p.init, p.batches, p.layout);
   console.log('');
   const head = ['batch', 'layout', 'ms/step', 'GFLOP/step', 'GFLOP/s', 'of roof', 'ms/step fresh outputs', 'ms state copy (JS)'];
-  const rows = results.map((r) => [String(r.batch), r.layout, r.ms.toFixed(2), r.gflop.toFixed(3), r.gflops.toFixed(1), r.ratio.toFixed(2), r.msFreshOutputs.toFixed(2), r.msCopyState.toFixed(2)]);
+  const rows = results.map((r) => [
+    String(r.batch),
+    r.layout,
+    r.ms.toFixed(2),
+    r.gflop.toFixed(3),
+    r.gflops.toFixed(1),
+    r.ratio.toFixed(2),
+    r.msFreshOutputs.toFixed(2),
+    r.msCopyState.toFixed(2),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   console.log(head.map((h, i) => h.padStart(w[i]!)).join('  '));
   for (const r of rows) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
   // Per batch size: the first layout's figures, and each other layout's under its name.
-  const fig = (r: BatchResult) => ({ msPerStep: round(r.ms), gflops: round(r.gflops), ratioToRoof: round(r.ratio, 3), msPerStepFreshOutputs: round(r.msFreshOutputs), msStateCopy: round(r.msCopyState, 3) });
+  const fig = (r: BatchResult) => ({
+    msPerStep: round(r.ms),
+    gflops: round(r.gflops),
+    ratioToRoof: round(r.ratio, 3),
+    msPerStepFreshOutputs: round(r.msFreshOutputs),
+    msStateCopy: round(r.msCopyState, 3),
+  });
   const batches: Record<string, Record<string, unknown>> = {};
   for (const r of results) {
     const entry = (batches[r.batch] ??= {});
     if (r.layout === o.layouts[0]) Object.assign(entry, { layout: r.layout, ...fig(r) });
     else entry[r.layout] = fig(r);
   }
-  console.log(JSON.stringify({ bench: 'train-step', threads: o.threads, roofGflops: round(roofGflops), flopCount: '3 * 2 * batch * sum(in*out) over the Dense layers', batches }));
+  console.log(
+    JSON.stringify({
+      bench: 'train-step',
+      threads: o.threads,
+      roofGflops: round(roofGflops),
+      flopCount: '3 * 2 * batch * sum(in*out) over the Dense layers',
+      batches,
+    }),
+  );
 }
 
 function round(x: number, digits = 2): number {

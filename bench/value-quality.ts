@@ -18,7 +18,7 @@ import { readRunInfo, readRunParams } from '../train/trainer.ts';
 function ranks(xs: readonly number[]): number[] {
   const idx = xs.map((_, i) => i).sort((a, b) => xs[a]! - xs[b]!);
   const r = new Array<number>(xs.length);
-  for (let k = 0; k < idx.length; ) {
+  for (let k = 0; k < idx.length;) {
     let e = k;
     while (e + 1 < idx.length && xs[idx[e + 1]!] === xs[idx[k]!]) e++;
     for (let q = k; q <= e; q++) r[idx[q]!] = (k + e) / 2;
@@ -43,7 +43,8 @@ function pearson(a: readonly number[], b: readonly number[]): number {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
-  if (argv.length === 0) throw new RangeError('usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (HIQL or GCIVL runs on a state-based maze)');
+  if (argv.length === 0)
+    throw new RangeError('usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (HIQL or GCIVL runs on a state-based maze)');
   const results: Record<string, unknown>[] = [];
   for (const runDir of argv) {
     const info = readRunInfo(runDir);
@@ -66,7 +67,10 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
     }
     const session = await createSession(buildValueGraph(agent, info.config.agentConfig, info.dims, params).toBytes(), { threads: 1 });
-    const out = await session.run({ observation: new ort.Tensor('float32', obs, [n * n, 2]), goal: new ort.Tensor('float32', goal, [n * n, 2]) });
+    const out = await session.run({
+      observation: new ort.Tensor('float32', obs, [n * n, 2]),
+      goal: new ort.Tensor('float32', goal, [n * n, 2]),
+    });
     await session.release();
     const v = Array.from(out['value']!.data as Float32Array);
     const pairs = dist.map((d, k) => ({ d, v: v[k]! })).filter((p) => p.d > 0);
@@ -89,9 +93,22 @@ export async function main(argv: readonly string[]): Promise<void> {
     let wins = 0;
     for (const w of walled) for (const o of open) wins += w < o ? 1 : w === o ? 0.5 : 0;
     const wallAuc = wins / Math.max(1, walled.length * open.length);
-    const r = { run: runDir, agent, step, pairs: pairs.length, spearman, wallPairs: walled.length, openPairs: open.length, wallAuc, meanVOpen: open.reduce((s, x) => s + x, 0) / open.length, meanVWalled: walled.reduce((s, x) => s + x, 0) / Math.max(1, walled.length) };
+    const r = {
+      run: runDir,
+      agent,
+      step,
+      pairs: pairs.length,
+      spearman,
+      wallPairs: walled.length,
+      openPairs: open.length,
+      wallAuc,
+      meanVOpen: open.reduce((s, x) => s + x, 0) / open.length,
+      meanVWalled: walled.reduce((s, x) => s + x, 0) / Math.max(1, walled.length),
+    };
     results.push(r);
-    console.log(`${runDir.padEnd(28)} ${agent.padEnd(6)} step ${step}: Spearman(-V, path) ${spearman.toFixed(3)}; wall AUC ${wallAuc.toFixed(3)} (${walled.length} walled, ${open.length} open pairs; mean V ${r.meanVWalled.toFixed(1)} vs ${r.meanVOpen.toFixed(1)})`);
+    console.log(
+      `${runDir.padEnd(28)} ${agent.padEnd(6)} step ${step}: Spearman(-V, path) ${spearman.toFixed(3)}; wall AUC ${wallAuc.toFixed(3)} (${walled.length} walled, ${open.length} open pairs; mean V ${r.meanVWalled.toFixed(1)} vs ${r.meanVOpen.toFixed(1)})`,
+    );
   }
   console.log(JSON.stringify({ bench: 'value-quality', results }));
 }

@@ -83,7 +83,19 @@ export function buildManifest(dir: string, readInfo: (bytes: Uint8Array, name: s
     const phi = info.hierarchical ? present(info.companions.goal_rep) : null;
     const card = [`${stem}.md`, `${stem}.json`, `${stem}.card.md`, `${stem}.card.json`].find((f) => existsSync(join(dir, f))) ?? null;
     const bytes = [file, low, phi].reduce((s, f) => s + (f ? statSync(join(dir, f)).size : 0), 0);
-    manifest.models.push({ name: stem, maze: m[1]!, env: info.env, agent: info.agent, file, low, phi, card, trainSteps: info.trainSteps, repDim: info.repDim, bytes });
+    manifest.models.push({
+      name: stem,
+      maze: m[1]!,
+      env: info.env,
+      agent: info.agent,
+      file,
+      low,
+      phi,
+      card,
+      trainSteps: info.trainSteps,
+      repDim: info.repDim,
+      bytes,
+    });
   }
   manifest.models.sort((a, b) => MAZE_ORDER(a.maze) - MAZE_ORDER(b.maze) || a.name.localeCompare(b.name));
   return manifest;

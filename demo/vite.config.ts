@@ -113,4 +113,3 @@ export default defineConfig({
   preview: { headers: ISOLATION_HEADERS },
   plugins: [hiqlDemoAssets()],
 });
-

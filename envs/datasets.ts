@@ -12,7 +12,17 @@
 // Collection never stops at a goal. A validation split holds episodes / 10 further episodes drawn
 // from a different seed derived from the same base seed.
 
-import { type Cell, type MazeName, type MazeSpec, MAZE_NAMES, bfsDistances, cellCenterX, cellCenterY, getMaze, isMazeName } from './maze.ts';
+import {
+  type Cell,
+  type MazeName,
+  type MazeSpec,
+  MAZE_NAMES,
+  bfsDistances,
+  cellCenterX,
+  cellCenterY,
+  getMaze,
+  isMazeName,
+} from './maze.ts';
 import { ACTION_SCALE, GOAL_TOLERANCE, RESET_NOISE, STEP_DT, applyTeleport, moveBall } from './pointmaze.ts';
 import { EXPERT_NOISE, getExpert } from './expert.ts';
 import { Rng, deriveSeed } from './rng.ts';
@@ -55,7 +65,9 @@ export interface ParsedEnvName {
  */
 export function parseEnvName(name: string): ParsedEnvName {
   const bad = () =>
-    new RangeError(`unknown environment '${name}'; expected [visual-]pointmaze-MAZE[-TYPE][-v0] with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, e.g. pointmaze-medium-navigate`);
+    new RangeError(
+      `unknown environment '${name}'; expected [visual-]pointmaze-MAZE[-TYPE][-v0] with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, e.g. pointmaze-medium-navigate`,
+    );
   const parts = name.trim().split('-');
   const visual = parts[0] === 'visual';
   if (visual) parts.shift();
@@ -103,7 +115,16 @@ export function datasetSpec(name: string, split: Split = 'train'): DatasetSpec {
   if (p.visual) episodes = Math.round(episodes * VISUAL_EPISODE_FRACTION);
   if (split === 'val') episodes = Math.max(1, Math.floor(episodes / 10));
   else if (split !== 'train') throw new RangeError(`split must be 'train' or 'val', got '${String(split)}'`);
-  return { name: p.name, maze: p.maze, datasetType: p.datasetType, visual: p.visual, split, episodes, episodeLength, size: episodes * episodeLength };
+  return {
+    name: p.name,
+    maze: p.maze,
+    datasetType: p.datasetType,
+    visual: p.visual,
+    split,
+    episodes,
+    episodeLength,
+    size: episodes * episodeLength,
+  };
 }
 
 export interface GenerateOptions {

@@ -32,7 +32,13 @@ export interface PngImage {
 }
 
 /** Encodes width x height pixels (`channels` = 3 for RGB or 4 for RGBA, 8 bits each) as a PNG file. */
-export function encodePng(width: number, height: number, data: Uint8Array | Uint8ClampedArray, channels: 3 | 4 = 4, level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 = 6): Uint8Array {
+export function encodePng(
+  width: number,
+  height: number,
+  data: Uint8Array | Uint8ClampedArray,
+  channels: 3 | 4 = 4,
+  level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 = 6,
+): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`encodePng: width and height must be positive integers, got ${width} x ${height}`);
   }
@@ -102,7 +108,9 @@ export function decodePng(bytes: Uint8Array): PngImage {
       const depth = body[8]!;
       const ctype = body[9]!;
       if (depth !== 8 || (ctype !== 2 && ctype !== 6) || body[12] !== 0) {
-        throw new Error(`decodePng: only 8-bit RGB/RGBA non-interlaced PNGs are supported (bit depth ${depth}, colour type ${ctype}, interlace ${body[12]})`);
+        throw new Error(
+          `decodePng: only 8-bit RGB/RGBA non-interlaced PNGs are supported (bit depth ${depth}, colour type ${ctype}, interlace ${body[12]})`,
+        );
       }
       channels = ctype === 6 ? 4 : 3;
     } else if (type === 'IDAT') {
@@ -123,7 +131,8 @@ export function decodePng(bytes: Uint8Array): PngImage {
   }
   const raw = unzlibSync(z);
   const rowBytes = width * channels;
-  if (raw.length !== (rowBytes + 1) * height) throw new Error(`decodePng: image data has ${raw.length} bytes, expected ${(rowBytes + 1) * height}`);
+  if (raw.length !== (rowBytes + 1) * height)
+    throw new Error(`decodePng: image data has ${raw.length} bytes, expected ${(rowBytes + 1) * height}`);
   const out = new Uint8Array(rowBytes * height);
   for (let y = 0; y < height; y++) {
     const f = raw[y * (rowBytes + 1)]!;

@@ -246,8 +246,12 @@ export class PointMazeEnv {
 
   /** Starts an episode at exactly `start` with goal `goal` (the start is pushed out of walls if needed). */
   resetTo(start: readonly [number, number], goal: readonly [number, number], rng: Rng): { obs: Float32Array; goal: Float32Array } {
-    for (const [what, p] of [['start', start], ['goal', goal]] as const) {
-      if (!Number.isFinite(p[0]) || !Number.isFinite(p[1])) throw new RangeError(`PointMazeEnv.resetTo: ${what} must be finite, got (${p[0]}, ${p[1]})`);
+    for (const [what, p] of [
+      ['start', start],
+      ['goal', goal],
+    ] as const) {
+      if (!Number.isFinite(p[0]) || !Number.isFinite(p[1]))
+        throw new RangeError(`PointMazeEnv.resetTo: ${what} must be finite, got (${p[0]}, ${p[1]})`);
     }
     this.rng = rng;
     this.pos[0] = start[0];

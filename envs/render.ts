@@ -35,7 +35,8 @@ export interface MazeTransform {
 export const DEFAULT_PIXELS_PER_UNIT = 8;
 
 export function mazeTransform(maze: MazeSpec, pixelsPerUnit = DEFAULT_PIXELS_PER_UNIT): MazeTransform {
-  if (!(pixelsPerUnit > 0) || !Number.isFinite(pixelsPerUnit)) throw new RangeError(`pixelsPerUnit must be a positive number, got ${pixelsPerUnit}`);
+  if (!(pixelsPerUnit > 0) || !Number.isFinite(pixelsPerUnit))
+    throw new RangeError(`pixelsPerUnit must be a positive number, got ${pixelsPerUnit}`);
   const s = pixelsPerUnit;
   const x0 = maze.xMin;
   const y0 = maze.yMin;
@@ -228,7 +229,15 @@ export function ring(img: RGBAImage, cx: number, cy: number, r: number, lineWidt
  * Calls `visit(px, py, coverage)` for every pixel an anti-aliased segment of width `lineWidth`
  * between pixel coordinates touches, with coverage in (0, 1].
  */
-function rasterSegment(img: { width: number; height: number }, ax: number, ay: number, bx: number, by: number, lineWidth: number, visit: (px: number, py: number, cover: number) => void): void {
+function rasterSegment(
+  img: { width: number; height: number },
+  ax: number,
+  ay: number,
+  bx: number,
+  by: number,
+  lineWidth: number,
+  visit: (px: number, py: number, cover: number) => void,
+): void {
   const h = lineWidth / 2 + 1;
   const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - h));
   const x1 = Math.min(img.width - 1, Math.ceil(Math.max(ax, bx) + h));
@@ -261,7 +270,15 @@ export function line(img: RGBAImage, ax: number, ay: number, bx: number, by: num
  * (teleports). Segments are rasterised into a coverage mask (max, not sum) so that the overlapping
  * caps of many short segments do not darken the line.
  */
-function drawPolyline(img: RGBAImage, tf: MazeTransform, pts: ArrayLike<number>, c: RGB, lineWidth: number, alpha: number, breakDistance: number): void {
+function drawPolyline(
+  img: RGBAImage,
+  tf: MazeTransform,
+  pts: ArrayLike<number>,
+  c: RGB,
+  lineWidth: number,
+  alpha: number,
+  breakDistance: number,
+): void {
   const n = Math.floor(pts.length / 2);
   if (n < 2) return;
   // Draw into a coverage mask first so overlapping segments do not stack their alpha.
@@ -287,7 +304,15 @@ function drawPolyline(img: RGBAImage, tf: MazeTransform, pts: ArrayLike<number>,
 }
 
 /** Max-accumulates a segment's coverage into `cover` (one value per pixel). */
-function segmentCoverage(img: { width: number; height: number }, cover: Float32Array, ax: number, ay: number, bx: number, by: number, lineWidth: number): void {
+function segmentCoverage(
+  img: { width: number; height: number },
+  cover: Float32Array,
+  ax: number,
+  ay: number,
+  bx: number,
+  by: number,
+  lineWidth: number,
+): void {
   rasterSegment(img, ax, ay, bx, by, lineWidth, (px, py, cv) => {
     const o = py * img.width + px;
     if (cv > cover[o]!) cover[o] = cv;
@@ -335,10 +360,18 @@ function channel(u: number): number {
  * position, walls grey, ball drawn, goal never drawn. Each pixel is sampled at its centre (no
  * anti-aliasing), so the output is exactly reproducible.
  */
-export function renderPixelObservation(maze: MazeSpec, x: number, y: number, size = 64, out?: Uint8Array, extent = PIXEL_VIEW_EXTENT): Uint8Array {
+export function renderPixelObservation(
+  maze: MazeSpec,
+  x: number,
+  y: number,
+  size = 64,
+  out?: Uint8Array,
+  extent = PIXEL_VIEW_EXTENT,
+): Uint8Array {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`renderPixelObservation: size must be a positive integer, got ${size}`);
   const frame = out ?? new Uint8Array(size * size * 3);
-  if (frame.length !== size * size * 3) throw new RangeError(`renderPixelObservation: out must have ${size * size * 3} bytes, got ${frame.length}`);
+  if (frame.length !== size * size * 3)
+    throw new RangeError(`renderPixelObservation: out must have ${size * size * 3} bytes, got ${frame.length}`);
   const s = extent / size;
   const r2 = BALL_RADIUS * BALL_RADIUS;
   const du = 1 / (maze.xMax - maze.xMin);
@@ -375,11 +408,20 @@ export function renderPixelObservation(maze: MazeSpec, x: number, y: number, siz
  * uint8, row after row (NHWC). Positions beyond `stride` coordinates per row are skipped (stride 2
  * for positions, more for states whose first two coordinates are x and y).
  */
-export function renderPixelObservations(maze: MazeSpec, positions: ArrayLike<number>, n: number, size = 64, out?: Uint8Array, stride = 2): Uint8Array {
+export function renderPixelObservations(
+  maze: MazeSpec,
+  positions: ArrayLike<number>,
+  n: number,
+  size = 64,
+  out?: Uint8Array,
+  stride = 2,
+): Uint8Array {
   const per = size * size * 3;
   const frames = out ?? new Uint8Array(n * per);
   if (frames.length < n * per) throw new RangeError(`renderPixelObservations: out must have ${n * per} bytes, got ${frames.length}`);
-  if (positions.length < n * stride) throw new RangeError(`renderPixelObservations: ${n} positions need ${n * stride} numbers, got ${positions.length}`);
-  for (let i = 0; i < n; i++) renderPixelObservation(maze, positions[i * stride]!, positions[i * stride + 1]!, size, frames.subarray(i * per, (i + 1) * per));
+  if (positions.length < n * stride)
+    throw new RangeError(`renderPixelObservations: ${n} positions need ${n * stride} numbers, got ${positions.length}`);
+  for (let i = 0; i < n; i++)
+    renderPixelObservation(maze, positions[i * stride]!, positions[i * stride + 1]!, size, frames.subarray(i * per, (i + 1) * per));
   return frames;
 }

@@ -96,7 +96,7 @@ export class Rng {
 
   /** A generator with the given raw state (four 32-bit words, not all zero); for tests against published vectors. */
   static fromState(s0: number, s1: number, s2: number, s3: number): Rng {
-    if (((s0 | s1 | s2 | s3) >>> 0) === 0) throw new RangeError('Rng.fromState: the all-zero state is not allowed');
+    if ((s0 | s1 | s2 | s3) >>> 0 === 0) throw new RangeError('Rng.fromState: the all-zero state is not allowed');
     const r = new Rng(0);
     r.s0 = s0 | 0;
     r.s1 = s1 | 0;

@@ -55,21 +55,31 @@ const HELP = `usage: node --import tsx examples/controller.ts [MODEL] [--hz 100]
        [--subgoal-every 1] [--backend cpu|wasm|cuda|webgpu] [--fallback cpu|wasm] [--threads 1] [--max-steps N] [--spin-ms 1.5]`;
 
 export function parseArgs(argv: readonly string[]): ControllerOptions {
-  const o: ControllerOptions = { model: 'models/pointmaze-medium-navigate-hiql.onnx', hz: 100, task: 1, episodes: 1, seed: 0, subgoalEvery: 1, backend: 'cpu', threads: 1, spinMs: 1.5 };
+  const o: ControllerOptions = {
+    model: 'models/pointmaze-medium-navigate-hiql.onnx',
+    hz: 100,
+    task: 1,
+    episodes: 1,
+    seed: 0,
+    subgoalEvery: 1,
+    backend: 'cpu',
+    threads: 1,
+    spinMs: 1.5,
+  };
   let positional = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min: number, integer: boolean) => {
       const raw = argv[++i];
       const v = Number(raw);
-      if (raw === undefined || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new RangeError(`${a} expects ${integer ? 'an integer' : 'a number'} >= ${min}, got '${raw ?? ''}'`);
+      if (raw === undefined || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v)))
+        throw new RangeError(`${a} expects ${integer ? 'an integer' : 'a number'} >= ${min}, got '${raw ?? ''}'`);
       return v;
     };
     if (a === '--hz') {
       o.hz = num(0, false);
       if (o.hz === 0) throw new RangeError(`--hz expects a positive number, got '0'`);
-    }
-    else if (a === '--task') o.task = num(1, true);
+    } else if (a === '--task') o.task = num(1, true);
     else if (a === '--episodes') o.episodes = num(1, true);
     else if (a === '--seed') o.seed = num(0, true);
     else if (a === '--subgoal-every') o.subgoalEvery = num(1, true);
@@ -98,7 +108,11 @@ async function waitUntil(t: number, spinMs: number): Promise<void> {
   }
 }
 
-export async function runController(o: ControllerOptions, onEpisode?: (e: ControllerSummary['episodes'][number]) => void, signal?: AbortSignal): Promise<ControllerSummary> {
+export async function runController(
+  o: ControllerOptions,
+  onEpisode?: (e: ControllerSummary['episodes'][number]) => void,
+  signal?: AbortSignal,
+): Promise<ControllerSummary> {
   if (!existsSync(o.model)) throw new Error(`no policy at '${o.model}'; export one with: hiql export runs/NAME --out ${o.model}`);
   const policy = await loadPolicy(o.model, { backend: o.backend, fallback: o.fallback, threads: o.threads });
   const info = policy.info;
@@ -165,7 +179,13 @@ export async function runController(o: ControllerOptions, onEpisode?: (e: Contro
     ticks,
     deadlineMisses: misses,
     lateStarts,
-    actUs: { p50: quantile(act, 0.5) * 1e3, p90: quantile(act, 0.9) * 1e3, p99: quantile(act, 0.99) * 1e3, max: (act[ticks - 1] ?? NaN) * 1e3, mean: (sum / Math.max(1, ticks)) * 1e3 },
+    actUs: {
+      p50: quantile(act, 0.5) * 1e3,
+      p90: quantile(act, 0.9) * 1e3,
+      p99: quantile(act, 0.99) * 1e3,
+      max: (act[ticks - 1] ?? NaN) * 1e3,
+      mean: (sum / Math.max(1, ticks)) * 1e3,
+    },
     startLatenessUs: { p50: quantile(lat, 0.5) * 1e3, p99: quantile(lat, 0.99) * 1e3, max: (lat[ticks - 1] ?? NaN) * 1e3 },
     wallSeconds,
     achievedHz: ticks / wallSeconds,
@@ -194,7 +214,11 @@ async function main(argv: readonly string[]): Promise<number> {
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   console.error(`driving PointMaze with ${o.model} at ${o.hz} Hz (Ctrl-C stops and prints the summary) ...`);
-  const s = await runController(o, (e) => console.error(`  episode: task ${e.task}, ${e.success ? 'success' : 'no success'} after ${e.steps} steps`), abort.signal);
+  const s = await runController(
+    o,
+    (e) => console.error(`  episode: task ${e.task}, ${e.success ? 'success' : 'no success'} after ${e.steps} steps`),
+    abort.signal,
+  );
   console.log(formatSummary(s));
   console.log(JSON.stringify(s));
   return 0;

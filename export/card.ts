@@ -23,7 +23,13 @@ export interface CardData {
 }
 
 /** Evaluates the exported policy file with the runtime (onnxruntime-node, CPU unless `backend` says otherwise). */
-export async function evaluateExported(path: string, env: string, episodes: number, seed: number, backend: Backend = 'cpu'): Promise<EvalResult> {
+export async function evaluateExported(
+  path: string,
+  env: string,
+  episodes: number,
+  seed: number,
+  backend: Backend = 'cpu',
+): Promise<EvalResult> {
   const { loadPolicy } = await import('../runtime/src/index.ts');
   const policy = await loadPolicy(path, { backend });
   try {
@@ -34,7 +40,15 @@ export async function evaluateExported(path: string, env: string, episodes: numb
   }
 }
 
-export function cardData(info: RunInfo, runDir: string, step: number, files: ExportedFile[], r: EvalResult, datasetSeed: number, backend = 'cpu'): CardData {
+export function cardData(
+  info: RunInfo,
+  runDir: string,
+  step: number,
+  files: ExportedFile[],
+  r: EvalResult,
+  datasetSeed: number,
+  backend = 'cpu',
+): CardData {
   const c = info.config;
   const ac = c.agentConfig as { batchSize: number; valueHiddenDims?: number[]; actorHiddenDims: number[] };
   const name = basename(files[0]!.path).replace(/\.onnx$/, '');
@@ -50,7 +64,13 @@ export function cardData(info: RunInfo, runDir: string, step: number, files: Exp
     batchSize: ac.batchSize,
     hiddenDims: { value: ac.valueHiddenDims, actor: ac.actorHiddenDims },
     files: files.map((f) => ({ file: basename(f.path), role: f.role, bytes: f.bytes.length, sha256: f.sha256 })),
-    evaluation: { episodesPerTask: r.episodesPerTask, seed: c.trainer.seed, backend: `onnxruntime-node ${backend} (@hiql/runtime)`, success: r.success, tasks: r.tasks },
+    evaluation: {
+      episodesPerTask: r.episodesPerTask,
+      seed: c.trainer.seed,
+      backend: `onnxruntime-node ${backend} (@hiql/runtime)`,
+      success: r.success,
+      tasks: r.tasks,
+    },
     commands: [
       `npx hiql data generate --env ${c.env} --out ${c.dataset} --seed ${datasetSeed}`,
       `npx hiql train --env ${c.env} --dataset ${c.dataset} --agent ${c.agent} --preset ${c.preset} --steps ${step} --seed ${c.trainer.seed}${c.trainer.device === 'cpu' ? '' : ` --device ${c.trainer.device}`} --run-dir ${runDir}`,

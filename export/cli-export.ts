@@ -34,12 +34,22 @@ export async function run(argv: string[]): Promise<number> {
     const episodes = optInt(args, 'episodes') ?? 50;
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
     const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
-    if (!['cpu', 'webgpu', 'cuda'].includes(backend)) throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
+    if (!['cpu', 'webgpu', 'cuda'].includes(backend))
+      throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
     const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
     const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0, backend), out);
-    console.error(`success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`);
+    console.error(
+      `success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`,
+    );
     card = { success: ev.success, files };
   }
-  console.log(JSON.stringify({ run: runDir, step, files: r.files.map((f) => ({ role: f.role, path: f.path, bytes: f.bytes.length, sha256: f.sha256 })), card }));
+  console.log(
+    JSON.stringify({
+      run: runDir,
+      step,
+      files: r.files.map((f) => ({ role: f.role, path: f.path, bytes: f.bytes.length, sha256: f.sha256 })),
+      card,
+    }),
+  );
   return 0;
 }

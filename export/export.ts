@@ -81,7 +81,11 @@ function graphFor(info: RunInfo, role: Role, params: ParamValues): Graph {
 type Feed = { data: Float32Array | Uint8Array; dims: number[] };
 
 /** Random feeds for a graph's inputs at batch n: floats in [-10, 10], or any bytes for uint8 frames. */
-function randomFeeds(inputs: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[], n: number, seed: number): Record<string, Feed> {
+function randomFeeds(
+  inputs: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[],
+  n: number,
+  seed: number,
+): Record<string, Feed> {
   let s = seed >>> 0;
   const rnd = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -91,13 +95,24 @@ function randomFeeds(inputs: readonly { name: string; dtype: string; shape: read
   for (const t of inputs) {
     const dims = [n, ...(t.shape.slice(1) as number[])];
     const size = dims.reduce((a, b) => a * b, 1);
-    out[t.name] = { data: t.dtype === 'uint8' ? Uint8Array.from({ length: size }, () => Math.floor(rnd() * 256)) : Float32Array.from({ length: size }, () => (rnd() * 2 - 1) * 10), dims };
+    out[t.name] = {
+      data:
+        t.dtype === 'uint8'
+          ? Uint8Array.from({ length: size }, () => Math.floor(rnd() * 256))
+          : Float32Array.from({ length: size }, () => (rnd() * 2 - 1) * 10),
+      dims,
+    };
   }
   return out;
 }
 
-const tensorOf = <T>(Tensor: { new (type: 'float32', data: Float32Array, dims: readonly number[]): T; new (type: 'uint8', data: Uint8Array, dims: readonly number[]): T }, v: Feed): T =>
-  v.data instanceof Uint8Array ? new Tensor('uint8', v.data, v.dims) : new Tensor('float32', v.data, v.dims);
+const tensorOf = <T>(
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): T;
+    new (type: 'uint8', data: Uint8Array, dims: readonly number[]): T;
+  },
+  v: Feed,
+): T => (v.data instanceof Uint8Array ? new Tensor('uint8', v.data, v.dims) : new Tensor('float32', v.data, v.dims));
 
 async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<string, Feed>): Promise<Record<string, Float32Array>> {
   if (engine === 'node') {
@@ -119,7 +134,13 @@ async function runWith(engine: 'node' | 'web', model: Uint8Array, feeds: Record<
  * training) on random inputs, in onnxruntime-node and onnxruntime-web. Throws if any output differs
  * by more than `tol` times max(1, its largest |entry|).
  */
-export async function validateExport(info: RunInfo, role: Role, exported: Uint8Array, params: ReadonlyMap<string, Float32Array>, tol = 1e-4): Promise<ExportResult['validation']> {
+export async function validateExport(
+  info: RunInfo,
+  role: Role,
+  exported: Uint8Array,
+  params: ReadonlyMap<string, Float32Array>,
+  tol = 1e-4,
+): Promise<ExportResult['validation']> {
   const { graph: eg } = Graph.fromBytes(exported);
   const feeds = randomFeeds(eg.inputs, 64, 12345);
   // Reference: the same builders with the parameters fed as inputs, as in the training graph.
@@ -133,7 +154,8 @@ export async function validateExport(info: RunInfo, role: Role, exported: Uint8A
     let worst = 0;
     for (const [k, v] of Object.entries(refOut)) {
       const o = out[k];
-      if (!o || o.length !== v.length) throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' missing or of the wrong size`);
+      if (!o || o.length !== v.length)
+        throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' missing or of the wrong size`);
       // float32 rounding differs between engines (wasm and native kernels sum in different orders) in
       // proportion to the values: tol is relative to max(1, the output's largest |entry|). 1e-4 is
       // orders of magnitude below what a wrong graph gives; the giant policy at 270k steps differs by
@@ -143,7 +165,10 @@ export async function validateExport(info: RunInfo, role: Role, exported: Uint8A
         scale = Math.max(scale, Math.abs(v[i]!));
         diff = Math.max(diff, Math.abs(o[i]! - v[i]!));
       }
-      if (!(diff <= tol * scale)) throw new Error(`export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`);
+      if (!(diff <= tol * scale))
+        throw new Error(
+          `export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`,
+        );
       worst = Math.max(worst, diff);
     }
     results.push({ role, backend: engine === 'node' ? 'onnxruntime-node' : 'onnxruntime-web', maxAbsDiff: worst });
@@ -157,17 +182,30 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 }
 
 /** Exports a run's parameters to `out` (and companions beside it for HIQL), validated, written atomically. */
-export async function exportPolicy(info: RunInfo, params: ReadonlyMap<string, Float32Array>, step: number, out: string, o: { validate?: boolean } = {}): Promise<ExportResult> {
+export async function exportPolicy(
+  info: RunInfo,
+  params: ReadonlyMap<string, Float32Array>,
+  step: number,
+  out: string,
+  o: { validate?: boolean } = {},
+): Promise<ExportResult> {
   const stem = basename(out).replace(/\.onnx$/, '');
   const roles: Role[] = info.config.agent === 'hiql' ? ['policy', 'low_policy', 'goal_rep'] : ['policy'];
   const fileOf: Record<Role, string> = { policy: `${stem}.onnx`, low_policy: `${stem}.low.onnx`, goal_rep: `${stem}.phi.onnx` };
-  const companions: Record<string, string> = info.config.agent === 'hiql' ? { low_policy: fileOf.low_policy, goal_rep: fileOf.goal_rep } : {};
+  const companions: Record<string, string> =
+    info.config.agent === 'hiql' ? { low_policy: fileOf.low_policy, goal_rep: fileOf.goal_rep } : {};
   mkdirSync(dirname(out) || '.', { recursive: true });
   const files: ExportedFile[] = [];
   const validation: ExportResult['validation'] = [];
   for (const role of roles) {
     const g = graphFor(info, role, params);
-    const bytes = g.toBytes({ opset: OPSET, irVersion: IR_VERSION, producerVersion: PRODUCER_VERSION, metadata: metadataFor(info, role, step, companions), docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})` });
+    const bytes = g.toBytes({
+      opset: OPSET,
+      irVersion: IR_VERSION,
+      producerVersion: PRODUCER_VERSION,
+      metadata: metadataFor(info, role, step, companions),
+      docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})`,
+    });
     if (o.validate !== false) validation.push(...(await validateExport(info, role, bytes, params)));
     files.push({ role, path: join(dirname(out), fileOf[role]), bytes, sha256: await sha256(bytes) });
   }

@@ -49,7 +49,9 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
     closeSync(fd);
     try {
       unlinkSync(tmp);
-    } catch {}
+    } catch {
+      // the temporary file may not exist yet
+    }
     throw e;
   }
   closeSync(fd);
@@ -122,7 +124,7 @@ export function loadCheckpoint(path: string): Checkpoint {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read checkpoint '${path}': ${(e as Error).message}`);
+    throw new Error(`cannot read checkpoint '${path}': ${(e as Error).message}`, { cause: e });
   }
   return decodeCheckpoint(bytes, path);
 }

@@ -64,12 +64,22 @@ export class FlatLayout {
 
 /** Named views of a flat graph input: Slice, then Reshape to each entry's shape. */
 export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout): Map<string, Tensor> {
-  return new Map(layout.entries.map((e) => [e.name, g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [0]), e.shape))]));
+  return new Map(
+    layout.entries.map((e) => [
+      e.name,
+      g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [0]), e.shape)),
+    ]),
+  );
 }
 
 /** d loss / d flat as one vector: each view's gradient flattened, concatenated in layout order. */
 export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout): Tensor {
   const vs = layout.entries.map((e) => views.get(e.name)!);
   const grads = gradients(g, loss, vs);
-  return g.scope('flat_grad', () => g.concat(grads.map((gr, i) => g.reshape(gr, [layout.entries[i]!.size])), 0));
+  return g.scope('flat_grad', () =>
+    g.concat(
+      grads.map((gr, i) => g.reshape(gr, [layout.entries[i]!.size])),
+      0,
+    ),
+  );
 }

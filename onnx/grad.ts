@@ -49,7 +49,11 @@ function reducedCount(c: GradContext): Tensor {
   const { g } = c;
   const x = c.x[0]!;
   const dims = reduceAxes(c).map((a) => x.shape[a]!);
-  if (dims.every((d): d is number => typeof d === 'number')) return g.constant(dims.reduce((a, b) => a * b, 1), x.dtype);
+  if (dims.every((d): d is number => typeof d === 'number'))
+    return g.constant(
+      dims.reduce((a, b) => a * b, 1),
+      x.dtype,
+    );
   return g.div(g.cast(g.size(x), x.dtype), g.cast(g.size(c.y[0]!), x.dtype));
 }
 
@@ -105,7 +109,11 @@ export const GRAD_RULES: Record<string, GradRule> = {
   },
   MatMul: ({ g, x, dy }) => {
     const [a, b] = [x[0]!, x[1]!];
-    const swap = (t: Tensor) => g.transpose(t, [...t.shape.keys()].map((i, _, arr) => (i < arr.length - 2 ? i : i === arr.length - 2 ? arr.length - 1 : arr.length - 2)));
+    const swap = (t: Tensor) =>
+      g.transpose(
+        t,
+        [...t.shape.keys()].map((i, _, arr) => (i < arr.length - 2 ? i : i === arr.length - 2 ? arr.length - 1 : arr.length - 2)),
+      );
     if (a.shape.length === 2 && b.shape.length === 2) {
       return [g.gemm(dy[0]!, b, null, { transB: true }), g.gemm(a, dy[0]!, null, { transA: true })];
     }
@@ -145,10 +153,11 @@ export const GRAD_RULES: Record<string, GradRule> = {
     let axis = attrInt(node.attrs, 'axis', 0);
     if (axis < 0) axis += rank;
     const sizes = x.map((t) => t!.shape[axis]!);
-    if (!sizes.every((s): s is number => typeof s === 'number')) throw new Error(`Concat '${node.name}': gradient needs static sizes along axis ${axis}, got ${shapeToString(sizes)}`);
+    if (!sizes.every((s): s is number => typeof s === 'number'))
+      throw new Error(`Concat '${node.name}': gradient needs static sizes along axis ${axis}, got ${shapeToString(sizes)}`);
     return g.split(dy[0]!, sizes, axis);
   },
-  Split: ({ g, x, y, dy, node }) => {
+  Split: ({ g, y, dy, node }) => {
     const parts = y.map((t, i) => dy[i] ?? g.zerosLike(t));
     return [g.concat(parts, attrInt(node.attrs, 'axis', 0)), null];
   },
@@ -164,7 +173,8 @@ export const GRAD_RULES: Record<string, GradRule> = {
       const a = a0 < 0 ? a0 + rank : a0;
       const d = xs.shape[a]!;
       const out = y[0]!.shape[a]!;
-      if (typeof d !== 'number' || typeof out !== 'number') throw new Error(`Slice '${node.name}': gradient needs a static size on axis ${a}`);
+      if (typeof d !== 'number' || typeof out !== 'number')
+        throw new Error(`Slice '${node.name}': gradient needs a static size on axis ${a}`);
       const s = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + d : starts[i]!, 0), d);
       pads[a] = s;
       pads[a + rank] = d - s - out;
@@ -189,7 +199,15 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const dims = xs.shape.map((d, i) => (typeof d === 'number' ? d : pads[i] === 0 && pads[i + rank] === 0 ? null : NaN));
     if (dims.some((d) => Number.isNaN(d))) throw new Error(`Pad '${node.name}': gradient needs static sizes on padded axes`);
     const axes = dims.flatMap((d, i) => (d === null ? [] : [i]));
-    return [g.slice(dy[0]!, axes.map((i) => pads[i]!), axes.map((i) => pads[i]! + (dims[i] as number)), axes), null];
+    return [
+      g.slice(
+        dy[0]!,
+        axes.map((i) => pads[i]!),
+        axes.map((i) => pads[i]! + (dims[i] as number)),
+        axes,
+      ),
+      null,
+    ];
   },
   // Conv: dX is the transposed convolution of dY; dW correlates X with dY (convWeightGrad).
   Conv: ({ g, x, dy, node }) => {
@@ -199,7 +217,10 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const [h, wd] = [xs!.shape[2], xs!.shape[3]];
     const [ho, wo] = [dy[0]!.shape[2], dy[0]!.shape[3]];
     if (![h, wd, ho, wo].every((d) => typeof d === 'number')) throw new Error(`Conv '${node.name}': gradient needs static spatial sizes`);
-    const outputPadding = [(h as number) - (strides[0]! * ((ho as number) - 1) + kh! - pads[0]! - pads[2]!), (wd as number) - (strides[1]! * ((wo as number) - 1) + kw! - pads[1]! - pads[3]!)];
+    const outputPadding = [
+      (h as number) - (strides[0]! * ((ho as number) - 1) + kh! - pads[0]! - pads[2]!),
+      (wd as number) - (strides[1]! * ((wo as number) - 1) + kw! - pads[1]! - pads[3]!),
+    ];
     const dx = g.convTranspose(dy[0]!, w!, { strides, pads, outputPadding });
     return [dx, convWeightGrad(g, xs!, dy[0]!, strides, pads, [kh!, kw!]), b ? g.reduceSum(dy[0]!, [0, 2, 3], false) : null];
   },
@@ -216,10 +237,14 @@ export const GRAD_RULES: Record<string, GradRule> = {
   // each update receives dY at the position it was added to.
   ScatterElements: ({ g, x, dy, node }) => {
     const red = node.attrs['reduction'];
-    if (!red || red.type !== 'string' || red.value !== 'add') throw new Error(`ScatterElements '${node.name}': gradient implemented for reduction 'add'`);
+    if (!red || red.type !== 'string' || red.value !== 'add')
+      throw new Error(`ScatterElements '${node.name}': gradient implemented for reduction 'add'`);
     return [dy[0]!, null, g.gatherElements(dy[0]!, x[1]!, attrInt(node.attrs, 'axis', 0))];
   },
-  GatherElements: ({ g, x, dy, node }) => [g.scatterElements(g.zerosLike(x[0]!), x[1]!, dy[0]!, { axis: attrInt(node.attrs, 'axis', 0), reduction: 'add' }), null],
+  GatherElements: ({ g, x, dy, node }) => [
+    g.scatterElements(g.zerosLike(x[0]!), x[1]!, dy[0]!, { axis: attrInt(node.attrs, 'axis', 0), reduction: 'add' }),
+    null,
+  ],
   // The walker's unbroadcast sums dy over the expanded axes.
   Expand: ({ dy }) => [dy[0]!, null],
   LayerNormalization: ({ g, x, y, dy, node }) => {
@@ -271,7 +296,10 @@ function reduceExtremumGrad(c: GradContext): (Tensor | null)[] {
 function maxPoolGrad(g: Graph, xs: Tensor, y: Tensor, dY: Tensor, node: Node): Tensor {
   if (!isStatic(xs.shape) || xs.shape.length !== 4) throw new Error(`MaxPool '${node.name}': gradient needs a static 4-D input shape`);
   const k = attrInts(node.attrs, 'kernel_shape')!;
-  const { strides: [sh, sw], pads: [pt, pl, pb, pr] } = convGeometry(node);
+  const {
+    strides: [sh, sw],
+    pads: [pt, pl, pb, pr],
+  } = convGeometry(node);
   const [n, c, h, w] = xs.shape as number[];
   const [ho, wo] = [y.shape[2] as number, y.shape[3] as number];
   const [hp, wp] = [h! + pt! + pb!, w! + pl! + pr!];
@@ -290,14 +318,20 @@ function maxPoolGrad(g: Graph, xs: Tensor, y: Tensor, dY: Tensor, node: Node): T
           valid[a * wo + b] = r >= 0 && r < h! && q >= 0 && q < w! ? 1 : 0;
         }
       }
-      if (valid.some((v) => v === 0)) hit = g.mul(hit, g.constant(xs.dtype === 'float64' ? Float64Array.from(valid) : valid, xs.dtype, [1, 1, ho, wo]));
+      if (valid.some((v) => v === 0))
+        hit = g.mul(hit, g.constant(xs.dtype === 'float64' ? Float64Array.from(valid) : valid, xs.dtype, [1, 1, ho, wo]));
       // first = hit and not yet taken; taken stays 0/1 because first excludes what is taken.
       const first: Tensor = taken ? g.mul(hit, g.sub(1, taken)) : hit;
       taken = taken ? g.add(taken, first) : first;
       // dY of the windows this offset wins, on the padded input grid at rows i + sh * a, cols j + sw * b.
       let part = g.mul(first, dY);
       if (sh! > 1 || sw! > 1) {
-        part = g.reshape(g.pad(g.reshape(part, [n!, c!, ho, 1, wo, 1]), [0, 0, 0, 0, 0, 0, 0, 0, 0, sh! - 1, 0, sw! - 1]), [n!, c!, ho * sh!, wo * sw!]);
+        part = g.reshape(g.pad(g.reshape(part, [n!, c!, ho, 1, wo, 1]), [0, 0, 0, 0, 0, 0, 0, 0, 0, sh! - 1, 0, sw! - 1]), [
+          n!,
+          c!,
+          ho * sh!,
+          wo * sw!,
+        ]);
         part = g.slice(part, [0, 0], [lh, lw], [2, 3]);
       }
       part = g.pad(part, [0, 0, i, j, 0, 0, hp - i - lh, wp - j - lw]);
@@ -326,9 +360,30 @@ function convWeightGrad(g: Graph, a: Tensor, dY: Tensor, strides: number[], pads
 
 /** Ops whose outputs carry no gradient to their inputs (comparisons, shapes, integer and random ops). */
 export const NO_GRADIENT: ReadonlySet<string> = new Set([
-  'Shape', 'Size', 'Greater', 'Less', 'Equal', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor',
-  'ConstantOfShape', 'ArgMax', 'ArgMin', 'Sign', 'Floor', 'Ceil', 'Round',
-  'RandomUniform', 'RandomNormal', 'RandomUniformLike', 'RandomNormalLike', 'Range', 'NonZero',
+  'Shape',
+  'Size',
+  'Greater',
+  'Less',
+  'Equal',
+  'GreaterOrEqual',
+  'LessOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'Xor',
+  'ConstantOfShape',
+  'ArgMax',
+  'ArgMin',
+  'Sign',
+  'Floor',
+  'Ceil',
+  'Round',
+  'RandomUniform',
+  'RandomNormal',
+  'RandomUniformLike',
+  'RandomNormalLike',
+  'Range',
+  'NonZero',
 ]);
 
 /** Reduces a gradient of a broadcast shape back to `target`'s shape (sum over broadcast axes). */
@@ -354,7 +409,8 @@ function unbroadcast(g: Graph, grad: Tensor, target: Tensor): Tensor {
  * cut paths. A `wrt` the loss does not depend on gets zeros.
  */
 export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: { seed?: Tensor } = {}): Tensor[] {
-  if (!opts.seed && loss.shape.length !== 0) throw new RangeError(`gradients: loss '${loss.name}' must be a scalar, has shape ${shapeToString(loss.shape)}`);
+  if (!opts.seed && loss.shape.length !== 0)
+    throw new RangeError(`gradients: loss '${loss.name}' must be a scalar, has shape ${shapeToString(loss.shape)}`);
   // Forward reachability from wrt.
   const reach = new Set(wrt.map((t) => t.name));
   const nodes = g.nodes.slice();
@@ -393,7 +449,10 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
     if (dy.every((d) => d === null)) continue;
     if (NO_GRADIENT.has(node.opType)) continue;
     const rule = GRAD_RULES[node.opType];
-    if (!rule) throw new Error(`no gradient rule for op '${node.opType}' (node '${node.name}') on the path from [${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`);
+    if (!rule)
+      throw new Error(
+        `no gradient rule for op '${node.opType}' (node '${node.name}') on the path from [${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`,
+      );
     const x = node.inputs.map((n) => (n ? g.tensor(n) : null));
     const y = node.outputs.map((o) => g.tensor(o));
     const dx = g.scope(`${node.name}_Grad`, () => rule({ g, node, x, y, dy }));
@@ -405,5 +464,9 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
       });
     });
   }
-  return wrt.map((w) => total(w.name, `${w.name}_grad`) ?? g.node('Identity', [g.zerosLike(w)], {}, { outNames: [g.uniqueName(`${w.name}_grad`)], name: `${w.name}_grad_zero` })[0]!);
+  return wrt.map(
+    (w) =>
+      total(w.name, `${w.name}_grad`) ??
+      g.node('Identity', [g.zerosLike(w)], {}, { outNames: [g.uniqueName(`${w.name}_grad`)], name: `${w.name}_grad_zero` })[0]!,
+  );
 }

@@ -1,7 +1,14 @@
 // Graph IR and builder. A Graph holds ONNX nodes in topological (creation) order; every value has a
 // dtype and a shape checked at build time, where a dimension is a number or a symbol such as 'batch'.
 // Op helpers live in ops.ts and are attached to Graph as methods so that code reads `g.matMul(a, b)`.
-import { decodeModel, encodeModel, type AttributeProtoObj, type ModelProtoObj, type TensorProtoObj, type ValueInfoProtoObj } from './proto.ts';
+import {
+  decodeModel,
+  encodeModel,
+  type AttributeProtoObj,
+  type ModelProtoObj,
+  type TensorProtoObj,
+  type ValueInfoProtoObj,
+} from './proto.ts';
 
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
 export type Dim = number | string;
@@ -55,7 +62,8 @@ export function shapeToString(shape: Shape): string {
 export function staticSize(shape: Shape, what = 'shape'): number {
   let n = 1;
   for (const d of shape) {
-    if (typeof d !== 'number') throw new RangeError(`${what} ${shapeToString(shape)} has a symbolic dimension '${d}' where a static one is needed`);
+    if (typeof d !== 'number')
+      throw new RangeError(`${what} ${shapeToString(shape)} has a symbolic dimension '${d}' where a static one is needed`);
     n *= d;
   }
   return n;
@@ -82,7 +90,12 @@ export function typedArrayFor(dtype: DType, n: number): TypedArray {
 }
 
 /** Shape inference: given the node's input tensors and attributes, returns output (dtype, shape) pairs. */
-export type InferFn = (g: Graph, inputs: (Tensor | null)[], attrs: Readonly<Record<string, Attr>>, nodeName: string) => { dtype: DType; shape: Shape }[];
+export type InferFn = (
+  g: Graph,
+  inputs: (Tensor | null)[],
+  attrs: Readonly<Record<string, Attr>>,
+  nodeName: string,
+) => { dtype: DType; shape: Shape }[];
 
 /** Registry of shape-inference rules, filled by ops.ts. The set of keys is the set of supported ops. */
 export const SHAPE_RULES = new Map<string, InferFn>();
@@ -168,7 +181,8 @@ export class Graph {
   /** Adds a named constant (initializer). */
   initializer(name: string, c: ConstTensor): Tensor {
     const n = staticSize(c.dims);
-    if (c.data.length !== n) throw new RangeError(`initializer '${name}': data has ${c.data.length} elements, dims ${shapeToString(c.dims)} need ${n}`);
+    if (c.data.length !== n)
+      throw new RangeError(`initializer '${name}': data has ${c.data.length} elements, dims ${shapeToString(c.dims)} need ${n}`);
     const t = this.define(name, c.dtype, c.dims);
     this.used.set(name, 0);
     this.initializers.set(name, c);
@@ -215,7 +229,12 @@ export class Graph {
    * Appends a node and returns its outputs. Shapes are inferred by the op's rule in SHAPE_RULES;
    * an error names the node. `outNames` fixes output names (else derived from the node name).
    */
-  node(opType: string, inputs: readonly (Tensor | null)[], attrs: Record<string, Attr> = {}, opts: { outputs?: number; outNames?: readonly string[]; name?: string } = {}): Tensor[] {
+  node(
+    opType: string,
+    inputs: readonly (Tensor | null)[],
+    attrs: Record<string, Attr> = {},
+    opts: { outputs?: number; outNames?: readonly string[]; name?: string } = {},
+  ): Tensor[] {
     const rule = SHAPE_RULES.get(opType);
     if (!rule) throw new Error(`op '${opType}' is not supported by the graph builder`);
     for (const x of inputs) {
@@ -239,7 +258,14 @@ export class Graph {
     // omitted bias is written as '').
     const inputNames = inputs.map((x) => (x ? x.name : ''));
     while (inputNames.length > 0 && inputNames[inputNames.length - 1] === '') inputNames.pop();
-    const node: Node = Object.freeze({ name, opType, domain: '', inputs: inputNames, outputs: outNames, attrs: Object.freeze({ ...attrs }) });
+    const node: Node = Object.freeze({
+      name,
+      opType,
+      domain: '',
+      inputs: inputNames,
+      outputs: outNames,
+      attrs: Object.freeze({ ...attrs }),
+    });
     this.nodes.push(node);
     for (const o of outNames) this.producer.set(o, node);
     return tensors;
@@ -266,7 +292,9 @@ export class Graph {
   // ---- serialisation --------------------------------------------------------------------------
 
   /** Builds the ModelProto. Only nodes needed for the outputs are kept; unused initializers are dropped. */
-  toModel(opts: { opset?: number; irVersion?: number; metadata?: Record<string, string>; producerVersion?: string; docString?: string } = {}): ModelProtoObj {
+  toModel(
+    opts: { opset?: number; irVersion?: number; metadata?: Record<string, string>; producerVersion?: string; docString?: string } = {},
+  ): ModelProtoObj {
     const needed = new Set<string>(this.outputs.map((o) => o.name));
     const kept: Node[] = [];
     for (let i = this.nodes.length - 1; i >= 0; i--) {
@@ -314,7 +342,11 @@ export class Graph {
       const tt = vi.type.tensorType;
       const dt = DTYPE_OF[tt.elemType];
       if (!dt) throw new Error(`input '${vi.name}' has unsupported element type ${tt.elemType}`);
-      g.input(vi.name, dt, (tt.shape?.dim ?? []).map((d) => (d.dimParam !== undefined && d.dimParam !== '' ? d.dimParam : Number(d.dimValue ?? 0))));
+      g.input(
+        vi.name,
+        dt,
+        (tt.shape?.dim ?? []).map((d) => (d.dimParam !== undefined && d.dimParam !== '' ? d.dimParam : Number(d.dimValue ?? 0))),
+      );
     }
     for (const np of gp.node ?? []) {
       if (np.domain) throw new Error(`node '${np.name}': custom domain '${np.domain}' is not supported`);
@@ -346,7 +378,12 @@ function fill(dtype: DType, values: readonly number[]): TypedArray {
 function valueInfo(t: Tensor): ValueInfoProtoObj {
   return {
     name: t.name,
-    type: { tensorType: { elemType: ONNX_DTYPE[t.dtype], shape: { dim: t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType: ONNX_DTYPE[t.dtype],
+        shape: { dim: t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 
@@ -366,10 +403,19 @@ export function constFromProto(t: TensorProtoObj): ConstTensor {
   const n = dims.reduce((a, b) => a * b, 1);
   const out = typedArrayFor(dtype, n);
   if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== out.byteLength) throw new RangeError(`tensor '${t.name}': raw data has ${t.rawData.length} bytes, dims ${shapeToString(dims)} of ${dtype} need ${out.byteLength}`);
+    if (t.rawData.length !== out.byteLength)
+      throw new RangeError(
+        `tensor '${t.name}': raw data has ${t.rawData.length} bytes, dims ${shapeToString(dims)} of ${dtype} need ${out.byteLength}`,
+      );
     new Uint8Array(out.buffer).set(t.rawData);
   } else {
-    const src = t.floatData?.length ? t.floatData : t.doubleData?.length ? t.doubleData : t.int64Data?.length ? t.int64Data : t.int32Data ?? [];
+    const src = t.floatData?.length
+      ? t.floatData
+      : t.doubleData?.length
+        ? t.doubleData
+        : t.int64Data?.length
+          ? t.int64Data
+          : (t.int32Data ?? []);
     if (src.length !== n) throw new RangeError(`tensor '${t.name}': has ${src.length} values, dims need ${n}`);
     if (out instanceof BigInt64Array) src.forEach((v, i) => (out[i] = BigInt(v)));
     else (out as Float32Array).set(src);

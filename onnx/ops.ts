@@ -2,7 +2,19 @@
 // and the shape rule each op is checked with at build time. Opset 17 semantics throughout: ReduceSum,
 // Squeeze, Unsqueeze, Split, Slice, Clip and Expand take their axes/sizes as int64 inputs, while
 // ReduceMean and ReduceMax still take `axes` as an attribute.
-import { Graph, SHAPE_RULES, isFloat, isStatic, shapeToString, staticSize, type Attr, type DType, type Dim, type Shape, type Tensor } from './graph.ts';
+import {
+  Graph,
+  SHAPE_RULES,
+  isFloat,
+  isStatic,
+  shapeToString,
+  staticSize,
+  type Attr,
+  type DType,
+  type Dim,
+  type Shape,
+  type Tensor,
+} from './graph.ts';
 
 export type Operand = Tensor | number;
 
@@ -57,10 +69,11 @@ export function broadcastShapes(a: Shape, b: Shape): Shape {
   return out;
 }
 
-function sameDtype(inputs: (Tensor | null)[], op: string): DType {
+function sameDtype(inputs: (Tensor | null | undefined)[], op: string): DType {
   const ts = inputs.filter((x): x is Tensor => x != null); // null or absent (trailing optional inputs)
   const dt = ts[0]!.dtype;
-  for (const t of ts) if (t.dtype !== dt) throw new TypeError(`${op} needs inputs of one dtype, got ${ts.map((x) => x.dtype).join(' and ')}`);
+  for (const t of ts)
+    if (t.dtype !== dt) throw new TypeError(`${op} needs inputs of one dtype, got ${ts.map((x) => x.dtype).join(' and ')}`);
   return dt;
 }
 
@@ -68,7 +81,7 @@ function requireFloat(t: Tensor, op: string): void {
   if (!isFloat(t.dtype)) throw new TypeError(`${op} needs a float tensor, got ${t.dtype}`);
 }
 
-function constInts(g: Graph, t: Tensor | null, what: string): number[] {
+function constInts(g: Graph, t: Tensor | null | undefined, what: string): number[] {
   if (!t) throw new RangeError(`${what} is required`);
   const c = g.constValue(t);
   if (!c) throw new RangeError(`${what} must be a constant (initializer), '${t.name}' is computed`);
@@ -89,7 +102,22 @@ function reducedShape(shape: Shape, axes: readonly number[] | undefined, keepdim
 
 // ---- shape rules --------------------------------------------------------------------------------
 
-const UNARY_FLOAT = ['Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Relu', 'Tanh', 'Sigmoid', 'Softplus', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign'];
+const UNARY_FLOAT = [
+  'Neg',
+  'Abs',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Relu',
+  'Tanh',
+  'Sigmoid',
+  'Softplus',
+  'Reciprocal',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+];
 for (const op of UNARY_FLOAT) {
   SHAPE_RULES.set(op, (_g, [x]) => {
     if (op !== 'Neg' && op !== 'Abs' && op !== 'Sign') requireFloat(x!, op);
@@ -139,7 +167,9 @@ SHAPE_RULES.set('Clip', (_g, [x, lo, hi]) => {
 });
 SHAPE_RULES.set('Cast', (_g, [x], attrs) => {
   const to = attrInt(attrs, 'to', 0);
-  const dt = (Object.entries({ 1: 'float32', 2: 'uint8', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' }) as [string, DType][]).find(([k]) => Number(k) === to)?.[1];
+  const dt = (Object.entries({ 1: 'float32', 2: 'uint8', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' }) as [string, DType][]).find(
+    ([k]) => Number(k) === to,
+  )?.[1];
   if (!dt) throw new TypeError(`Cast to unsupported type ${to}`);
   return [{ dtype: dt, shape: x!.shape }];
 });
@@ -150,7 +180,8 @@ SHAPE_RULES.set('MatMul', (_g, [a, b]) => {
   if (a!.shape.length < 2 || b!.shape.length < 2) throw new RangeError('MatMul here needs rank >= 2 operands');
   const [m, ka] = a!.shape.slice(-2);
   const [kb, n] = b!.shape.slice(-2);
-  if (typeof ka === 'number' && typeof kb === 'number' && ka !== kb) throw new RangeError(`MatMul inner dimensions differ: ${shapeToString(a!.shape)} x ${shapeToString(b!.shape)}`);
+  if (typeof ka === 'number' && typeof kb === 'number' && ka !== kb)
+    throw new RangeError(`MatMul inner dimensions differ: ${shapeToString(a!.shape)} x ${shapeToString(b!.shape)}`);
   const batch = broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2));
   return [{ dtype: dt, shape: [...batch, m!, n!] }];
 });
@@ -171,7 +202,8 @@ function reduceRule(op: string, axesFromInput: boolean) {
   SHAPE_RULES.set(op, (g, [x, axesT], attrs) => {
     const axes = axesFromInput ? (axesT ? constInts(g, axesT, `${op} axes`) : undefined) : attrInts(attrs, 'axes');
     const keep = attrInt(attrs, 'keepdims', 1) === 1;
-    if (axesFromInput && attrInt(attrs, 'noop_with_empty_axes', 0) === 1 && (!axes || axes.length === 0)) return [{ dtype: x!.dtype, shape: x!.shape }];
+    if (axesFromInput && attrInt(attrs, 'noop_with_empty_axes', 0) === 1 && (!axes || axes.length === 0))
+      return [{ dtype: x!.dtype, shape: x!.shape }];
     return [{ dtype: x!.dtype, shape: reducedShape(x!.shape, axes, keep) }];
   });
 }
@@ -263,7 +295,12 @@ SHAPE_RULES.set('Reshape', (g, [x, shapeT]) => {
       const xStatic = x!.shape.filter((d): d is number => typeof d === 'number').reduce((a, b) => a * b, 1);
       const kStatic = known.filter((d): d is number => typeof d === 'number').reduce((a, b) => a * b, 1);
       const kSym = known.filter((d) => typeof d === 'string');
-      out[neg] = symbolic.length === 1 && kSym.length === 0 && xStatic === kStatic ? symbolic[0]! : symbolic.length === 1 && kSym.length === 1 && kSym[0] === symbolic[0] ? xStatic / kStatic : g.unknownDim();
+      out[neg] =
+        symbolic.length === 1 && kSym.length === 0 && xStatic === kStatic
+          ? symbolic[0]!
+          : symbolic.length === 1 && kSym.length === 1 && kSym[0] === symbolic[0]
+            ? xStatic / kStatic
+            : g.unknownDim();
     }
   } else if (isStatic(x!.shape) && isStatic(out) && staticSize(out) !== staticSize(x!.shape)) {
     throw new RangeError(`cannot reshape ${shapeToString(x!.shape)} (${staticSize(x!.shape)} elements) to ${shapeToString(out)}`);
@@ -280,7 +317,8 @@ SHAPE_RULES.set('Transpose', (_g, [x], attrs) => {
 SHAPE_RULES.set('Squeeze', (g, [x, axesT]) => {
   const rank = x!.shape.length;
   const axes = axesT ? constInts(g, axesT, 'Squeeze axes').map((a) => normAxis(a, rank)) : x!.shape.flatMap((d, i) => (d === 1 ? [i] : []));
-  for (const a of axes) if (x!.shape[a] !== 1 && typeof x!.shape[a] === 'number') throw new RangeError(`Squeeze axis ${a} has size ${x!.shape[a]}, not 1`);
+  for (const a of axes)
+    if (x!.shape[a] !== 1 && typeof x!.shape[a] === 'number') throw new RangeError(`Squeeze axis ${a} has size ${x!.shape[a]}, not 1`);
   return [{ dtype: x!.dtype, shape: x!.shape.filter((_, i) => !axes.includes(i)) }];
 });
 SHAPE_RULES.set('Unsqueeze', (g, [x, axesT]) => {
@@ -293,7 +331,16 @@ SHAPE_RULES.set('Unsqueeze', (g, [x, axesT]) => {
 });
 SHAPE_RULES.set('Expand', (g, [x, shapeT]) => {
   const c = g.constValue(shapeT!);
-  if (!c) return [{ dtype: x!.dtype, shape: broadcastShapes(x!.shape, Array.from({ length: staticSize(shapeT!.shape) }, () => 1)).map((d) => (d === 1 ? g.unknownDim() : d)) }];
+  if (!c)
+    return [
+      {
+        dtype: x!.dtype,
+        shape: broadcastShapes(
+          x!.shape,
+          Array.from({ length: staticSize(shapeT!.shape) }, () => 1),
+        ).map((d) => (d === 1 ? g.unknownDim() : d)),
+      },
+    ];
   return [{ dtype: x!.dtype, shape: broadcastShapes(x!.shape, Array.from(c.data as BigInt64Array, Number)) }];
 });
 SHAPE_RULES.set('Shape', (_g, [x]) => [{ dtype: 'int64', shape: [x!.shape.length] }]);
@@ -311,27 +358,48 @@ SHAPE_RULES.set('Pad', (g, [x, padsT], attrs) => {
   const pads = constInts(g, padsT, 'Pad pads');
   const rank = x!.shape.length;
   if (pads.length !== 2 * rank) throw new RangeError(`Pad needs ${2 * rank} pads for rank ${rank}, got ${pads.length}`);
-  return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (typeof d === 'number' ? d + pads[i]! + pads[i + rank]! : pads[i] === 0 && pads[i + rank] === 0 ? d : g.unknownDim())) }];
+  return [
+    {
+      dtype: x!.dtype,
+      shape: x!.shape.map((d, i) =>
+        typeof d === 'number' ? d + pads[i]! + pads[i + rank]! : pads[i] === 0 && pads[i + rank] === 0 ? d : g.unknownDim(),
+      ),
+    },
+  ];
 });
 // 2-D convolution and pooling, NCHW, explicit pads [top, left, bottom, right], no dilation or groups.
 function spatial(attrs: Readonly<Record<string, Attr>>, kernel: readonly number[]) {
   const strides = attrInts(attrs, 'strides') ?? [1, 1];
   const pads = attrInts(attrs, 'pads') ?? [0, 0, 0, 0];
   const dil = attrInts(attrs, 'dilations') ?? [1, 1];
-  if (kernel.length !== 2 || strides.length !== 2 || pads.length !== 4) throw new RangeError('only 2-D convolution/pooling (NCHW) is supported');
-  if (attrs['auto_pad'] && attrs['auto_pad'].type === 'string' && attrs['auto_pad'].value !== 'NOTSET') throw new RangeError('use explicit pads, not auto_pad');
+  if (kernel.length !== 2 || strides.length !== 2 || pads.length !== 4)
+    throw new RangeError('only 2-D convolution/pooling (NCHW) is supported');
+  if (attrs['auto_pad'] && attrs['auto_pad'].type === 'string' && attrs['auto_pad'].value !== 'NOTSET')
+    throw new RangeError('use explicit pads, not auto_pad');
   return { strides, pads, dil };
 }
-const convOut = (d: Dim, k: number, s: number, pb: number, pe: number, dil = 1): Dim => (typeof d === 'number' ? Math.floor((d + pb + pe - ((k - 1) * dil + 1)) / s) + 1 : `?conv(${d})`);
+const convOut = (d: Dim, k: number, s: number, pb: number, pe: number, dil = 1): Dim =>
+  typeof d === 'number' ? Math.floor((d + pb + pe - ((k - 1) * dil + 1)) / s) + 1 : `?conv(${d})`;
 SHAPE_RULES.set('Conv', (_g, [x, w, b], attrs) => {
   sameDtype([x, w, b], 'Conv');
   if (x!.shape.length !== 4 || w!.shape.length !== 4) throw new RangeError('Conv needs 4-D input [N, C, H, W] and weight [M, C, kH, kW]');
   if (attrInt(attrs, 'group', 1) !== 1) throw new RangeError('Conv groups are not supported');
   const [m, c, kh, kw] = w!.shape as number[];
-  if (typeof x!.shape[1] === 'number' && x!.shape[1] !== c) throw new RangeError(`Conv input has ${x!.shape[1]} channels, weight expects ${c}`);
+  if (typeof x!.shape[1] === 'number' && x!.shape[1] !== c)
+    throw new RangeError(`Conv input has ${x!.shape[1]} channels, weight expects ${c}`);
   if (b && (b.shape.length !== 1 || b.shape[0] !== m)) throw new RangeError(`Conv bias must be [${m}]`);
   const { strides, pads, dil } = spatial(attrs, [kh!, kw!]);
-  return [{ dtype: x!.dtype, shape: [x!.shape[0]!, m!, convOut(x!.shape[2]!, kh!, strides[0]!, pads[0]!, pads[2]!, dil[0]), convOut(x!.shape[3]!, kw!, strides[1]!, pads[1]!, pads[3]!, dil[1])] }];
+  return [
+    {
+      dtype: x!.dtype,
+      shape: [
+        x!.shape[0]!,
+        m!,
+        convOut(x!.shape[2]!, kh!, strides[0]!, pads[0]!, pads[2]!, dil[0]),
+        convOut(x!.shape[3]!, kw!, strides[1]!, pads[1]!, pads[3]!, dil[1]),
+      ],
+    },
+  ];
 });
 SHAPE_RULES.set('ConvTranspose', (_g, [x, w, b], attrs) => {
   sameDtype([x, w, b], 'ConvTranspose');
@@ -339,7 +407,8 @@ SHAPE_RULES.set('ConvTranspose', (_g, [x, w, b], attrs) => {
   const [, c, kh, kw] = w!.shape as number[];
   const { strides, pads } = spatial(attrs, [kh!, kw!]);
   const op = attrInts(attrs, 'output_padding') ?? [0, 0];
-  const up = (d: Dim, k: number, i: number): Dim => (typeof d === 'number' ? strides[i]! * (d - 1) + op[i]! + k - pads[i]! - pads[i + 2]! : `?convT(${d})`);
+  const up = (d: Dim, k: number, i: number): Dim =>
+    typeof d === 'number' ? strides[i]! * (d - 1) + op[i]! + k - pads[i]! - pads[i + 2]! : `?convT(${d})`;
   return [{ dtype: x!.dtype, shape: [x!.shape[0]!, c!, up(x!.shape[2]!, kh!, 0), up(x!.shape[3]!, kw!, 1)] }];
 });
 SHAPE_RULES.set('MaxPool', (_g, [x], attrs) => {
@@ -347,7 +416,12 @@ SHAPE_RULES.set('MaxPool', (_g, [x], attrs) => {
   const k = attrInts(attrs, 'kernel_shape');
   if (!k) throw new RangeError('MaxPool needs kernel_shape');
   const { strides, pads } = spatial(attrs, k);
-  const shape = [x!.shape[0]!, x!.shape[1]!, convOut(x!.shape[2]!, k[0]!, strides[0]!, pads[0]!, pads[2]!), convOut(x!.shape[3]!, k[1]!, strides[1]!, pads[1]!, pads[3]!)];
+  const shape = [
+    x!.shape[0]!,
+    x!.shape[1]!,
+    convOut(x!.shape[2]!, k[0]!, strides[0]!, pads[0]!, pads[2]!),
+    convOut(x!.shape[3]!, k[1]!, strides[1]!, pads[1]!, pads[3]!),
+  ];
   return [
     { dtype: x!.dtype, shape },
     { dtype: 'int64', shape },
@@ -398,11 +472,34 @@ type Binary = (a: Operand, b: Operand) => Tensor;
 
 declare module './graph.ts' {
   interface Graph {
-    neg: Unary; abs: Unary; exp: Unary; log: Unary; sqrt: Unary; relu: Unary; tanh: Unary; sigmoid: Unary;
-    softplus: Unary; reciprocal: Unary; floor: Unary; sign: Unary; identity: Unary; not: Unary;
-    add: Binary; sub: Binary; mul: Binary; div: Binary; pow: Binary; min: Binary; max: Binary;
-    greater: Binary; less: Binary; equal: Binary; greaterOrEqual: Binary; lessOrEqual: Binary;
-    and(a: Tensor, b: Tensor): Tensor; or(a: Tensor, b: Tensor): Tensor;
+    neg: Unary;
+    abs: Unary;
+    exp: Unary;
+    log: Unary;
+    sqrt: Unary;
+    relu: Unary;
+    tanh: Unary;
+    sigmoid: Unary;
+    softplus: Unary;
+    reciprocal: Unary;
+    floor: Unary;
+    sign: Unary;
+    identity: Unary;
+    not: Unary;
+    add: Binary;
+    sub: Binary;
+    mul: Binary;
+    div: Binary;
+    pow: Binary;
+    min: Binary;
+    max: Binary;
+    greater: Binary;
+    less: Binary;
+    equal: Binary;
+    greaterOrEqual: Binary;
+    lessOrEqual: Binary;
+    and(a: Tensor, b: Tensor): Tensor;
+    or(a: Tensor, b: Tensor): Tensor;
     where(c: Tensor, a: Operand, b: Operand): Tensor;
     clip(x: Tensor, min?: number, max?: number): Tensor;
     cast(x: Tensor, to: DType): Tensor;
@@ -431,7 +528,12 @@ declare module './graph.ts' {
     maxPool(x: Tensor, opts: ConvOptions & { kernelShape: readonly number[] }): { y: Tensor };
     scatterElements(data: Tensor, indices: Tensor, updates: Tensor, opts?: { axis?: number; reduction?: 'none' | 'add' }): Tensor;
     gatherElements(data: Tensor, indices: Tensor, axis?: number): Tensor;
-    layerNormalization(x: Tensor, scale: Tensor, bias: Tensor | null, opts?: { axis?: number; epsilon?: number }): { y: Tensor; mean: Tensor; invStdDev: Tensor };
+    layerNormalization(
+      x: Tensor,
+      scale: Tensor,
+      bias: Tensor | null,
+      opts?: { axis?: number; epsilon?: number },
+    ): { y: Tensor; mean: Tensor; invStdDev: Tensor };
     /** A scalar or tensor operand as a Tensor of `dtype`. */
     lift(x: Operand, dtype: DType): Tensor;
     zerosLike(x: Tensor): Tensor;
@@ -494,7 +596,11 @@ P.where = function (this: Graph, c: Tensor, a: Operand, b: Operand) {
   return this.node('Where', [c, this.lift(a, dt), this.lift(b, dt)])[0]!;
 };
 P.clip = function (this: Graph, x: Tensor, min?: number, max?: number) {
-  return this.node('Clip', [x, min === undefined ? null : this.constant(min, x.dtype), max === undefined ? null : this.constant(max, x.dtype)])[0]!;
+  return this.node('Clip', [
+    x,
+    min === undefined ? null : this.constant(min, x.dtype),
+    max === undefined ? null : this.constant(max, x.dtype),
+  ])[0]!;
 };
 P.cast = function (this: Graph, x: Tensor, to: DType) {
   const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 }[to];
@@ -514,7 +620,11 @@ P.gemm = function (this: Graph, a: Tensor, b: Tensor, c = null, opts = {}) {
 P.reduceSum = function (this: Graph, x: Tensor, axes?: readonly number[], keepdims = true) {
   return this.node('ReduceSum', axes && axes.length ? [x, this.ints(axes)] : [x], { keepdims: int(keepdims ? 1 : 0) })[0]!;
 };
-for (const [m, op] of [['reduceMean', 'ReduceMean'], ['reduceMax', 'ReduceMax'], ['reduceMin', 'ReduceMin']] as const) {
+for (const [m, op] of [
+  ['reduceMean', 'ReduceMean'],
+  ['reduceMax', 'ReduceMax'],
+  ['reduceMin', 'ReduceMin'],
+] as const) {
   P[m] = function (this: Graph, x: Tensor, axes?: readonly number[], keepdims = true) {
     const attrs: Record<string, Attr> = { keepdims: int(keepdims ? 1 : 0) };
     if (axes && axes.length) attrs['axes'] = ints(axes);
@@ -531,7 +641,14 @@ P.concat = function (this: Graph, xs: readonly Tensor[], axis: number) {
 P.split = function (this: Graph, x: Tensor, sizes: readonly number[], axis = 0) {
   return this.node('Split', [x, this.ints(sizes)], { axis: int(axis) });
 };
-P.slice = function (this: Graph, x: Tensor, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]) {
+P.slice = function (
+  this: Graph,
+  x: Tensor,
+  starts: readonly number[],
+  ends: readonly number[],
+  axes?: readonly number[],
+  steps?: readonly number[],
+) {
   const ins: (Tensor | null)[] = [x, this.ints(starts), this.ints(ends)];
   if (axes || steps) ins.push(this.ints(axes ?? starts.map((_, i) => i)));
   if (steps) ins.push(this.ints(steps));
@@ -559,7 +676,14 @@ P.size = function (this: Graph, x: Tensor) {
   return this.node('Size', [x])[0]!;
 };
 P.constantOfShape = function (this: Graph, shape: Tensor, value: number, dtype: DType) {
-  const data = dtype === 'float64' ? new Float64Array([value]) : dtype === 'float32' ? new Float32Array([value]) : dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : new Uint8Array([value]);
+  const data =
+    dtype === 'float64'
+      ? new Float64Array([value])
+      : dtype === 'float32'
+        ? new Float32Array([value])
+        : dtype === 'int64'
+          ? new BigInt64Array([BigInt(value)])
+          : new Uint8Array([value]);
   return this.node('ConstantOfShape', [shape], { value: { type: 'tensor', value: { dtype, dims: [1], data } } })[0]!;
 };
 P.pad = function (this: Graph, x: Tensor, pads: readonly number[]) {
@@ -584,8 +708,17 @@ P.maxPool = function (this: Graph, x: Tensor, opts: ConvOptions & { kernelShape:
   const [y] = this.node('MaxPool', [x], { ...convAttrs(opts), kernel_shape: ints(opts.kernelShape) }, { outputs: 1 });
   return { y: y! };
 };
-P.scatterElements = function (this: Graph, data: Tensor, indices: Tensor, updates: Tensor, opts: { axis?: number; reduction?: 'none' | 'add' } = {}) {
-  return this.node('ScatterElements', [data, indices, updates], { axis: int(opts.axis ?? 0), reduction: { type: 'string', value: opts.reduction ?? 'none' } })[0]!;
+P.scatterElements = function (
+  this: Graph,
+  data: Tensor,
+  indices: Tensor,
+  updates: Tensor,
+  opts: { axis?: number; reduction?: 'none' | 'add' } = {},
+) {
+  return this.node('ScatterElements', [data, indices, updates], {
+    axis: int(opts.axis ?? 0),
+    reduction: { type: 'string', value: opts.reduction ?? 'none' },
+  })[0]!;
 };
 P.gatherElements = function (this: Graph, data: Tensor, indices: Tensor, axis = 0) {
   return this.node('GatherElements', [data, indices], { axis: int(axis) })[0]!;

@@ -22,8 +22,16 @@ export interface AdamSlots {
  * p' = p - lr * (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps). `step` is t (1 for the first update),
  * a scalar of the parameters' dtype.
  */
-export function adam(g: Graph, params: readonly Tensor[], grads: readonly Tensor[], slots: readonly AdamSlots[], step: Tensor, cfg: AdamConfig = ADAM_DEFAULTS): { params: Tensor[]; slots: AdamSlots[] } {
-  if (params.length !== grads.length || params.length !== slots.length) throw new RangeError(`adam: ${params.length} params, ${grads.length} grads, ${slots.length} slot pairs`);
+export function adam(
+  g: Graph,
+  params: readonly Tensor[],
+  grads: readonly Tensor[],
+  slots: readonly AdamSlots[],
+  step: Tensor,
+  cfg: AdamConfig = ADAM_DEFAULTS,
+): { params: Tensor[]; slots: AdamSlots[] } {
+  if (params.length !== grads.length || params.length !== slots.length)
+    throw new RangeError(`adam: ${params.length} params, ${grads.length} grads, ${slots.length} slot pairs`);
   return g.scope('adam', () => {
     const dt = step.dtype;
     const bc1 = g.sub(1, g.pow(g.constant(cfg.beta1, dt), step));

@@ -65,7 +65,8 @@ export function parsePlacementLog(log: string): Placement {
     const m = MISSING.exec(line);
     if (m) missingKernels.push({ opType: m[1]!, name: m[2]! });
   }
-  if (counts.size === 0) throw new Error('onnxruntime wrote no node placement to its log (expected "... placed on [Provider]. Number of nodes: N")');
+  if (counts.size === 0)
+    throw new Error('onnxruntime wrote no node placement to its log (expected "... placed on [Provider]. Number of nodes: N")');
   return { counts, nodes, missingKernels };
 }
 
@@ -93,7 +94,9 @@ export async function nodePlacement(model: Uint8Array, provider: string): Promis
   const ortEntry = createRequire(import.meta.url).resolve('onnxruntime-node');
   try {
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, ortEntry, modelPath, provider], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, ortEntry, modelPath, provider], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const chunks: Buffer[] = [];
       child.stderr.on('data', (c: Buffer) => chunks.push(c));
       child.on('error', reject);
@@ -101,8 +104,16 @@ export async function nodePlacement(model: Uint8Array, provider: string): Promis
     });
     const err = /SESSION-ERROR (.*)/.exec(stderr);
     if (code !== 0 || err) {
-      const reason = err?.[1] ?? stderr.split('\n').filter((l) => l.trim()).slice(-3).join(' ');
-      throw new Error(`onnxruntime could not start the '${provider}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[provider] ?? ''}`.trim());
+      const reason =
+        err?.[1] ??
+        stderr
+          .split('\n')
+          .filter((l) => l.trim())
+          .slice(-3)
+          .join(' ');
+      throw new Error(
+        `onnxruntime could not start the '${provider}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[provider] ?? ''}`.trim(),
+      );
     }
     return { ...parsePlacementLog(stderr), log: stderr };
   } finally {
@@ -121,7 +132,10 @@ export async function nodePlacement(model: Uint8Array, provider: string): Promis
 export function assertPlacedOn(p: Placement, graph: Graph, provider: string, hostInputs?: Iterable<string>): void {
   const want = PROVIDER_NAMES[provider] ?? provider;
   if (want === PROVIDER_NAMES['cpu']) return;
-  if (!p.counts.has(want)) throw new Error(`onnxruntime placed no node of '${graph.name}' on ${want}: ${[...p.counts].map(([k, v]) => `${v} on ${k}`).join(', ')}`);
+  if (!p.counts.has(want))
+    throw new Error(
+      `onnxruntime placed no node of '${graph.name}' on ${want}: ${[...p.counts].map(([k, v]) => `${v} on ${k}`).join(', ')}`,
+    );
   const onHost = new Set<string>(hostInputs ?? graph.inputs.map((t) => t.name));
   for (const name of graph.initializers.keys()) onHost.add(name);
   const cpu = new Set<string>();
@@ -141,11 +155,14 @@ export function assertPlacedOn(p: Placement, graph: Graph, provider: string, hos
     if (!integer && !fromHost) offenders.push({ opType: n.opType, name: n.name });
   }
   // Nodes onnxruntime made itself (fusions) cannot be judged from our graph: report them too.
-  for (const [ep, list] of p.nodes) if (ep !== want) for (const n of list) if (!known.has(n.name) && !n.opType.startsWith('Memcpy')) offenders.push(n);
+  for (const [ep, list] of p.nodes)
+    if (ep !== want) for (const n of list) if (!known.has(n.name) && !n.opType.startsWith('Memcpy')) offenders.push(n);
   if (offenders.length === 0) return;
   const byOp = new Map<string, string[]>();
   for (const n of offenders) byOp.set(n.opType, [...(byOp.get(n.opType) ?? []), n.name]);
-  const list = [...byOp].map(([op, names]) => `${op} x${names.length} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`).join('; ');
+  const list = [...byOp]
+    .map(([op, names]) => `${op} x${names.length} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`)
+    .join('; ');
   throw new Error(
     `the '${provider}' execution provider would run ${offenders.length} node(s) of '${graph.name}' on the CPU, ` +
       `copying tensors between device and host inside every run: ${list}. ` +

@@ -184,9 +184,14 @@ export function decodeModel(bytes: Uint8Array): ModelProtoObj {
   try {
     msg = ModelProtoType.decode(bytes);
   } catch (e) {
-    throw new Error(`not a valid ONNX model (${bytes.length} bytes): ${(e as Error).message}`);
+    throw new Error(`not a valid ONNX model (${bytes.length} bytes): ${(e as Error).message}`, { cause: e });
   }
-  const obj = ModelProtoType.toObject(msg, { longs: Number, bytes: Uint8Array as unknown as typeof String, defaults: false, arrays: true }) as ModelProtoObj;
+  const obj = ModelProtoType.toObject(msg, {
+    longs: Number,
+    bytes: Uint8Array as unknown as typeof String,
+    defaults: false,
+    arrays: true,
+  }) as ModelProtoObj;
   if (!obj.graph) throw new Error(`not a valid ONNX model (${bytes.length} bytes): it has no graph`);
   obj.metadataProps ??= [];
   return obj;

@@ -33,8 +33,12 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     const gpu = eps.find((x) => x !== 'cpu');
     if (!gpu) throw e;
     // onnxruntime throws rather than falling back; say which provider failed, why, and what to do.
-    const reason = (e as Error).message.split('\n').filter((l) => l.trim()).pop() ?? String(e);
-    throw new Error(`onnxruntime could not start the '${gpu}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[gpu] ?? ''}`.trim());
+    const reason =
+      (e as Error).message
+        .split('\n')
+        .filter((l) => l.trim())
+        .pop() ?? String(e);
+    throw new Error(`onnxruntime could not start the '${gpu}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[gpu] ?? ''}`.trim(), { cause: e });
   }
 }
 
@@ -43,7 +47,14 @@ export const PROVIDER_HINTS: Record<string, string> = {
   webgpu: 'WebGPU needs a GPU adapter (on Linux: a Vulkan driver and loader), or use cpu.',
 };
 
-const ORT_TYPE: Record<DType, ort.Tensor.Type> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8' };
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+  uint8: 'uint8',
+};
 
 export function toOrt(dtype: DType, data: TypedArray, dims: readonly number[]): ort.Tensor {
   return new ort.Tensor(ORT_TYPE[dtype], data as never, dims);

@@ -62,7 +62,8 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const { g } = o;
   const dt = o.loss.dtype;
   const grads = o.grads ?? gradients(g, o.loss, o.trainable);
-  if (grads.length !== o.trainable.length) throw new RangeError(`buildTrainStep: ${grads.length} gradients for ${o.trainable.length} trainable tensors`);
+  if (grads.length !== o.trainable.length)
+    throw new RangeError(`buildTrainStep: ${grads.length} gradients for ${o.trainable.length} trainable tensors`);
   const step = g.input('opt/step', dt, []);
   const slots = o.trainable.map((p) => ({
     m: g.input(`opt/m/${p.name}`, p.dtype, p.shape),
@@ -84,7 +85,9 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const metrics = ['loss'];
   g.output(o.loss, 'loss');
   const gradientOutputs: string[] = [];
-  if (o.outputGradients) for (const [i, gr] of grads.entries()) gradientOutputs.push(g.output(gr, gr.name === `${o.trainable[i]!.name}_grad` ? undefined : `${o.trainable[i]!.name}_grad`).name);
+  if (o.outputGradients)
+    for (const [i, gr] of grads.entries())
+      gradientOutputs.push(g.output(gr, gr.name === `${o.trainable[i]!.name}_grad` ? undefined : `${o.trainable[i]!.name}_grad`).name);
   for (const [k, t] of Object.entries(o.metrics ?? {})) {
     if (t.shape.length !== 0) throw new RangeError(`metric '${k}' must be a scalar, has shape [${t.shape}]`);
     g.output(t, k);

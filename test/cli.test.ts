@@ -18,7 +18,14 @@ test('hiql quickstart generates the dataset, trains, exports and evaluates the e
   const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { success: number; model: string; tasks: unknown[] };
   assert.equal(summary.tasks.length, 5);
   assert.ok(summary.success >= 0 && summary.success <= 1);
-  for (const f of ['data/pointmaze-medium-navigate.npz', 'runs/qs/checkpoint.bin', 'runs/qs/curves.svg', summary.model, summary.model.replace('.onnx', '.low.onnx')]) assert.ok(existsSync(join(cwd, f)), `${f} exists`);
+  for (const f of [
+    'data/pointmaze-medium-navigate.npz',
+    'runs/qs/checkpoint.bin',
+    'runs/qs/curves.svg',
+    summary.model,
+    summary.model.replace('.onnx', '.low.onnx'),
+  ])
+    assert.ok(existsSync(join(cwd, f)), `${f} exists`);
   assert.match(r.stderr, /success: \d+\.\d%/);
 });
 
@@ -37,13 +44,39 @@ test('hiql rejects unknown commands and options with the valid ones', () => {
 test('hiql train --device webgpu trains on the GPU where there is one and says why not where there is none', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'cli-gpu-'));
   assert.equal(hiql(['data', 'generate', '--env', 'pointmaze-medium-navigate', '--episodes', '20', '--out', 'd.npz'], cwd).status, 0);
-  const r = hiql(['train', '--env', 'pointmaze-medium-navigate', '--dataset', 'd.npz', '--preset', 'quick', '--steps', '20', '--batchSize', '32', '--evalEvery', '0', '--evalEpisodes', '1', '--device', 'webgpu', '--run-dir', 'runs/g'], cwd);
+  const r = hiql(
+    [
+      'train',
+      '--env',
+      'pointmaze-medium-navigate',
+      '--dataset',
+      'd.npz',
+      '--preset',
+      'quick',
+      '--steps',
+      '20',
+      '--batchSize',
+      '32',
+      '--evalEvery',
+      '0',
+      '--evalEpisodes',
+      '1',
+      '--device',
+      'webgpu',
+      '--run-dir',
+      'runs/g',
+    ],
+    cwd,
+  );
   if (r.status === 0) {
     assert.match(r.stderr, /training step on webgpu: \d+ nodes on WebGpuExecutionProvider/);
     assert.ok(existsSync(join(cwd, 'runs/g/checkpoint.bin')));
   } else {
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /hiql train: onnxruntime could not start the 'webgpu' execution provider: .+WebGPU needs a GPU adapter \(on Linux: a Vulkan driver and loader\), or use cpu/);
+    assert.match(
+      r.stderr,
+      /hiql train: onnxruntime could not start the 'webgpu' execution provider: .+WebGPU needs a GPU adapter \(on Linux: a Vulkan driver and loader\), or use cpu/,
+    );
     assert.ok(!existsSync(join(cwd, 'runs/g/checkpoint.bin')), 'no checkpoint from a run that never started');
   }
 });

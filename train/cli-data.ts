@@ -8,7 +8,15 @@ import { DATASET_NAMES, VISUAL_DATASET_NAMES, VISUAL_FRAME_SIZE, datasetSpec, ge
 import { getMaze } from '../envs/maze.ts';
 import { encodePng } from '../envs/png.ts';
 import { renderMaze, renderPixelObservations } from '../envs/render.ts';
-import { buildTrajectoryIndex, d4rlToOgbench, datasetFromArrays, datasetFromGenerated, labelledRows, loadDataset, saveDatasetNpz } from './data/dataset.ts';
+import {
+  buildTrajectoryIndex,
+  d4rlToOgbench,
+  datasetFromArrays,
+  datasetFromGenerated,
+  labelledRows,
+  loadDataset,
+  saveDatasetNpz,
+} from './data/dataset.ts';
 import type { NpyArray } from './data/npy.ts';
 import { readNpz } from './data/npz.ts';
 import { readHdf5 } from './data/hdf5.ts';
@@ -74,8 +82,10 @@ async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
   if (episodes !== undefined && episodes < 1) throw new RangeError(`--episodes must be >= 1, got ${episodes}`);
   const spec = datasetSpec(env, split);
   const frameSize = optInt(args, 'frame-size');
-  if (frameSize !== undefined && !spec.visual) throw new RangeError(`hiql data generate: --frame-size is for pixel datasets (${VISUAL_DATASET_NAMES.join(', ')}), not '${spec.name}'`);
-  if (frameSize !== undefined && !(frameSize >= 8 && frameSize <= 256)) throw new RangeError(`--frame-size must be in [8, 256], got ${frameSize}`);
+  if (frameSize !== undefined && !spec.visual)
+    throw new RangeError(`hiql data generate: --frame-size is for pixel datasets (${VISUAL_DATASET_NAMES.join(', ')}), not '${spec.name}'`);
+  if (frameSize !== undefined && !(frameSize >= 8 && frameSize <= 256))
+    throw new RangeError(`--frame-size must be in [8, 256], got ${frameSize}`);
   const nEp = episodes ?? spec.episodes;
   const total = nEp * spec.episodeLength;
   const tty = process.stderr.isTTY === true;
@@ -174,7 +184,9 @@ async function render(args: ParsedArgs, rest: string[]): Promise<number> {
   const maze = getMaze(parseEnvName(env).maze);
   const ds = await loadDataset(file);
   if (ds.observations instanceof Uint8Array || ds.obsShape.length !== 1 || ds.obsShape[0]! < 2) {
-    throw new RangeError(`hiql data render: ${file}: needs state observations whose first two coordinates are x, y; got observation shape (${ds.obsShape.join(', ')})`);
+    throw new RangeError(
+      `hiql data render: ${file}: needs state observations whose first two coordinates are x, y; got observation shape (${ds.obsShape.join(', ')})`,
+    );
   }
   const d = ds.obsShape[0]!;
   const idx = buildTrajectoryIndex(ds.terminals);

@@ -52,7 +52,10 @@ export async function run(argv: string[]): Promise<number> {
     evalAtEnd: false,
     cb: {
       onLog: (e) => {
-        if (e.step % 1000 === 0 || e.step === e.steps) console.error(`      step ${e.step}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${Math.round(e.etaSec / 60)} min  loss ${e.metrics['loss']!.toFixed(3)}`);
+        if (e.step % 1000 === 0 || e.step === e.steps)
+          console.error(
+            `      step ${e.step}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${Math.round(e.etaSec / 60)} min  loss ${e.metrics['loss']!.toFixed(3)}`,
+          );
       },
       onEval: (s, r) => console.error(`      eval @ ${s}: ${(100 * r.success).toFixed(0)}% success`),
     },
@@ -69,10 +72,16 @@ export async function run(argv: string[]): Promise<number> {
   const r = await evaluateExported(out, env, episodes, seed);
 
   console.error('');
-  console.error(`success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`);
-  console.error(`trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); learning curves: ${runDir}/curves.svg`);
+  console.error(
+    `success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`,
+  );
+  console.error(
+    `trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); learning curves: ${runDir}/curves.svg`,
+  );
   console.error(`model: ${exp.files.map((f) => f.path).join(', ')}`);
-  console.error(`demo: npm run demo serves the browser demo with the pretrained policies in models/; to show this one, copy its files there`);
+  console.error(
+    `demo: npm run demo serves the browser demo with the pretrained policies in models/; to show this one, copy its files there`,
+  );
   console.log(JSON.stringify({ env, agent, steps: res.steps, runDir, model: out, success: r.success, tasks: r.tasks }));
   return 0;
 }

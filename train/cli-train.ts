@@ -34,9 +34,23 @@ function fmtTime(sec: number): string {
 
 /** The metrics shown on the progress line, per agent. */
 const SHOWN: Record<AgentName, [string, string][]> = {
-  hiql: [['loss', 'loss'], ['value/value_loss', 'V'], ['low_actor/actor_loss', 'lo'], ['high_actor/actor_loss', 'hi'], ['value/v_mean', 'v']],
-  gcivl: [['loss', 'loss'], ['value/value_loss', 'V'], ['actor/actor_loss', 'pi'], ['value/v_mean', 'v']],
-  gcbc: [['loss', 'loss'], ['actor/mse', 'mse']],
+  hiql: [
+    ['loss', 'loss'],
+    ['value/value_loss', 'V'],
+    ['low_actor/actor_loss', 'lo'],
+    ['high_actor/actor_loss', 'hi'],
+    ['value/v_mean', 'v'],
+  ],
+  gcivl: [
+    ['loss', 'loss'],
+    ['value/value_loss', 'V'],
+    ['actor/actor_loss', 'pi'],
+    ['value/v_mean', 'v'],
+  ],
+  gcbc: [
+    ['loss', 'loss'],
+    ['actor/mse', 'mse'],
+  ],
 };
 
 /**
@@ -58,10 +72,14 @@ export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: s
     if (fixed.includes(k)) continue;
     const key = kebabToCamel(k);
     if (!configKeys.includes(key)) {
-      throw new RangeError(`unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`);
+      throw new RangeError(
+        `unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`,
+      );
     }
     if (saved && !(key in TRAINER_DEFAULTS)) {
-      throw new RangeError(`--${k} changes the agent of the run being resumed in '${runDirArg}'; only trainer keys (${Object.keys(TRAINER_DEFAULTS).join(', ')}) may change on --resume`);
+      throw new RangeError(
+        `--${k} changes the agent of the run being resumed in '${runDirArg}'; only trainer keys (${Object.keys(TRAINER_DEFAULTS).join(', ')}) may change on --resume`,
+      );
     }
     const dflt = { ...TRAINER_DEFAULTS, ...AGENTS[agent].defaults }[key as 'steps'];
     if (v === true && typeof dflt !== 'boolean') throw new RangeError(`--${k} needs a value`);
@@ -81,7 +99,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   const { cfg, runDir, resume } = trainConfigFromArgs(argv);
   const t = cfg.trainer;
-  console.error(`training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`);
+  console.error(
+    `training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`,
+  );
   const shown = SHOWN[cfg.agent];
   const result = await train(cfg, runDir, {
     resume,
@@ -89,13 +109,21 @@ export async function runTrain(argv: string[]): Promise<number> {
       onInfo: (m) => console.error(m),
       onLog: (e) => {
         const ms = shown.map(([k, label]) => `${label} ${e.metrics[k]?.toFixed(3) ?? '?'}`).join('  ');
-        console.error(`step ${String(e.step).padStart(String(e.steps).length)}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${fmtTime(e.etaSec)}  ${ms}`);
+        console.error(
+          `step ${String(e.step).padStart(String(e.steps).length)}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${fmtTime(e.etaSec)}  ${ms}`,
+        );
       },
-      onEval: (step, r) => console.error(`eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ')}]`),
+      onEval: (step, r) =>
+        console.error(
+          `eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ')}]`,
+        ),
     },
   });
-  console.error(`done: ${result.steps} steps at ${result.stepsPerSec.toFixed(1)} steps/s; run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`);
-  if (result.finalEval) console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));
+  console.error(
+    `done: ${result.steps} steps at ${result.stepsPerSec.toFixed(1)} steps/s; run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`,
+  );
+  if (result.finalEval)
+    console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));
   return 0;
 }
 
@@ -115,7 +143,9 @@ export async function runEval(argv: string[]): Promise<number> {
   const cfg: RunConfig = { ...info.config, env: optString(args, 'env') ?? info.config.env };
   const t0 = performance.now();
   const r = await evaluateParams(cfg, info.dims, params, episodes, seed, optInt(args, 'threads'));
-  console.error(`${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.error(
+    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
   console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));
   return 0;

@@ -36,7 +36,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await (await load())(rest);
+    return await (
+      await load()
+    )(rest);
   } catch (e) {
     if (process.env['HIQL_DEBUG']) throw e;
     console.error(`hiql ${cmd}: ${e instanceof Error ? e.message : String(e)}`);

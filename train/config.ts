@@ -95,7 +95,8 @@ function coerce(key: string, raw: unknown, like: unknown): unknown {
   }
   if (Array.isArray(like)) {
     const parts = raw.split(',').map((x) => Number(x.trim()));
-    if (parts.length === 0 || parts.some((x) => !Number.isInteger(x) || x <= 0)) throw new RangeError(`config '${key}' expects positive integers separated by commas, got '${raw}'`);
+    if (parts.length === 0 || parts.some((x) => !Number.isInteger(x) || x <= 0))
+      throw new RangeError(`config '${key}' expects positive integers separated by commas, got '${raw}'`);
     return parts;
   }
   return raw;
@@ -154,8 +155,15 @@ function deepFreeze<T>(o: T): T {
  * Resolves a run's config. `overrides` are key -> value (strings from the command line are coerced
  * to the default's type); each key must be a trainer or agent key.
  */
-export function resolveConfig(o: { agent: string; preset?: string; env: string; dataset: string; overrides?: Record<string, unknown> }): RunConfig {
-  if (!AGENT_NAMES.includes(o.agent as AgentName)) throw new RangeError(`unknown agent '${o.agent}'; valid agents: ${AGENT_NAMES.join(', ')}`);
+export function resolveConfig(o: {
+  agent: string;
+  preset?: string;
+  env: string;
+  dataset: string;
+  overrides?: Record<string, unknown>;
+}): RunConfig {
+  if (!AGENT_NAMES.includes(o.agent as AgentName))
+    throw new RangeError(`unknown agent '${o.agent}'; valid agents: ${AGENT_NAMES.join(', ')}`);
   const agent = o.agent as AgentName;
   const presetName = (o.preset ?? 'ogbench') as PresetName;
   if (!PRESET_NAMES.includes(presetName)) throw new RangeError(`unknown preset '${o.preset}'; valid presets: ${PRESET_NAMES.join(', ')}`);
@@ -167,10 +175,20 @@ export function resolveConfig(o: { agent: string; preset?: string; env: string; 
   for (const [k, v] of Object.entries(o.overrides ?? {})) {
     if (k in trainer) merge(trainer, { [k]: v }, 'override');
     else if (k in agentConfig) merge(agentConfig, { [k]: v }, 'override');
-    else throw new RangeError(`unknown option '${k}' for agent ${agent}; valid keys: ${[...Object.keys(trainer), ...Object.keys(agentConfig)].join(', ')}`);
+    else
+      throw new RangeError(
+        `unknown option '${k}' for agent ${agent}; valid keys: ${[...Object.keys(trainer), ...Object.keys(agentConfig)].join(', ')}`,
+      );
   }
   validate(agentConfig as never, trainer as TrainerConfig);
-  return deepFreeze({ agent, preset: presetName, env: o.env, dataset: o.dataset, trainer: trainer as TrainerConfig, agentConfig: agentConfig as AgentConfig });
+  return deepFreeze({
+    agent,
+    preset: presetName,
+    env: o.env,
+    dataset: o.dataset,
+    trainer: trainer as TrainerConfig,
+    agentConfig: agentConfig as AgentConfig,
+  });
 }
 
 /** sha256 of the canonical JSON of the agent config (what determines the network and the losses). */
@@ -179,6 +197,15 @@ export function configHash(c: RunConfig): string {
   // and models made before pixels existed.
   const ac = { ...(c.agentConfig as Record<string, unknown>) };
   if (ac['encoder'] === undefined || ac['encoder'] === 'none') for (const k of ['encoder', 'encoderChannels', 'encoderDense']) delete ac[k];
-  const canon = (v: unknown): unknown => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v);
-  return createHash('sha256').update(JSON.stringify(canon({ agent: c.agent, agentConfig: ac }))).digest('hex');
+  const canon = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+        )
+      : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canon({ agent: c.agent, agentConfig: ac })))
+    .digest('hex');
 }

@@ -40,7 +40,8 @@ export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions)
   const { maze, visual } = parseEnvName(env);
   const spec = getMaze(maze);
   if (visual && o.frameSize === undefined) throw new RangeError(`evaluate: '${env}' is a visual environment; give the policy's frameSize`);
-  if (!visual && o.frameSize !== undefined) throw new RangeError(`evaluate: frameSize is for visual environments, '${env}' has state observations`);
+  if (!visual && o.frameSize !== undefined)
+    throw new RangeError(`evaluate: frameSize is for visual environments, '${env}' has state observations`);
   const tasks = o.tasks ?? spec.tasks.map((t) => t.id);
   const n = tasks.length * o.episodesPerTask;
   const vec = new VecPointMaze(spec, n);
@@ -53,7 +54,9 @@ export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions)
   const goalFrames = visual ? renderPixelObservations(spec, vec.goals, n, size) : null;
   let step = 0;
   while (vec.numRunning > 0) {
-    const actions = obsFrames ? await policy(renderPixelObservations(spec, vec.obs, n, size, obsFrames), goalFrames!, n) : await policy(vec.obs, vec.goals, n);
+    const actions = obsFrames
+      ? await policy(renderPixelObservations(spec, vec.obs, n, size, obsFrames), goalFrames!, n)
+      : await policy(vec.obs, vec.goals, n);
     vec.step(actions);
     step++;
     if (o.onProgress && step % 100 === 0) o.onProgress(step, vec.numRunning);

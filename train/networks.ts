@@ -138,7 +138,8 @@ function maxPoolSame(g: Graph, x: Tensor): Tensor {
  * layout), so the flattened features are in C, H, W order (OGBench flattens H, W, C).
  */
 export function impalaEncoder(g: Graph, P: ParamSource, prefix: string, x: Tensor, o: EncoderOptions): Tensor {
-  if (x.dtype !== 'uint8' || x.shape.length !== 4) throw new RangeError(`impalaEncoder '${prefix}': expected uint8 frames [B, H, W, C], got ${x.dtype} [${x.shape}]`);
+  if (x.dtype !== 'uint8' || x.shape.length !== 4)
+    throw new RangeError(`impalaEncoder '${prefix}': expected uint8 frames [B, H, W, C], got ${x.dtype} [${x.shape}]`);
   return g.scope(prefix, () => {
     let h = g.transpose(g.mul(g.cast(x, 'float32'), 1 / 255), [0, 3, 1, 2]);
     o.channels.forEach((ch, i) => {
@@ -156,7 +157,13 @@ export function impalaEncoder(g: Graph, P: ParamSource, prefix: string, x: Tenso
 }
 
 /** Goal representation phi([s; g]): MLP to repDim, then rescaled to length sqrt(repDim). */
-export function goalRep(g: Graph, P: ParamSource, s: Tensor, goal: Tensor, o: { hidden: readonly number[]; repDim: number; layerNorm: boolean; encoder?: EncoderOptions | null }): Tensor {
+export function goalRep(
+  g: Graph,
+  P: ParamSource,
+  s: Tensor,
+  goal: Tensor,
+  o: { hidden: readonly number[]; repDim: number; layerNorm: boolean; encoder?: EncoderOptions | null },
+): Tensor {
   return g.scope('phi', () => {
     // Pixels: one encoder over the channel stack [s; g] (6 channels), as OGBench's goal_rep.
     const input = o.encoder ? impalaEncoder(g, P, 'phi/encoder', g.concat([s, goal], 3), o.encoder) : g.concat([s, goal], 1);
@@ -165,9 +172,17 @@ export function goalRep(g: Graph, P: ParamSource, s: Tensor, goal: Tensor, o: { 
 }
 
 /** The value ensemble on a prepared input; returns one [B] tensor per member. */
-export function valueHeads(g: Graph, P: ParamSource, prefix: string, input: Tensor, o: { hidden: readonly number[]; layerNorm: boolean; ensemble?: number }): Tensor[] {
+export function valueHeads(
+  g: Graph,
+  P: ParamSource,
+  prefix: string,
+  input: Tensor,
+  o: { hidden: readonly number[]; layerNorm: boolean; ensemble?: number },
+): Tensor[] {
   return Array.from({ length: o.ensemble ?? 2 }, (_, m) =>
-    g.scope(`${prefix}/${m}`, () => g.squeeze(mlp(g, P, `${prefix}/${m}/mlp`, input, { hidden: o.hidden, out: 1, layerNorm: o.layerNorm }), [1])),
+    g.scope(`${prefix}/${m}`, () =>
+      g.squeeze(mlp(g, P, `${prefix}/${m}/mlp`, input, { hidden: o.hidden, out: 1, layerNorm: o.layerNorm }), [1]),
+    ),
   );
 }
 

@@ -30,7 +30,11 @@ export function niceTicks(lo: number, hi: number): number[] {
 }
 
 /** One chart panel: axes, ticks, a legend and one polyline per series. */
-export function chartSvg(title: string, series: Series[], o: { x: number; y: number; w: number; h: number; yMin?: number; yMax?: number; xLabel: string }): string {
+export function chartSvg(
+  title: string,
+  series: Series[],
+  o: { x: number; y: number; w: number; h: number; yMin?: number; yMax?: number; xLabel: string },
+): string {
   const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   if (pts.length === 0) return '';
   const xMin = Math.min(...pts.map((p) => p[0]));
@@ -54,11 +58,15 @@ export function chartSvg(title: string, series: Series[], o: { x: number; y: num
     parts.push(`<line x1="${L}" x2="${R}" y1="${sy(yv)}" y2="${sy(yv)}" stroke="#eee"/>`);
     parts.push(`<text x="${L - 5}" y="${sy(yv) + 4}" text-anchor="end" font-size="10">${Number(yv.toPrecision(4))}</text>`);
   }
-  for (const xv of niceTicks(xMin, xMax)) parts.push(`<text x="${sx(xv)}" y="${B + 14}" text-anchor="middle" font-size="10">${Number(xv.toPrecision(6))}</text>`);
+  for (const xv of niceTicks(xMin, xMax))
+    parts.push(`<text x="${sx(xv)}" y="${B + 14}" text-anchor="middle" font-size="10">${Number(xv.toPrecision(6))}</text>`);
   parts.push(`<text x="${(L + R) / 2}" y="${B + 28}" text-anchor="middle" font-size="11">${esc(o.xLabel)}</text>`);
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
-    const d = s.points.filter(([, y]) => Number.isFinite(y)).map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    const d = s.points
+      .filter(([, y]) => Number.isFinite(y))
+      .map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+      .join(' ');
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${d}"/>`);
     if (s.points.length < 30) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="2.5" fill="${c}"/>`);
     parts.push(`<text x="${L + 8}" y="${T + 14 + 13 * i}" font-size="11" fill="${c}">${esc(s.name)}</text>`);
@@ -76,15 +84,40 @@ export function writeCurves(runDir: string): void {
   const W = 460;
   const H = 260;
   lossKeys.forEach((k, i) => {
-    panels.push(chartSvg(k, [{ name: k, points: metrics.map((m) => [m['step']!, m[k]!]) }], { x: (i % 2) * W, y: Math.floor(i / 2) * H, w: W, h: H, xLabel: 'step' }));
+    panels.push(
+      chartSvg(k, [{ name: k, points: metrics.map((m) => [m['step']!, m[k]!]) }], {
+        x: (i % 2) * W,
+        y: Math.floor(i / 2) * H,
+        w: W,
+        h: H,
+        xLabel: 'step',
+      }),
+    );
   });
   const row = Math.ceil(lossKeys.length / 2);
   if (evals.length) {
     panels.push(
-      chartSvg('evaluation success', [{ name: 'success (all tasks)', points: evals.map((e) => [e['step']!, e['success']!]) }], { x: 0, y: row * H, w: W, h: H, yMin: 0, yMax: 1, xLabel: 'step' }),
+      chartSvg('evaluation success', [{ name: 'success (all tasks)', points: evals.map((e) => [e['step']!, e['success']!]) }], {
+        x: 0,
+        y: row * H,
+        w: W,
+        h: H,
+        yMin: 0,
+        yMax: 1,
+        xLabel: 'step',
+      }),
     );
   }
-  panels.push(chartSvg('steps/s', [{ name: 'updates per second', points: metrics.map((m) => [m['step']!, m['stepsPerSec']!]) }], { x: W, y: row * H, w: W, h: H, yMin: 0, xLabel: 'step' }));
+  panels.push(
+    chartSvg('steps/s', [{ name: 'updates per second', points: metrics.map((m) => [m['step']!, m['stepsPerSec']!]) }], {
+      x: W,
+      y: row * H,
+      w: W,
+      h: H,
+      yMin: 0,
+      xLabel: 'step',
+    }),
+  );
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${(row + 1) * H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
   writeFileAtomic(join(runDir, 'curves.svg'), new TextEncoder().encode(svg));
 }

@@ -44,11 +44,15 @@ export class GoalSampler {
     readonly layout: BatchLayout,
     seed: number,
   ) {
-    if (traj.validIndices.length === 0) throw new RangeError('GoalSampler: the dataset has no transition (every trajectory has a single state)');
+    if (traj.validIndices.length === 0)
+      throw new RangeError('GoalSampler: the dataset has no transition (every trajectory has a single state)');
     this.rng = new Rng(seed);
     this.d = ds.obsShape.reduce((a, b) => a * b, 1);
     const B = cfg.batchSize;
-    const obsKeys = layout === 'hiql' ? ['observations', 'nextObservations', 'valueGoals', 'lowActorGoals', 'highActorGoals', 'highActorTargets'] : ['observations', 'nextObservations', 'valueGoals', 'actorGoals'];
+    const obsKeys =
+      layout === 'hiql'
+        ? ['observations', 'nextObservations', 'valueGoals', 'lowActorGoals', 'highActorGoals', 'highActorTargets']
+        : ['observations', 'nextObservations', 'valueGoals', 'actorGoals'];
     const pixels = ds.observations instanceof Uint8Array;
     for (const k of obsKeys) this.bufs[k] = pixels ? new Uint8Array(B * this.d) : new Float32Array(B * this.d);
     this.bufs['actions'] = new Float32Array(B * ds.actionDim);

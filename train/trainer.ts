@@ -4,8 +4,28 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng, deriveSeed } from '../envs/rng.ts';
-import { Graph, StepRunner, assertPlacedOn, createSession, loadCheckpoint, nodePlacement, ort, saveCheckpoint, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
-import { batchFeeds, buildAgentStep, buildPolicyGraph, initAgentState, isPixels, obsInput, type AgentConfig, type Dims } from './agents/index.ts';
+import {
+  Graph,
+  StepRunner,
+  assertPlacedOn,
+  createSession,
+  loadCheckpoint,
+  nodePlacement,
+  ort,
+  saveCheckpoint,
+  writeFileAtomic,
+  type Checkpoint,
+} from '../onnx/index.ts';
+import {
+  batchFeeds,
+  buildAgentStep,
+  buildPolicyGraph,
+  initAgentState,
+  isPixels,
+  obsInput,
+  type AgentConfig,
+  type Dims,
+} from './agents/index.ts';
 import { configHash, type RunConfig } from './config.ts';
 import { buildTrajectoryIndex, dropActions, labelledTrajectories, loadDataset, type Dataset } from './data/dataset.ts';
 import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
@@ -47,10 +67,16 @@ export function readRunParams(runDir: string): { params: Map<string, Float32Arra
 export function datasetDims(ds: Dataset): Dims {
   const obsDim = ds.obsShape.reduce((a, b) => a * b, 1);
   if (ds.observations instanceof Uint8Array) {
-    if (ds.obsShape.length !== 3) throw new RangeError(`dataset '${ds.name ?? '?'}': uint8 observations must be frames [N, H, W, C], got per-row shape [${ds.obsShape}]`);
+    if (ds.obsShape.length !== 3)
+      throw new RangeError(
+        `dataset '${ds.name ?? '?'}': uint8 observations must be frames [N, H, W, C], got per-row shape [${ds.obsShape}]`,
+      );
     return { obsDim, actionDim: ds.actionDim, obsShape: [...ds.obsShape] };
   }
-  if (ds.obsShape.length !== 1) throw new RangeError(`dataset '${ds.name ?? '?'}' has float observations of shape [${ds.obsShape}]; expected state vectors [N, d] or uint8 frames [N, H, W, C]`);
+  if (ds.obsShape.length !== 1)
+    throw new RangeError(
+      `dataset '${ds.name ?? '?'}' has float observations of shape [${ds.obsShape}]; expected state vectors [N, d] or uint8 frames [N, H, W, C]`,
+    );
   return { obsDim, actionDim: ds.actionDim };
 }
 
@@ -60,10 +86,16 @@ function samplerConfig(c: AgentConfig, agent: RunConfig['agent']): SamplerConfig
 }
 
 /** A BatchPolicy running the agent's policy graph built from `params` on onnxruntime. */
-export async function sessionPolicy(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, threads?: number): Promise<{ policy: BatchPolicy; release: () => Promise<void> }> {
+export async function sessionPolicy(
+  cfg: RunConfig,
+  dims: Dims,
+  params: ReadonlyMap<string, Float32Array>,
+  threads?: number,
+): Promise<{ policy: BatchPolicy; release: () => Promise<void> }> {
   const session = await createSession(buildPolicyGraph(cfg.agent, cfg.agentConfig, dims, params).toBytes(), { threads });
   const { shape } = obsInput(dims);
-  const tensor = (x: Float32Array | Uint8Array, n: number) => (x instanceof Uint8Array ? new ort.Tensor('uint8', x, [n, ...shape]) : new ort.Tensor('float32', x, [n, ...shape]));
+  const tensor = (x: Float32Array | Uint8Array, n: number) =>
+    x instanceof Uint8Array ? new ort.Tensor('uint8', x, [n, ...shape]) : new ort.Tensor('float32', x, [n, ...shape]);
   const policy: BatchPolicy = async (obs, goals, n) => {
     const out = await session.run({ observation: tensor(obs, n), goal: tensor(goals, n) });
     return out['action']!.data as Float32Array;
@@ -71,7 +103,14 @@ export async function sessionPolicy(cfg: RunConfig, dims: Dims, params: Readonly
   return { policy, release: () => session.release() };
 }
 
-export async function evaluateParams(cfg: RunConfig, dims: Dims, params: ReadonlyMap<string, Float32Array>, episodes: number, seed: number, threads?: number): Promise<EvalResult> {
+export async function evaluateParams(
+  cfg: RunConfig,
+  dims: Dims,
+  params: ReadonlyMap<string, Float32Array>,
+  episodes: number,
+  seed: number,
+  threads?: number,
+): Promise<EvalResult> {
   const { policy, release } = await sessionPolicy(cfg, dims, params, threads);
   try {
     return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed, frameSize: isPixels(dims) ? dims.obsShape![0] : undefined });
@@ -90,7 +129,11 @@ export interface TrainResult {
  * Trains `cfg` in `runDir`. With `resume`, continues from the run's checkpoint exactly as an
  * uninterrupted run would (batches are drawn from a generator re-seeded per step).
  */
-export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolean; dataset?: Dataset; cb?: TrainCallbacks; evalAtEnd?: boolean } = {}): Promise<TrainResult> {
+export async function train(
+  cfg: RunConfig,
+  runDir: string,
+  o: { resume?: boolean; dataset?: Dataset; cb?: TrainCallbacks; evalAtEnd?: boolean } = {},
+): Promise<TrainResult> {
   const cb = o.cb ?? {};
   const t = cfg.trainer;
   mkdirSync(runDir, { recursive: true });
@@ -104,9 +147,13 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
   const cfgPath = join(runDir, CONFIG_FILE);
   if (o.resume) {
     const prev = readRunInfo(runDir);
-    if (prev.configHash !== info.configHash) throw new Error(`cannot resume '${runDir}': its config differs from this one (hash ${prev.configHash.slice(0, 12)} vs ${info.configHash.slice(0, 12)})`);
+    if (prev.configHash !== info.configHash)
+      throw new Error(
+        `cannot resume '${runDir}': its config differs from this one (hash ${prev.configHash.slice(0, 12)} vs ${info.configHash.slice(0, 12)})`,
+      );
   } else {
-    if (existsSync(join(runDir, CHECKPOINT_FILE))) throw new Error(`'${runDir}' already holds a run; pass --resume to continue it or choose another --run-dir`);
+    if (existsSync(join(runDir, CHECKPOINT_FILE)))
+      throw new Error(`'${runDir}' already holds a run; pass --resume to continue it or choose another --run-dir`);
     writeFileAtomic(cfgPath, new TextEncoder().encode(JSON.stringify(info, null, 2) + '\n'));
     for (const f of ['metrics.jsonl', 'eval.jsonl']) writeFileSync(join(runDir, f), '');
   }
@@ -129,7 +176,9 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
     // Measured on an H200 with onnxruntime-node 1.30 (bench/gpu-check.sh): one pixel HIQL step on WebGPU
     // differed from the CPU by 18% in loss; the cause, a wrong WebGPU Conv over 6 input channels, is now
     // avoided (conv3x3 pads to 8), but a whole pixel step has not been re-measured on a GPU since.
-    throw new Error('pixel agents are not validated on webgpu: one step of the pixel HIQL update on onnxruntime-node 1.30 WebGPU differed from the CPU by 18% in loss (a wrong WebGPU Conv over 6 channels, now avoided, but the whole step is not yet re-checked on a GPU); train pixel agents with --device cpu');
+    throw new Error(
+      'pixel agents are not validated on webgpu: one step of the pixel HIQL update on onnxruntime-node 1.30 WebGPU differed from the CPU by 18% in loss (a wrong WebGPU Conv over 6 channels, now avoided, but the whole step is not yet re-checked on a GPU); train pixel agents with --device cpu',
+    );
   }
   if (t.device !== 'cpu') {
     // A GPU provider without a kernel for some op would run it on the CPU mid-step: find out first.
@@ -137,7 +186,11 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
     assertPlacedOn(placement, Graph.fromBytes(step.spec.model).graph, t.device, [...step.spec.batchInputs, step.spec.stepInput]);
     cb.onInfo?.(`training step on ${t.device}: ${[...placement.counts].map(([k, v]) => `${v} nodes on ${k}`).join(', ')}`);
   }
-  const runner = await StepRunner.create(step.spec, initial, { threads, executionProviders: [t.device], deviceResident: t.device !== 'cpu' });
+  const runner = await StepRunner.create(step.spec, initial, {
+    threads,
+    executionProviders: [t.device],
+    deviceResident: t.device !== 'cpu',
+  });
   runner.stepCount = startStep;
   const B = cfg.agentConfig.batchSize;
   const sampler = new GoalSampler(ds, traj, samplerConfig(cfg.agentConfig, cfg.agent), cfg.agent === 'hiql' ? 'hiql' : 'flat', 0);
@@ -148,7 +201,8 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
     const snap = await runner.snapshot();
     const tensors: Checkpoint['tensors'] = new Map();
     for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapes.get(name)!, data: v });
-    for (const s of step.spec.state) if (s.name.startsWith('opt/')) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
+    for (const s of step.spec.state)
+      if (s.name.startsWith('opt/')) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
     saveCheckpoint(join(runDir, CHECKPOINT_FILE), { step: stepNo, tensors, meta: { configHash: info.configHash } });
   };
   const doEval = async (stepNo: number): Promise<EvalResult> => {
@@ -176,7 +230,10 @@ export async function train(cfg: RunConfig, runDir: string, o: { resume?: boolea
       const sps = ((s - lastStep) * 1000) / (now - last);
       const avg: Record<string, number> = {};
       for (const [k, v] of Object.entries(sums)) avg[k] = v / count;
-      appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify({ step: s, time: (now - startTime) / 1000, stepsPerSec: sps, ...avg }) + '\n');
+      appendFileSync(
+        join(runDir, 'metrics.jsonl'),
+        JSON.stringify({ step: s, time: (now - startTime) / 1000, stepsPerSec: sps, ...avg }) + '\n',
+      );
       cb.onLog?.({ step: s, steps: t.steps, stepsPerSec: sps, etaSec: (t.steps - s) / sps, metrics: avg });
       for (const k of Object.keys(sums)) delete sums[k];
       count = 0;

@@ -160,7 +160,10 @@ function render(): void {
     ball: S.policy ? e.position : null,
     goal: S.policy ? e.goal : null,
     subgoal: showSub ? [S.subgoal!.x, S.subgoal!.y] : null,
-    heat: el.showHeat.checked && S.subgoal && S.finder ? { candidates: S.finder.candidates, distances: S.subgoal.distances, spacing: S.finder.spacing } : null,
+    heat:
+      el.showHeat.checked && S.subgoal && S.finder
+        ? { candidates: S.finder.candidates, distances: S.subgoal.distances, spacing: S.finder.spacing }
+        : null,
     success: e.status === 'success',
   });
   updateStats();
@@ -282,7 +285,9 @@ function describeBackend(p: Policy): void {
   const threads = p.backend === 'wasm' ? `${THREADS} thread${THREADS === 1 ? '' : 's'}` : 'GPU';
   el.badge.dataset.backend = p.backend;
   el.badgeText.textContent = `onnxruntime-web · ${p.backend === 'webgpu' ? 'WebGPU' : 'wasm'}`;
-  const notes: string[] = [`Running on <b>${p.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'}</b> (${threads}${p.backend === 'wasm' ? `, ${isolated ? 'cross-origin isolated' : 'not isolated: no threads'}` : ''}).`];
+  const notes: string[] = [
+    `Running on <b>${p.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'}</b> (${threads}${p.backend === 'wasm' ? `, ${isolated ? 'cross-origin isolated' : 'not isolated: no threads'}` : ''}).`,
+  ];
   if (p.fallback) notes.push(`WebGPU could not load the policy, so it fell back to wasm: ${escapeHtml(p.fallback.reason.slice(0, 160))}`);
   else if (!S.webgpu) notes.push('WebGPU is not available in this browser.');
   el.backendNote.innerHTML = notes.join(' ');
@@ -362,7 +367,9 @@ async function selectModel(m: ManifestModel): Promise<void> {
   // Policy choices for this maze.
   const same = S.manifest.models.filter((x) => x.maze === m.maze);
   el.policyRow.hidden = same.length < 2;
-  el.policySelect.innerHTML = same.map((x) => `<option value="${escapeHtml(x.name)}"${x === m ? ' selected' : ''}>${escapeHtml(x.name)}</option>`).join('');
+  el.policySelect.innerHTML = same
+    .map((x) => `<option value="${escapeHtml(x.name)}"${x === m ? ' selected' : ''}>${escapeHtml(x.name)}</option>`)
+    .join('');
   for (const b of Array.from(el.taskButtons.querySelectorAll('button'))) (b as HTMLButtonElement).disabled = false;
   for (const b of [el.play, el.step, el.restart]) b.disabled = false;
 }
@@ -381,7 +388,10 @@ function buildControls(): void {
     b.disabled = !m;
     b.title = m ? `${m.name}` : `no ${name} policy is shipped with this build`;
     b.addEventListener('click', () => {
-      if (m && S.model?.maze !== name) selectModel(m).then(() => startTask(1)).catch(fail);
+      if (m && S.model?.maze !== name)
+        selectModel(m)
+          .then(() => startTask(1))
+          .catch(fail);
     });
     el.mazeButtons.appendChild(b);
   }
@@ -443,7 +453,10 @@ function wire(): void {
   });
   el.policySelect.addEventListener('change', () => {
     const m = S.manifest.models.find((x) => x.name === el.policySelect.value);
-    if (m) selectModel(m).then(() => startTask(1)).catch(fail);
+    if (m)
+      selectModel(m)
+        .then(() => startTask(1))
+        .catch(fail);
   });
   el.canvas.addEventListener('click', (ev) => {
     if (!S.policy) return;
@@ -483,7 +496,8 @@ function wire(): void {
 
 async function runEpisode(o: RunEpisodeOptions): Promise<RunEpisodeResult> {
   const m = S.manifest.models.find((x) => x.maze === o.maze);
-  if (!m) throw new Error(`no policy for maze '${o.maze}' is shipped (shipped: ${S.manifest.models.map((x) => x.maze).join(', ') || 'none'})`);
+  if (!m)
+    throw new Error(`no policy for maze '${o.maze}' is shipped (shipped: ${S.manifest.models.map((x) => x.maze).join(', ') || 'none'})`);
   if (S.model !== m || !S.policy) await selectModel(m);
   const task = o.task ?? 1;
   const seed = o.seed ?? 0;
@@ -544,7 +558,9 @@ async function main(): Promise<{ models: string[] }> {
     el.badgeText.textContent = 'onnxruntime-web · no model';
     el.hint.textContent = '';
     el.modelInfo.textContent = 'No pretrained policies are shipped with this build.';
-    el.backendNote.textContent = webgpu ? 'WebGPU is available in this browser.' : 'WebGPU is not available in this browser; WebAssembly will be used.';
+    el.backendNote.textContent = webgpu
+      ? 'WebGPU is available in this browser.'
+      : 'WebGPU is not available in this browser; WebAssembly will be used.';
     showNotice(
       'No pretrained policies are shipped with this build. Put exported policies into <code>models/</code> ' +
         '(<code>node bin/hiql.js export RUN --out models/pointmaze-medium-navigate-hiql.onnx</code> writes the policy and its ' +

@@ -126,7 +126,13 @@ export class SubgoalFinder {
         best = i;
       }
     }
-    return { x: this.candidates[2 * best]!, y: this.candidates[2 * best + 1]!, distances: this.distances, cached, ms: performance.now() - t0 };
+    return {
+      x: this.candidates[2 * best]!,
+      y: this.candidates[2 * best + 1]!,
+      distances: this.distances,
+      cached,
+      ms: performance.now() - t0,
+    };
   }
 
   clear(): void {

@@ -6,20 +6,46 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPolicyInfo } from './metadata.js';
-import { companionsFromOptions, createPolicy, type Backend, type LoadOptions, type ModelSource, type OrtModule, type OrtProvider, type Policy } from './policy.js';
+import {
+  companionsFromOptions,
+  createPolicy,
+  type Backend,
+  type LoadOptions,
+  type ModelSource,
+  type OrtModule,
+  type OrtProvider,
+  type Policy,
+} from './policy.js';
 
 export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
-export type { Backend, FallbackBackend, FallbackReport, LoadOptions, ModelSource, OrtModule, OrtProvider, OrtSession, OrtTensor } from './policy.js';
+export type {
+  Backend,
+  FallbackBackend,
+  FallbackReport,
+  LoadOptions,
+  ModelSource,
+  OrtModule,
+  OrtProvider,
+  OrtSession,
+  OrtTensor,
+} from './policy.js';
 export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
 export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';
 
-const ENGINE: Record<Backend, string> = { cpu: 'onnxruntime-node', cuda: 'onnxruntime-node', webgpu: 'onnxruntime-node', wasm: 'onnxruntime-web' };
+const ENGINE: Record<Backend, string> = {
+  cpu: 'onnxruntime-node',
+  cuda: 'onnxruntime-node',
+  webgpu: 'onnxruntime-node',
+  wasm: 'onnxruntime-web',
+};
 
 async function importOrt(pkg: string, backend: Backend): Promise<OrtModule> {
   try {
     return pkg === 'onnxruntime-node' ? await import('onnxruntime-node') : await import('onnxruntime-web');
   } catch (e) {
-    throw new Error(`backend '${backend}' needs the ${pkg} package (npm install ${pkg}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new Error(`backend '${backend}' needs the ${pkg} package (npm install ${pkg}): ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   }
 }
 
@@ -61,7 +87,9 @@ export async function loadPolicy(source: string | URL | Uint8Array, options: Loa
     main = { bytes: await readModel(path, 'policy'), name: path };
     dir = dirname(path);
   } else {
-    throw new TypeError(`loadPolicy: source must be a file path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`);
+    throw new TypeError(
+      `loadPolicy: source must be a file path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`,
+    );
   }
   const companions = companionsFromOptions(options);
   if (dir !== null) {
@@ -75,7 +103,10 @@ export async function loadPolicy(source: string | URL | Uint8Array, options: Loa
         try {
           companions[role] = { bytes: new Uint8Array(await readFile(p)), name: p };
         } catch (e) {
-          throw new Error(`policy '${basename(main.name)}' lists its ${role} companion '${file}', which cannot be read beside it (${p}): ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : String(e)}; keep the exported files together`, { cause: e });
+          throw new Error(
+            `policy '${basename(main.name)}' lists its ${role} companion '${file}', which cannot be read beside it (${p}): ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : String(e)}; keep the exported files together`,
+            { cause: e },
+          );
         }
       }
     }

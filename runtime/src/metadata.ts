@@ -178,7 +178,9 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
   const where = describe(source);
   const fv = meta['hiql.format_version'];
   if (fv === undefined) {
-    throw new Error(`${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' (policies are written by 'hiql export')`);
+    throw new Error(
+      `${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' (policies are written by 'hiql export')`,
+    );
   }
   if (!/^\d+$/.test(fv)) throw new Error(`${where}: 'hiql.format_version' must be a positive integer, got '${fv}'`);
   const formatVersion = Number(fv);
@@ -235,7 +237,8 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
     for (const k of ['low_policy', 'goal_rep'] as const) {
       const f = c[k];
       if (f === undefined) continue;
-      if (typeof f !== 'string' || f === '' || /[\\/]/.test(f) || f === '.' || f === '..') bad('hiql.companions', `file names without a path (${k}: '${String(f)}')`);
+      if (typeof f !== 'string' || f === '' || /[\\/]/.test(f) || f === '.' || f === '..')
+        bad('hiql.companions', `file names without a path (${k}: '${String(f)}')`);
       companions[k] = f as string;
     }
   }
@@ -250,7 +253,12 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
     } catch {
       sh = undefined;
     }
-    if (!Array.isArray(sh) || sh.length === 0 || !sh.every((d) => Number.isInteger(d) && d > 0) || sh.reduce((a: number, b: number) => a * b, 1) !== obsDim) {
+    if (
+      !Array.isArray(sh) ||
+      sh.length === 0 ||
+      !sh.every((d) => Number.isInteger(d) && d > 0) ||
+      sh.reduce((a: number, b: number) => a * b, 1) !== obsDim
+    ) {
       bad('hiql.obs_shape', `a JSON list of positive integers whose product is hiql.obs_dim (${obsDim})`);
     }
     obsShape = sh as number[];

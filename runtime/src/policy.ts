@@ -21,7 +21,10 @@ export interface OrtSession {
 }
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
-  Tensor: { new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor; new (type: 'uint8', data: Uint8Array, dims: readonly number[]): OrtTensor };
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+    new (type: 'uint8', data: Uint8Array, dims: readonly number[]): OrtTensor;
+  };
   env?: { wasm?: { numThreads?: number } };
 }
 
@@ -99,7 +102,9 @@ interface InputSpec {
 type Buffer = Float32Array | Uint8Array;
 const bufferFor = (s: InputSpec, n: number): Buffer => (s.dtype === 'uint8' ? new Uint8Array(n) : new Float32Array(n));
 const tensorFor = (ort: OrtModule, s: InputSpec, data: Buffer, n: number): OrtTensor =>
-  data instanceof Uint8Array ? new ort.Tensor('uint8', data, [n, ...(s.shape ?? [s.dim])]) : new ort.Tensor('float32', data, [n, ...(s.shape ?? [s.dim])]);
+  data instanceof Uint8Array
+    ? new ort.Tensor('uint8', data, [n, ...(s.shape ?? [s.dim])])
+    : new ort.Tensor('float32', data, [n, ...(s.shape ?? [s.dim])]);
 
 /**
  * One onnxruntime session with validated, reused input buffers. Batch-1 buffers and tensors are
@@ -165,7 +170,10 @@ function copyChecked(dst: Buffer, src: unknown, spec: InputSpec, n: number, meth
     }
     for (let i = 0; i < expected; i++) {
       const v = src[i];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${method}: ${where(i)} is ${String(v)}; pixel frames must be integers 0..255 (a Uint8Array of ${spec.shape?.join(' x ') ?? spec.dim} per row)`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255)
+        throw new RangeError(
+          `${method}: ${where(i)} is ${String(v)}; pixel frames must be integers 0..255 (a Uint8Array of ${spec.shape?.join(' x ') ?? spec.dim} per row)`,
+        );
       dst[i] = v;
     }
     return;
@@ -221,8 +229,17 @@ function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: 'low_policy' | 'g
   };
   if (c.role !== role) bad(`its role is '${c.role}'`);
   if (c.agent !== main.agent) bad(`it is a ${c.agent} model, the policy is ${main.agent}`);
-  if (main.configHash && c.configHash && main.configHash !== c.configHash) bad(`it was exported from another config (hash ${c.configHash.slice(0, 12)} vs ${main.configHash.slice(0, 12)})`);
-  if (c.obsDim !== main.obsDim || c.goalDim !== main.goalDim || c.repDim !== main.repDim || c.actionDim !== main.actionDim || c.obsDtype !== main.obsDtype || c.obsShape.join() !== main.obsShape.join()) bad('its dimensions differ');
+  if (main.configHash && c.configHash && main.configHash !== c.configHash)
+    bad(`it was exported from another config (hash ${c.configHash.slice(0, 12)} vs ${main.configHash.slice(0, 12)})`);
+  if (
+    c.obsDim !== main.obsDim ||
+    c.goalDim !== main.goalDim ||
+    c.repDim !== main.repDim ||
+    c.actionDim !== main.actionDim ||
+    c.obsDtype !== main.obsDtype ||
+    c.obsShape.join() !== main.obsShape.join()
+  )
+    bad('its dimensions differ');
   if (main.trainSteps !== c.trainSteps) bad(`it is from training step ${c.trainSteps}, the policy from step ${main.trainSteps}`);
 }
 
@@ -259,8 +276,12 @@ async function createSessions(
       created.push(session);
       const io = EXPECTED_IO[m.role];
       const inputs = io.inputs(m.info);
-      for (const s of inputs) if (!session.inputNames.includes(s.name)) throw new Error(`'${m.source.name}' (${m.role}) has no input '${s.name}'; its inputs: ${session.inputNames.join(', ')}`);
-      for (const o of io.outputs(m.info)) if (!session.outputNames.includes(o)) throw new Error(`'${m.source.name}' (${m.role}) has no output '${o}'; its outputs: ${session.outputNames.join(', ')}`);
+      for (const s of inputs)
+        if (!session.inputNames.includes(s.name))
+          throw new Error(`'${m.source.name}' (${m.role}) has no input '${s.name}'; its inputs: ${session.inputNames.join(', ')}`);
+      for (const o of io.outputs(m.info))
+        if (!session.outputNames.includes(o))
+          throw new Error(`'${m.source.name}' (${m.role}) has no output '${o}'; its outputs: ${session.outputNames.join(', ')}`);
       runners[m.role] = new Runner(ort, session, inputs);
     }
   } catch (e) {
@@ -288,19 +309,35 @@ export function companionsFromOptions(options: LoadOptions): { low_policy?: Mode
   return companions;
 }
 
-export async function createPolicy(main: ModelSource, companions: { low_policy?: ModelSource; goal_rep?: ModelSource }, options: LoadOptions, provider: OrtProvider): Promise<Policy> {
+export async function createPolicy(
+  main: ModelSource,
+  companions: { low_policy?: ModelSource; goal_rep?: ModelSource },
+  options: LoadOptions,
+  provider: OrtProvider,
+): Promise<Policy> {
   const o = options ?? {};
   if (typeof o !== 'object') throw new TypeError(`loadPolicy: options must be an object, got ${typeName(o)}`);
   const backend = o.backend ?? provider.defaultBackend;
-  if (!BACKENDS.includes(backend)) throw new RangeError(`loadPolicy: unknown backend '${String(backend)}'; valid backends here: ${provider.backends.join(', ')}`);
-  if (!provider.backends.includes(backend)) throw new RangeError(`loadPolicy: backend '${backend}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`);
-  if (o.fallback !== undefined && !(['cpu', 'wasm'] as const).includes(o.fallback)) throw new RangeError(`loadPolicy: fallback must be 'cpu' or 'wasm', got '${String(o.fallback)}'`);
-  if (o.fallback !== undefined && !provider.backends.includes(o.fallback)) throw new RangeError(`loadPolicy: fallback '${o.fallback}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`);
-  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw new RangeError(`loadPolicy: threads must be a positive integer, got ${String(o.threads)}`);
+  if (!BACKENDS.includes(backend))
+    throw new RangeError(`loadPolicy: unknown backend '${String(backend)}'; valid backends here: ${provider.backends.join(', ')}`);
+  if (!provider.backends.includes(backend))
+    throw new RangeError(
+      `loadPolicy: backend '${backend}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`,
+    );
+  if (o.fallback !== undefined && !(['cpu', 'wasm'] as const).includes(o.fallback))
+    throw new RangeError(`loadPolicy: fallback must be 'cpu' or 'wasm', got '${String(o.fallback)}'`);
+  if (o.fallback !== undefined && !provider.backends.includes(o.fallback))
+    throw new RangeError(
+      `loadPolicy: fallback '${o.fallback}' is not available in this entry point; valid backends here: ${provider.backends.join(', ')}`,
+    );
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1))
+    throw new RangeError(`loadPolicy: threads must be a positive integer, got ${String(o.threads)}`);
 
   const info = readPolicyInfo(main.bytes, main.name);
   if (info.role !== 'policy') {
-    throw new Error(`'${main.name}' is the ${info.role} companion of a policy, not a policy; load the policy file itself (NAME.onnx), which finds its companions`);
+    throw new Error(
+      `'${main.name}' is the ${info.role} companion of a policy, not a policy; load the policy file itself (NAME.onnx), which finds its companions`,
+    );
   }
   const models: { role: PolicyRole; source: ModelSource; info: PolicyInfo }[] = [{ role: 'policy', source: main, info }];
   if (info.hierarchical) {
@@ -321,18 +358,27 @@ export async function createPolicy(main: ModelSource, companions: { low_policy?:
   try {
     // Measured on an H200 (onnxruntime 1.30): WebGPU's Conv over 6 input channels is wrong. Models
     // exported since pad that convolution to 8 channels, but none has been re-checked on a GPU yet.
-    if (backend === 'webgpu' && info.obsDtype === 'uint8') throw new Error('pixel policies are not validated on WebGPU (onnxruntime 1.30\'s WebGPU Conv over 6 input channels differs from the CPU); use cpu or wasm');
+    if (backend === 'webgpu' && info.obsDtype === 'uint8')
+      throw new Error(
+        "pixel policies are not validated on WebGPU (onnxruntime 1.30's WebGPU Conv over 6 input channels differs from the CPU); use cpu or wasm",
+      );
     sessions = await createSessions(backend, provider, o.threads, o.sessionOptions, models);
   } catch (e) {
     const reason = errorMessage(e);
     if (o.fallback === undefined || o.fallback === backend) {
-      const hint = o.fallback === undefined && (backend === 'cuda' || backend === 'webgpu') ? `; ${BACKEND_HINT[backend]}, or pass { fallback: '${provider.backends.includes('cpu') ? 'cpu' : 'wasm'}' } to fall back explicitly` : '';
+      const hint =
+        o.fallback === undefined && (backend === 'cuda' || backend === 'webgpu')
+          ? `; ${BACKEND_HINT[backend]}, or pass { fallback: '${provider.backends.includes('cpu') ? 'cpu' : 'wasm'}' } to fall back explicitly`
+          : '';
       throw new Error(`backend '${backend}' (${provider.engine(backend)}) could not load '${main.name}': ${reason}${hint}`, { cause: e });
     }
     try {
       sessions = await createSessions(o.fallback, provider, o.threads, o.sessionOptions, models);
     } catch (e2) {
-      throw new Error(`backend '${backend}' could not load '${main.name}' (${reason}), and neither could the fallback '${o.fallback}': ${errorMessage(e2)}`, { cause: e2 });
+      throw new Error(
+        `backend '${backend}' could not load '${main.name}' (${reason}), and neither could the fallback '${o.fallback}': ${errorMessage(e2)}`,
+        { cause: e2 },
+      );
     }
     used = o.fallback;
     fallback = { from: backend, reason };
@@ -400,12 +446,16 @@ export class Policy {
   }
 
   private checkN(method: string, n: unknown): number {
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`policy.${method}: n must be a positive integer (the batch size), got ${String(n)}`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+      throw new RangeError(`policy.${method}: n must be a positive integer (the batch size), got ${String(n)}`);
     return n;
   }
 
   private hier(method: string): void {
-    if (!this.info.hierarchical) throw new Error(`policy.${method}: '${this.source}' is a flat ${this.info.agent} policy; only hierarchical (hiql) policies have subgoals`);
+    if (!this.info.hierarchical)
+      throw new Error(
+        `policy.${method}: '${this.source}' is a flat ${this.info.agent} policy; only hierarchical (hiql) policies have subgoals`,
+      );
   }
 
   private companion(method: string, role: 'low_policy' | 'goal_rep'): Runner {
@@ -413,13 +463,22 @@ export class Policy {
     const r = role === 'low_policy' ? this.low : this.phi;
     if (!r) {
       const file = this.info.companions[role];
-      throw new Error(`policy.${method}: the ${role} companion${file ? ` '${file}'` : ''} was not loaded; load the policy from its file or URL with the companion beside it, or pass it in options.companions.${role}`);
+      throw new Error(
+        `policy.${method}: the ${role} companion${file ? ` '${file}'` : ''} was not loaded; load the policy from its file or URL with the companion beside it, or pass it in options.companions.${role}`,
+      );
     }
     return r;
   }
 
   /** One session run under the lock (inlined rather than via exclusive(): one async layer less per call). */
-  private async run(method: string, runner: Runner, args: readonly unknown[], n: number, fetches: readonly string[], batch = false): Promise<Record<string, OrtTensor>> {
+  private async run(
+    method: string,
+    runner: Runner,
+    args: readonly unknown[],
+    n: number,
+    fetches: readonly string[],
+    batch = false,
+  ): Promise<Record<string, OrtTensor>> {
     if (this.busy) await new Promise<void>((r) => this.waiting.push(r));
     this.busy = true;
     try {

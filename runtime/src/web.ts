@@ -6,7 +6,17 @@ import { readPolicyInfo } from './metadata.js';
 import { companionsFromOptions, createPolicy, type LoadOptions, type ModelSource, type OrtProvider, type Policy } from './policy.js';
 
 export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
-export type { Backend, FallbackBackend, FallbackReport, LoadOptions, ModelSource, OrtModule, OrtProvider, OrtSession, OrtTensor } from './policy.js';
+export type {
+  Backend,
+  FallbackBackend,
+  FallbackReport,
+  LoadOptions,
+  ModelSource,
+  OrtModule,
+  OrtProvider,
+  OrtSession,
+  OrtTensor,
+} from './policy.js';
 export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
 export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';
 export { ortWeb as ort };
@@ -34,7 +44,9 @@ function resolveUrl(u: string | URL): URL {
   try {
     return base ? new URL(u, base) : new URL(u);
   } catch {
-    throw new TypeError(`loadPolicy: '${u}' is not a URL${base ? '' : ' (relative URLs need a page to resolve against; give an absolute URL)'}`);
+    throw new TypeError(
+      `loadPolicy: '${u}' is not a URL${base ? '' : ' (relative URLs need a page to resolve against; give an absolute URL)'}`,
+    );
   }
 }
 
@@ -65,7 +77,9 @@ export async function loadPolicy(source: string | URL | Uint8Array | ArrayBuffer
     url = resolveUrl(source);
     main = { bytes: await fetchBytes(url, 'policy', f), name: url.href };
   } else {
-    throw new TypeError(`loadPolicy: source must be a URL, a Uint8Array or an ArrayBuffer, got ${source === null ? 'null' : typeof source}`);
+    throw new TypeError(
+      `loadPolicy: source must be a URL, a Uint8Array or an ArrayBuffer, got ${source === null ? 'null' : typeof source}`,
+    );
   }
   const companions = companionsFromOptions(options);
   if (url !== null && f) {

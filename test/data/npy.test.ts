@@ -247,7 +247,7 @@ test('malformed: corrupt compressed data is caught by the CRC', () => {
   const npy = handNpy('<f4', '(4,)', 4, bytesOf(Float32Array.of(1, 2, 3, 4)));
   const zip = encodeZip([{ name: 'observations.npy', data: npy }], { compress: false });
   const bad = Uint8Array.from(zip);
-  bad[30 + 'observations.npy'.length + 130] ^= 0xff; // flip a data byte of the stored member
+  bad[30 + 'observations.npy'.length + 130]! ^= 0xff; // flip a data byte of the stored member
   assert.throws(() => parseNpz(bad, 'c.npz'), /c\.npz\[observations\.npy\]: CRC-32 mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\): the file is corrupt/);
   assert.throws(() => parseNpz(encodeZip([{ name: 'readme.txt', data: ascii('hi') }]), 'r.npz'), /r\.npz: member 'readme\.txt' is not a \.npy array/);
 });

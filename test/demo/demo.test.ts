@@ -48,116 +48,147 @@ function serve(dir: string): Promise<{ server: Server; url: string }> {
       res.writeHead(404, HEADERS).end('not found');
       return;
     }
-    res.writeHead(200, { ...HEADERS, 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': statSync(file).size });
+    res.writeHead(200, {
+      ...HEADERS,
+      'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
+      'Content-Length': statSync(file).size,
+    });
     createReadStream(file).pipe(res);
   });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })));
+  return new Promise((r) =>
+    server.listen(0, '127.0.0.1', () => r({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` })),
+  );
 }
 
-test('browser demo: builds, loads in Chromium, runs every shipped policy to its goal', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is not installed (apt-get install chromium)`, timeout: 600_000 }, async (t) => {
-  const t0 = performance.now();
-  const work = mkdtempSync(join(tmpdir(), 'hiql-demo-'));
-  after(() => rmSync(work, { recursive: true, force: true }));
-  const dist = join(work, 'dist');
+test(
+  'browser demo: builds, loads in Chromium, runs every shipped policy to its goal',
+  { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is not installed (apt-get install chromium)`, timeout: 600_000 },
+  async (t) => {
+    const t0 = performance.now();
+    const work = mkdtempSync(join(tmpdir(), 'hiql-demo-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    const dist = join(work, 'dist');
 
-  // Build with Vite's API (the same config as `npm run demo:build`), into the temp folder.
-  const { build } = await import('vite');
-  const savedModels = process.env.HIQL_DEMO_MODELS;
-  process.env.HIQL_DEMO_MODELS = MODELS;
-  try {
-    await build({ configFile: join(ROOT, 'demo', 'vite.config.ts'), logLevel: 'warn', build: { outDir: dist } });
-  } finally {
-    if (savedModels === undefined) delete process.env.HIQL_DEMO_MODELS;
-    else process.env.HIQL_DEMO_MODELS = savedModels;
-  }
-  for (const f of ['index.html', 'models.json', 'ort/ort-wasm-simd-threaded.jsep.wasm', 'ort/ort-wasm-simd-threaded.jsep.mjs']) assert.ok(existsSync(join(dist, f)), `build output has ${f}`);
-  t.diagnostic(`build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // Build with Vite's API (the same config as `npm run demo:build`), into the temp folder.
+    const { build } = await import('vite');
+    const savedModels = process.env.HIQL_DEMO_MODELS;
+    process.env.HIQL_DEMO_MODELS = MODELS;
+    try {
+      await build({ configFile: join(ROOT, 'demo', 'vite.config.ts'), logLevel: 'warn', build: { outDir: dist } });
+    } finally {
+      if (savedModels === undefined) delete process.env.HIQL_DEMO_MODELS;
+      else process.env.HIQL_DEMO_MODELS = savedModels;
+    }
+    for (const f of ['index.html', 'models.json', 'ort/ort-wasm-simd-threaded.jsep.wasm', 'ort/ort-wasm-simd-threaded.jsep.mjs'])
+      assert.ok(existsSync(join(dist, f)), `build output has ${f}`);
+    t.diagnostic(`build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const { server, url } = await serve(dist);
-  after(() => server.close());
+    const { server, url } = await serve(dist);
+    after(() => server.close());
 
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'hiql-demo-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  after(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`);
-  });
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'hiql-demo-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
+      viewport: { width: 1280, height: 900 },
+      deviceScaleFactor: 1,
+    });
+    after(async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+    page.on('response', (r) => {
+      if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`);
+    });
 
-  await page.goto(`${url}?autoplay=0`);
-  const ready = await page.evaluate(() => window.__demo.ready);
-  assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'the page is cross-origin isolated (COOP/COEP), so onnxruntime-web may use threads');
-  mkdirSync(OUT, { recursive: true });
+    await page.goto(`${url}?autoplay=0`);
+    const ready = await page.evaluate(() => window.__demo.ready);
+    assert.equal(
+      await page.evaluate(() => globalThis.crossOriginIsolated),
+      true,
+      'the page is cross-origin isolated (COOP/COEP), so onnxruntime-web may use threads',
+    );
+    mkdirSync(OUT, { recursive: true });
 
-  if (ready.models.length === 0) {
-    const notice = await page.locator('#notice').innerText();
-    assert.match(notice, /No pretrained policies are shipped with this build/);
-    assert.match(await page.locator('#status').innerText(), /No policy to run/);
-    await page.screenshot({ path: join(OUT, 'no-models.png'), fullPage: true });
-    t.diagnostic(`no policies in ${MODELS}: checked the page says so (screenshot ${join(OUT, 'no-models.png')})`);
-  } else {
-    t.diagnostic(`policies: ${ready.models.join(', ')}`);
-    const mazes = [...new Set(await page.evaluate(() => window.__demo.manifest().models.map((m) => m.maze)))];
-    for (const maze of mazes) {
-      // Whole episodes of evaluation tasks 1, 2, ... (fixed reset noise) until one reaches its goal:
-      // a trained policy does not solve every task every time (HIQL's success rates on the larger
-      // mazes are well below 100 %), but it solves some task of its maze.
-      let r = await page.evaluate((m) => window.__demo.runEpisode({ maze: m, task: 1, seed: 0 }), maze);
-      const tried = [r];
-      while (!r.success && r.task < 5) {
-        const next = r.task + 1;
-        r = await page.evaluate(({ m, k }) => window.__demo.runEpisode({ maze: m, task: k, seed: 0 }), { m: maze, k: next });
-        tried.push(r);
+    if (ready.models.length === 0) {
+      const notice = await page.locator('#notice').innerText();
+      assert.match(notice, /No pretrained policies are shipped with this build/);
+      assert.match(await page.locator('#status').innerText(), /No policy to run/);
+      await page.screenshot({ path: join(OUT, 'no-models.png'), fullPage: true });
+      t.diagnostic(`no policies in ${MODELS}: checked the page says so (screenshot ${join(OUT, 'no-models.png')})`);
+    } else {
+      t.diagnostic(`policies: ${ready.models.join(', ')}`);
+      const mazes = [...new Set(await page.evaluate(() => window.__demo.manifest().models.map((m) => m.maze)))];
+      for (const maze of mazes) {
+        // Whole episodes of evaluation tasks 1, 2, ... (fixed reset noise) until one reaches its goal:
+        // a trained policy does not solve every task every time (HIQL's success rates on the larger
+        // mazes are well below 100 %), but it solves some task of its maze.
+        let r = await page.evaluate((m) => window.__demo.runEpisode({ maze: m, task: 1, seed: 0 }), maze);
+        const tried = [r];
+        while (!r.success && r.task < 5) {
+          const next = r.task + 1;
+          r = await page.evaluate(({ m, k }) => window.__demo.runEpisode({ maze: m, task: k, seed: 0 }), { m: maze, k: next });
+          tried.push(r);
+        }
+        for (const x of tried)
+          t.diagnostic(
+            `${maze} task ${x.task}: ${x.model} ${x.success ? 'reached the goal' : 'did NOT reach the goal'} in ${x.steps} steps on ${x.backend}; policy call ${x.medianMs.toFixed(3)} ms median, ${x.meanMs.toFixed(3)} ms mean`,
+          );
+        assert.equal(r.backend, 'wasm');
+        assert.ok(r.done, 'the episode ended');
+        if (!ALLOW_FAILURE) assert.ok(r.success, `${r.model} reaches the goal in one of tasks 1-${r.task} of ${maze}`);
+        assert.match(await page.locator('#backend-text').innerText(), /onnxruntime-web · wasm/);
+        assert.match(await page.locator('#backend-note').innerText(), /Running on WebAssembly/);
+        assert.match(await page.locator('#status').innerText(), r.success ? /Reached the goal in \d+ steps/ : /Time limit/);
+        await page.screenshot({ path: join(OUT, `${maze}-done.png`), fullPage: true });
+
+        // The same episode replayed (same seed) and stopped half way: the subgoal is on screen.
+        const half = Math.max(1, Math.floor(r.steps * 0.5));
+        const mid = await page.evaluate(({ m, k, n }) => window.__demo.runEpisode({ maze: m, task: k, seed: 0, stopAfter: n }), {
+          m: maze,
+          k: r.task,
+          n: half,
+        });
+        assert.equal(mid.steps, half);
+        const info = await page.evaluate(() => window.__demo.manifest().models);
+        const entry = info.find((m) => m.maze === maze)!;
+        if (entry.agent === 'hiql' && entry.phi) assert.ok(mid.subgoalShown, 'the subgoal is computed and drawn mid-episode');
+        const search = await page.evaluate(() => window.__demo.timeSubgoalSearch());
+        t.diagnostic(`${maze}: subgoal search over ${search.candidates} candidates (one batched phi call): ${search.ms.toFixed(1)} ms`);
+        await page.screenshot({ path: join(OUT, `${maze}-midway.png`), fullPage: true });
       }
-      for (const x of tried) t.diagnostic(`${maze} task ${x.task}: ${x.model} ${x.success ? 'reached the goal' : 'did NOT reach the goal'} in ${x.steps} steps on ${x.backend}; policy call ${x.medianMs.toFixed(3)} ms median, ${x.meanMs.toFixed(3)} ms mean`);
-      assert.equal(r.backend, 'wasm');
-      assert.ok(r.done, 'the episode ended');
-      if (!ALLOW_FAILURE) assert.ok(r.success, `${r.model} reaches the goal in one of tasks 1-${r.task} of ${maze}`);
-      assert.match(await page.locator('#backend-text').innerText(), /onnxruntime-web · wasm/);
-      assert.match(await page.locator('#backend-note').innerText(), /Running on WebAssembly/);
-      assert.match(await page.locator('#status').innerText(), r.success ? /Reached the goal in \d+ steps/ : /Time limit/);
-      await page.screenshot({ path: join(OUT, `${maze}-done.png`), fullPage: true });
 
-      // The same episode replayed (same seed) and stopped half way: the subgoal is on screen.
-      const half = Math.max(1, Math.floor(r.steps * 0.5));
-      const mid = await page.evaluate(({ m, k, n }) => window.__demo.runEpisode({ maze: m, task: k, seed: 0, stopAfter: n }), { m: maze, k: r.task, n: half });
-      assert.equal(mid.steps, half);
-      const info = await page.evaluate(() => window.__demo.manifest().models);
-      const entry = info.find((m) => m.maze === maze)!;
-      if (entry.agent === 'hiql' && entry.phi) assert.ok(mid.subgoalShown, 'the subgoal is computed and drawn mid-episode');
-      const search = await page.evaluate(() => window.__demo.timeSubgoalSearch());
-      t.diagnostic(`${maze}: subgoal search over ${search.candidates} candidates (one batched phi call): ${search.ms.toFixed(1)} ms`);
-      await page.screenshot({ path: join(OUT, `${maze}-midway.png`), fullPage: true });
+      // Clicking a free cell places the goal and starts an episode from the ball's position.
+      const before = await page.evaluate(() => window.__demo.state());
+      const target = await page.evaluate(() => window.__demo.freeCellOnScreen());
+      await page.mouse.click(target.x, target.y);
+      await page.waitForFunction(() => window.__demo.state().steps > 3, undefined, { timeout: 10_000 });
+      const after_ = await page.evaluate(() => window.__demo.state());
+      assert.notDeepEqual(after_.goal, before.goal);
+      assert.ok(
+        Math.hypot(after_.goal[0] - target.world[0], after_.goal[1] - target.world[1]) < 0.05,
+        `the goal is where the click was (${after_.goal} vs ${target.world})`,
+      );
+      await page.evaluate(() => window.__demo.pause());
     }
 
-    // Clicking a free cell places the goal and starts an episode from the ball's position.
-    const before = await page.evaluate(() => window.__demo.state());
-    const target = await page.evaluate(() => window.__demo.freeCellOnScreen());
-    await page.mouse.click(target.x, target.y);
-    await page.waitForFunction(() => window.__demo.state().steps > 3, undefined, { timeout: 10_000 });
-    const after_ = await page.evaluate(() => window.__demo.state());
-    assert.notDeepEqual(after_.goal, before.goal);
-    assert.ok(Math.hypot(after_.goal[0] - target.world[0], after_.goal[1] - target.world[1]) < 0.05, `the goal is where the click was (${after_.goal} vs ${target.world})`);
-    await page.evaluate(() => window.__demo.pause());
-  }
-
-  assert.deepEqual(errors, [], 'no console errors, page errors or failed requests');
-  t.diagnostic(`total: ${((performance.now() - t0) / 1000).toFixed(1)} s; screenshots in ${OUT}`);
-});
-
+    assert.deepEqual(errors, [], 'no console errors, page errors or failed requests');
+    t.diagnostic(`total: ${((performance.now() - t0) / 1000).toFixed(1)} s; screenshots in ${OUT}`);
+  },
+);

@@ -25,9 +25,17 @@ const EXPECTED: Record<string, [episodes: number, length: number]> = {
 
 test('dataset names and parseEnvName', () => {
   assert.deepEqual([...DATASET_NAMES].sort(), Object.keys(EXPECTED).sort());
-  assert.deepEqual(parseEnvName('pointmaze-large-stitch-v0'), { name: 'pointmaze-large-stitch', maze: 'large', datasetType: 'stitch', visual: false });
+  assert.deepEqual(parseEnvName('pointmaze-large-stitch-v0'), {
+    name: 'pointmaze-large-stitch',
+    maze: 'large',
+    datasetType: 'stitch',
+    visual: false,
+  });
   assert.deepEqual(parseEnvName('pointmaze-giant-v0'), { name: 'pointmaze-giant', maze: 'giant', datasetType: null, visual: false });
-  assert.throws(() => parseEnvName('antmaze-large-navigate'), /unknown environment 'antmaze-large-navigate'; expected \[visual-\]pointmaze-MAZE/);
+  assert.throws(
+    () => parseEnvName('antmaze-large-navigate'),
+    /unknown environment 'antmaze-large-navigate'; expected \[visual-\]pointmaze-MAZE/,
+  );
   // Visual datasets: a tenth of the episodes by default (frames are 12 KB each at 64 x 64).
   assert.equal(datasetSpec('visual-pointmaze-medium-navigate').episodes, 100);
   assert.equal(datasetSpec('visual-pointmaze-large-navigate', 'val').episodes, 10);
@@ -78,7 +86,10 @@ test('pointmaze-medium-navigate in full: 1000 episodes x 1001 rows; stored obs i
   assert.equal(d.episodes, 1000);
   assert.equal(d.episodeLength, 1001);
   assert.equal(d.observations.length, 1_001_000 * 2);
-  assert.equal(d.terminals.reduce((s, x) => s + x, 0), 1000);
+  assert.equal(
+    d.terminals.reduce((s, x) => s + x, 0),
+    1000,
+  );
   const maze = getMaze('medium');
   // Row t+1 is row t moved by action t (within an episode; medium has no teleporters). The
   // physics runs in float64 and stores float32, so allow float32 rounding.
@@ -98,7 +109,8 @@ test('pointmaze-medium-navigate in full: 1000 episodes x 1001 rows; stored obs i
   assert.ok(moved / 1_000_000 > 0.1, `mean step ${moved / 1_000_000}`);
   // Every free cell is visited.
   const seen = new Set<string>();
-  for (let t = 0; t < 1_001_000; t += 7) seen.add(`${Math.round((d.observations[2 * t + 1]! + 4) / 4)},${Math.round((d.observations[2 * t]! + 4) / 4)}`);
+  for (let t = 0; t < 1_001_000; t += 7)
+    seen.add(`${Math.round((d.observations[2 * t + 1]! + 4) / 4)},${Math.round((d.observations[2 * t]! + 4) / 4)}`);
   assert.equal(seen.size, maze.freeCells.length);
 
   // Validation split: episodes / 10, a different stream.
@@ -112,16 +124,25 @@ test('pointmaze-medium-stitch in full: 5000 episodes x 201 rows, goals 4 cells f
   const d = generateDataset('pointmaze-medium-stitch', { seed: 0 });
   assert.equal(d.episodes, 5000);
   assert.equal(d.terminals.length, 1_005_000);
-  assert.equal(d.terminals.reduce((s, x) => s + x, 0), 5000);
+  assert.equal(
+    d.terminals.reduce((s, x) => s + x, 0),
+    5000,
+  );
   for (let e = 0; e < 5000; e++) assert.equal(d.terminals[e * 201 + 200], 1);
   const maze = getMaze('medium');
   const at4 = cellsAtDistance(maze, 4);
-  assert.ok(at4.every((c) => c.length > 0), 'every medium cell has cells 4 steps away');
+  assert.ok(
+    at4.every((c) => c.length > 0),
+    'every medium cell has cells 4 steps away',
+  );
   // Episodes are short and local: the end is at most ~4 cells (16 units + noise) from the start.
   let far = 0;
   for (let e = 0; e < 5000; e++) {
     const s = e * 201;
-    const dist = Math.hypot(d.observations[2 * (s + 200)]! - d.observations[2 * s]!, d.observations[2 * (s + 200) + 1]! - d.observations[2 * s + 1]!);
+    const dist = Math.hypot(
+      d.observations[2 * (s + 200)]! - d.observations[2 * s]!,
+      d.observations[2 * (s + 200) + 1]! - d.observations[2 * s + 1]!,
+    );
     if (dist > 20) far++;
   }
   assert.equal(far, 0);

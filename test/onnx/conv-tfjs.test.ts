@@ -22,15 +22,34 @@ test('conv encoder gradients match TensorFlow.js', async () => {
   const x = rand(N * C * H * W, 1);
   const target = rand(N * OUT, 1);
   const p = {
-    w1: rand(C1 * C * 9), b1: rand(C1, 0.1), w2: rand(C2 * C1 * 9, 0.3), b2: rand(C2, 0.1), w3: rand(C2 * C2 * 9, 0.3), b3: rand(C2, 0.1), dw: rand(FLAT * OUT, 0.2), db: rand(OUT, 0.1),
+    w1: rand(C1 * C * 9),
+    b1: rand(C1, 0.1),
+    w2: rand(C2 * C1 * 9, 0.3),
+    b2: rand(C2, 0.1),
+    w3: rand(C2 * C2 * 9, 0.3),
+    b3: rand(C2, 0.1),
+    dw: rand(FLAT * OUT, 0.2),
+    db: rand(OUT, 0.1),
   };
-  const shapes: Record<keyof typeof p, number[]> = { w1: [C1, C, 3, 3], b1: [C1], w2: [C2, C1, 3, 3], b2: [C2], w3: [C2, C2, 3, 3], b3: [C2], dw: [FLAT, OUT], db: [OUT] };
+  const shapes: Record<keyof typeof p, number[]> = {
+    w1: [C1, C, 3, 3],
+    b1: [C1],
+    w2: [C2, C1, 3, 3],
+    b2: [C2],
+    w3: [C2, C2, 3, 3],
+    b3: [C2],
+    dw: [FLAT, OUT],
+    db: [OUT],
+  };
 
   // Ours.
   const g = new Graph('encoder');
   const xi = g.input('x', 'float32', [N, C, H, W]);
   const ti = g.input('t', 'float32', [N, OUT]);
-  const P = Object.fromEntries(Object.keys(p).map((k) => [k, g.input(k, 'float32', shapes[k as keyof typeof p])])) as Record<keyof typeof p, ReturnType<Graph['input']>>;
+  const P = Object.fromEntries(Object.keys(p).map((k) => [k, g.input(k, 'float32', shapes[k as keyof typeof p])])) as Record<
+    keyof typeof p,
+    ReturnType<Graph['input']>
+  >;
   const same = { pads: [1, 1, 1, 1] };
   let h = g.conv(xi, P.w1, P.b1, same);
   h = g.maxPool(h, { kernelShape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }).y;
@@ -45,20 +64,40 @@ test('conv encoder gradients match TensorFlow.js', async () => {
   g.output(loss, 'loss');
   grads.forEach((gr) => g.output(gr));
   const s = await createSession(g.toBytes(), { threads: 1 });
-  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [N, C, H, W]), t: new ort.Tensor('float32', target, [N, OUT]) };
+  const feeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor('float32', x, [N, C, H, W]),
+    t: new ort.Tensor('float32', target, [N, OUT]),
+  };
   for (const k of Object.keys(p) as (keyof typeof p)[]) feeds[k] = new ort.Tensor('float32', p[k], shapes[k]);
   const out = await s.run(feeds);
 
   // TensorFlow.js.
   const toHwio = (wt: Float32Array, o: number, i: number) => tf.transpose(tf.tensor4d(wt, [o, i, 3, 3]), [2, 3, 1, 0]);
   const xt = tf.transpose(tf.tensor4d(x, [N, C, H, W]), [0, 2, 3, 1]);
-  const vars = { w1: toHwio(p.w1, C1, C), b1: tf.tensor1d(p.b1), w2: toHwio(p.w2, C2, C1), b2: tf.tensor1d(p.b2), w3: toHwio(p.w3, C2, C2), b3: tf.tensor1d(p.b3), dw: tf.tensor2d(p.dw, [FLAT, OUT]), db: tf.tensor1d(p.db) };
+  const vars = {
+    w1: toHwio(p.w1, C1, C),
+    b1: tf.tensor1d(p.b1),
+    w2: toHwio(p.w2, C2, C1),
+    b2: tf.tensor1d(p.b2),
+    w3: toHwio(p.w3, C2, C2),
+    b3: tf.tensor1d(p.b3),
+    dw: tf.tensor2d(p.dw, [FLAT, OUT]),
+    db: tf.tensor1d(p.db),
+  };
   const names = Object.keys(vars) as (keyof typeof vars)[];
   const f = (...vs: tf.Tensor[]) => {
     const v = Object.fromEntries(names.map((n, i) => [n, vs[i]!])) as Record<keyof typeof vars, tf.Tensor>;
     let a = tf.add(tf.conv2d(xt as tf.Tensor4D, v.w1 as tf.Tensor4D, 1, 'same'), v.b1);
     a = tf.maxPool(a as tf.Tensor4D, 3, 2, 'same');
-    const rr = tf.add(tf.conv2d(tf.relu(tf.add(tf.conv2d(tf.relu(a) as tf.Tensor4D, v.w2 as tf.Tensor4D, 1, 'same'), v.b2)) as tf.Tensor4D, v.w3 as tf.Tensor4D, 1, 'same'), v.b3);
+    const rr = tf.add(
+      tf.conv2d(
+        tf.relu(tf.add(tf.conv2d(tf.relu(a) as tf.Tensor4D, v.w2 as tf.Tensor4D, 1, 'same'), v.b2)) as tf.Tensor4D,
+        v.w3 as tf.Tensor4D,
+        1,
+        'same',
+      ),
+      v.b3,
+    );
     a = tf.relu(tf.add(a, rr));
     const yy = tf.add(tf.matMul(tf.reshape(a, [N, FLAT]), v.dw as tf.Tensor2D), v.db);
     return tf.mean(tf.square(tf.sub(yy, tf.tensor2d(target, [N, OUT])))) as tf.Scalar;
@@ -71,6 +110,7 @@ test('conv encoder gradients match TensorFlow.js', async () => {
     const want = ref.dataSync();
     const got = out[`${n}_grad`]!.data as Float32Array;
     const scale = Math.max(...Array.from(want, Math.abs));
-    for (let k = 0; k < want.length; k++) assert.ok(Math.abs(got[k]! - want[k]!) <= 1e-4 * Math.abs(want[k]!) + 1e-5 * scale, `${n}[${k}]: ours ${got[k]}, tfjs ${want[k]}`);
+    for (let k = 0; k < want.length; k++)
+      assert.ok(Math.abs(got[k]! - want[k]!) <= 1e-4 * Math.abs(want[k]!) + 1e-5 * scale, `${n}[${k}]: ours ${got[k]}, tfjs ${want[k]}`);
   });
 });

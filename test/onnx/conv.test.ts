@@ -24,7 +24,11 @@ describe('Conv', () => {
     ['1x1 kernel', [2, 4, 3, 3], [2, 4, 1, 1], {}],
   ];
   for (const [what, xs, ws, o] of cases) {
-    check(`Conv ${what} (float32)`, { ...F32, inputs: [inp('x', xs), inp('w', ws), inp('b', [ws[0]!])], build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, o) });
+    check(`Conv ${what} (float32)`, {
+      ...F32,
+      inputs: [inp('x', xs), inp('w', ws), inp('b', [ws[0]!])],
+      build: (g, t) => g.conv(t['x']!, t['w']!, t['b']!, o),
+    });
   }
   check('ConvTranspose, stride 2 with output padding (float32)', {
     ...F32,
@@ -35,15 +39,30 @@ describe('Conv', () => {
 
 describe('MaxPool', () => {
   // Distinct random values keep every window's maximum unique within the finite-difference step.
-  check('MaxPool 3x3 stride 2 SAME (overlapping windows)', { inputs: [inp('x', [2, 3, 8, 8])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }).y });
-  check('MaxPool 3x3 stride 2 on an odd size with padding on both sides', { inputs: [inp('x', [1, 2, 7, 9])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }).y });
-  check('MaxPool 2x2 stride 2 (non-overlapping)', { inputs: [inp('x', [2, 2, 4, 6])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [2, 2], strides: [2, 2] }).y });
+  check('MaxPool 3x3 stride 2 SAME (overlapping windows)', {
+    inputs: [inp('x', [2, 3, 8, 8])],
+    build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }).y,
+  });
+  check('MaxPool 3x3 stride 2 on an odd size with padding on both sides', {
+    inputs: [inp('x', [1, 2, 7, 9])],
+    build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }).y,
+  });
+  check('MaxPool 2x2 stride 2 (non-overlapping)', {
+    inputs: [inp('x', [2, 2, 4, 6])],
+    build: (g, t) => g.maxPool(t['x']!, { kernelShape: [2, 2], strides: [2, 2] }).y,
+  });
   test('MaxPool ties: the first element of a window takes dY (as MaxPool Indices do), padding never does', async () => {
     // All-equal input: every window is a tie. SAME-style padding on all sides puts padded cells first
     // in the top and left windows; they must not take the gradient.
     for (const [pads, want] of [
-      [[1, 1, 1, 1], [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
-      [[0, 0, 1, 1], [1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0]],
+      [
+        [1, 1, 1, 1],
+        [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      ],
+      [
+        [0, 0, 1, 1],
+        [1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0],
+      ],
     ] as const) {
       const g = new Graph('ties');
       const x = g.input('x', 'float32', [1, 1, 4, 4]);
@@ -54,7 +73,10 @@ describe('MaxPool', () => {
       assert.deepEqual([...(out['dx']!.data as Float32Array)], want, `pads [${pads}]`);
     }
   });
-  check('MaxPool 3x3 stride 1 (each input in up to 9 windows)', { inputs: [inp('x', [1, 2, 6, 6])], build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }).y });
+  check('MaxPool 3x3 stride 1 (each input in up to 9 windows)', {
+    inputs: [inp('x', [1, 2, 6, 6])],
+    build: (g, t) => g.maxPool(t['x']!, { kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }).y,
+  });
 });
 
 describe('ScatterElements and GatherElements', () => {

@@ -4,7 +4,19 @@
 // emitted names are readable.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GRAD_RULES, Graph, NO_GRADIENT, SHAPE_RULES, createSession, gaussianLogProb, gelu, gradients, lengthNormalize, toOrt, type Tensor } from '../../onnx/index.ts';
+import {
+  GRAD_RULES,
+  Graph,
+  NO_GRADIENT,
+  SHAPE_RULES,
+  createSession,
+  gaussianLogProb,
+  gelu,
+  gradients,
+  lengthNormalize,
+  toOrt,
+  type Tensor,
+} from '../../onnx/index.ts';
 import { gradCheck, type GradCase, type InputSpec } from './gradcheck.ts';
 
 const inp = (name: string, shape: number[], extra: Partial<InputSpec> = {}): InputSpec => ({ name, shape, ...extra });
@@ -35,7 +47,10 @@ describe('elementwise binary ops with broadcasting', () => {
   ];
   for (const [op, f, bExtra] of BINARY) {
     for (const [what, as, ad, bs, bd] of BROADCAST) {
-      check(`${op}: ${what}`, { inputs: [inp('a', as, { decl: ad }), inp('b', bs, { decl: bd, ...bExtra })], build: (g, t) => f(g, t['a']!, t['b']!) });
+      check(`${op}: ${what}`, {
+        inputs: [inp('a', as, { decl: ad }), inp('b', bs, { decl: bd, ...bExtra })],
+        build: (g, t) => f(g, t['a']!, t['b']!),
+      });
     }
   }
   for (const [what, as, ad, bs, bd] of BROADCAST) {
@@ -46,7 +61,10 @@ describe('elementwise binary ops with broadcasting', () => {
     });
   }
   check('Mul of a value by itself (x * x)', { inputs: [inp('x', [3, 4])], build: (g, t) => g.mul(t['x']!, t['x']!) });
-  check('Mul of a value by itself, then used again', { inputs: [inp('x', [2, 3])], build: (g, t) => g.add(g.mul(t['x']!, t['x']!), g.mul(t['x']!, 3)) });
+  check('Mul of a value by itself, then used again', {
+    inputs: [inp('x', [2, 3])],
+    build: (g, t) => g.add(g.mul(t['x']!, t['x']!), g.mul(t['x']!, 3)),
+  });
   check('Where: bool input condition [3,1] with [1,4] and a scalar', {
     inputs: [inp('c', [3, 1], { dtype: 'bool', data: [1, 0, 1] }), inp('a', [1, 4]), inp('b', [])],
     build: (g, t) => g.where(t['c']!, t['a']!, t['b']!),
@@ -86,10 +104,21 @@ describe('elementwise unary ops', () => {
   // Softplus(1)" in float64), so it is checked in float32: 5-point stencil with h = 2^-6 (exact in
   // float32 around values of this size), truncation error ~h^4 f^(5)/30 < 1e-9, rounding error
   // ~1e-7 |loss| / h, hence rtol 1e-4 and atol 1e-4.
-  check('Softplus (float32)', { dtype: 'float32', stencil: 4, h: 2 ** -6, rtol: 1e-4, atol: 1e-4, inputs: [inp('x', [3, 4], { lo: -3, hi: 3 })], build: (g, t) => g.softplus(t['x']!) });
+  check('Softplus (float32)', {
+    dtype: 'float32',
+    stencil: 4,
+    h: 2 ** -6,
+    rtol: 1e-4,
+    atol: 1e-4,
+    inputs: [inp('x', [3, 4], { lo: -3, hi: 3 })],
+    build: (g, t) => g.softplus(t['x']!),
+  });
   check('Clip: both bounds', { inputs: [inp('x', [4, 5], { lo: -1, hi: 1 })], build: (g, t) => g.clip(t['x']!, -0.5, 0.4) });
   check('Clip: min only', { inputs: [inp('x', [4, 5])], build: (g, t) => g.clip(t['x']!, -0.3) });
-  check('Clip: max only, symbolic batch', { inputs: [inp('x', [4, 5], { decl: ['batch', 5] })], build: (g, t) => g.clip(t['x']!, undefined, 0.2) });
+  check('Clip: max only, symbolic batch', {
+    inputs: [inp('x', [4, 5], { decl: ['batch', 5] })],
+    build: (g, t) => g.clip(t['x']!, undefined, 0.2),
+  });
 });
 
 describe('Cast', () => {
@@ -145,10 +174,22 @@ describe('Gemm and MatMul', () => {
     build: (g, t) => g.gemm(t['a']!, t['b']!, t['c']!),
   });
   check('MatMul 2-D', { inputs: [inp('a', [3, 4]), inp('b', [4, 5])], build: (g, t) => g.matMul(t['a']!, t['b']!) });
-  check('MatMul batched [2,3,4] x [2,4,5]', { inputs: [inp('a', [2, 3, 4]), inp('b', [2, 4, 5])], build: (g, t) => g.matMul(t['a']!, t['b']!) });
-  check('MatMul batched with a broadcast matrix [2,3,4] x [4,5]', { inputs: [inp('a', [2, 3, 4]), inp('b', [4, 5])], build: (g, t) => g.matMul(t['a']!, t['b']!) });
-  check('MatMul batch broadcast [2,1,3,4] x [3,4,2]', { inputs: [inp('a', [2, 1, 3, 4]), inp('b', [3, 4, 2])], build: (g, t) => g.matMul(t['a']!, t['b']!) });
-  check('MatMul symbolic batch [batch,3,4] x [4,2]', { inputs: [inp('a', [2, 3, 4], { decl: ['batch', 3, 4] }), inp('b', [4, 2])], build: (g, t) => g.matMul(t['a']!, t['b']!) });
+  check('MatMul batched [2,3,4] x [2,4,5]', {
+    inputs: [inp('a', [2, 3, 4]), inp('b', [2, 4, 5])],
+    build: (g, t) => g.matMul(t['a']!, t['b']!),
+  });
+  check('MatMul batched with a broadcast matrix [2,3,4] x [4,5]', {
+    inputs: [inp('a', [2, 3, 4]), inp('b', [4, 5])],
+    build: (g, t) => g.matMul(t['a']!, t['b']!),
+  });
+  check('MatMul batch broadcast [2,1,3,4] x [3,4,2]', {
+    inputs: [inp('a', [2, 1, 3, 4]), inp('b', [3, 4, 2])],
+    build: (g, t) => g.matMul(t['a']!, t['b']!),
+  });
+  check('MatMul symbolic batch [batch,3,4] x [4,2]', {
+    inputs: [inp('a', [2, 3, 4], { decl: ['batch', 3, 4] }), inp('b', [4, 2])],
+    build: (g, t) => g.matMul(t['a']!, t['b']!),
+  });
 });
 
 describe('reductions', () => {
@@ -162,47 +203,99 @@ describe('reductions', () => {
   for (const [op, f] of REDUCE) {
     for (const axes of [[1], [0, 2], [-1], undefined]) {
       for (const keep of [true, false]) {
-        check(`${op} axes ${axes ? `[${axes}]` : 'all'} keepdims ${+keep}`, { inputs: [inp('x', [2, 3, 4])], build: (g, t) => f(g, t['x']!, axes, keep) });
+        check(`${op} axes ${axes ? `[${axes}]` : 'all'} keepdims ${+keep}`, {
+          inputs: [inp('x', [2, 3, 4])],
+          build: (g, t) => f(g, t['x']!, axes, keep),
+        });
       }
     }
-    check(`${op} over a symbolic batch axis, keepdims 0`, { inputs: [inp('x', [3, 2, 4], { decl: ['batch', 2, 4] })], build: (g, t) => f(g, t['x']!, [0, 2], false) });
-    check(`${op} over a static axis of a symbolic-batch tensor`, { inputs: [inp('x', [3, 4], { decl: ['batch', 4] })], build: (g, t) => f(g, t['x']!, [1], true) });
+    check(`${op} over a symbolic batch axis, keepdims 0`, {
+      inputs: [inp('x', [3, 2, 4], { decl: ['batch', 2, 4] })],
+      build: (g, t) => f(g, t['x']!, [0, 2], false),
+    });
+    check(`${op} over a static axis of a symbolic-batch tensor`, {
+      inputs: [inp('x', [3, 4], { decl: ['batch', 4] })],
+      build: (g, t) => f(g, t['x']!, [1], true),
+    });
   }
 });
 
 describe('shape ops', () => {
-  check('Concat axis 1 of three inputs', { inputs: [inp('a', [2, 3]), inp('b', [2, 1]), inp('c', [2, 2])], build: (g, t) => g.concat([t['a']!, t['b']!, t['c']!], 1) });
-  check('Concat axis -1 with a symbolic batch', { inputs: [inp('a', [3, 2], { decl: ['batch', 2] }), inp('b', [3, 4], { decl: ['batch', 4] })], build: (g, t) => g.concat([t['a']!, t['b']!], -1) });
-  check('Concat axis 0 of rank-3 tensors', { inputs: [inp('a', [1, 2, 3]), inp('b', [2, 2, 3])], build: (g, t) => g.concat([t['a']!, t['b']!], 0) });
+  check('Concat axis 1 of three inputs', {
+    inputs: [inp('a', [2, 3]), inp('b', [2, 1]), inp('c', [2, 2])],
+    build: (g, t) => g.concat([t['a']!, t['b']!, t['c']!], 1),
+  });
+  check('Concat axis -1 with a symbolic batch', {
+    inputs: [inp('a', [3, 2], { decl: ['batch', 2] }), inp('b', [3, 4], { decl: ['batch', 4] })],
+    build: (g, t) => g.concat([t['a']!, t['b']!], -1),
+  });
+  check('Concat axis 0 of rank-3 tensors', {
+    inputs: [inp('a', [1, 2, 3]), inp('b', [2, 2, 3])],
+    build: (g, t) => g.concat([t['a']!, t['b']!], 0),
+  });
   check('Concat of a value with itself', { inputs: [inp('a', [2, 3])], build: (g, t) => g.concat([t['a']!, g.tanh(t['a']!), t['a']!], 1) });
   check('Slice with a negative start', { inputs: [inp('x', [4, 6])], build: (g, t) => g.slice(t['x']!, [-3], [100], [1]) });
-  check('Slice on two axes with negative starts and ends', { inputs: [inp('x', [3, 4, 5])], build: (g, t) => g.slice(t['x']!, [1, -4], [3, -1], [0, 2]) });
-  check('Slice with start clamped (-100) and explicit step 1', { inputs: [inp('x', [4, 5])], build: (g, t) => g.slice(t['x']!, [-100, 1], [2, 4], [0, 1], [1, 1]) });
-  check('Slice on a symbolic-batch tensor (static axis)', { inputs: [inp('x', [3, 6], { decl: ['batch', 6] })], build: (g, t) => g.slice(t['x']!, [2], [5], [1]) });
+  check('Slice on two axes with negative starts and ends', {
+    inputs: [inp('x', [3, 4, 5])],
+    build: (g, t) => g.slice(t['x']!, [1, -4], [3, -1], [0, 2]),
+  });
+  check('Slice with start clamped (-100) and explicit step 1', {
+    inputs: [inp('x', [4, 5])],
+    build: (g, t) => g.slice(t['x']!, [-100, 1], [2, 4], [0, 1], [1, 1]),
+  });
+  check('Slice on a symbolic-batch tensor (static axis)', {
+    inputs: [inp('x', [3, 6], { decl: ['batch', 6] })],
+    build: (g, t) => g.slice(t['x']!, [2], [5], [1]),
+  });
   check('Split into three along axis 1', { inputs: [inp('x', [2, 6])], build: (g, t) => g.split(t['x']!, [2, 3, 1], 1) });
-  check('Split with an unused output (its gradient is zero)', { inputs: [inp('x', [5, 3])], build: (g, t) => g.split(t['x']!, [2, 3], 0)[1]! });
-  check('Split along axis -1 of a symbolic batch, first output only', { inputs: [inp('x', [3, 4], { decl: ['batch', 4] })], build: (g, t) => g.split(t['x']!, [1, 3], -1)[0]! });
+  check('Split with an unused output (its gradient is zero)', {
+    inputs: [inp('x', [5, 3])],
+    build: (g, t) => g.split(t['x']!, [2, 3], 0)[1]!,
+  });
+  check('Split along axis -1 of a symbolic batch, first output only', {
+    inputs: [inp('x', [3, 4], { decl: ['batch', 4] })],
+    build: (g, t) => g.split(t['x']!, [1, 3], -1)[0]!,
+  });
   check('Reshape [2,3,4] -> [6,4]', { inputs: [inp('x', [2, 3, 4])], build: (g, t) => g.reshape(t['x']!, [6, 4]) });
   check('Reshape with -1 and 0', { inputs: [inp('x', [2, 3, 4])], build: (g, t) => g.reshape(t['x']!, [0, -1]) });
-  check('Reshape of a symbolic batch [batch,3,4] -> [batch,12]', { inputs: [inp('x', [2, 3, 4], { decl: ['batch', 3, 4] })], build: (g, t) => g.reshape(t['x']!, [-1, 12]) });
+  check('Reshape of a symbolic batch [batch,3,4] -> [batch,12]', {
+    inputs: [inp('x', [2, 3, 4], { decl: ['batch', 3, 4] })],
+    build: (g, t) => g.reshape(t['x']!, [-1, 12]),
+  });
   check('Transpose perm [2,0,1]', { inputs: [inp('x', [2, 3, 4])], build: (g, t) => g.transpose(t['x']!, [2, 0, 1]) });
   check('Transpose default (reversed)', { inputs: [inp('x', [2, 3, 4])], build: (g, t) => g.transpose(t['x']!) });
-  check('Transpose of a symbolic batch', { inputs: [inp('x', [3, 2, 4], { decl: ['batch', 2, 4] })], build: (g, t) => g.transpose(t['x']!, [1, 0, 2]) });
+  check('Transpose of a symbolic batch', {
+    inputs: [inp('x', [3, 2, 4], { decl: ['batch', 2, 4] })],
+    build: (g, t) => g.transpose(t['x']!, [1, 0, 2]),
+  });
   check('Squeeze axis 1', { inputs: [inp('x', [3, 1, 4, 1])], build: (g, t) => g.squeeze(t['x']!, [1]) });
   check('Squeeze all unit axes', { inputs: [inp('x', [3, 1, 4, 1])], build: (g, t) => g.squeeze(t['x']!) });
-  check('Squeeze axis -1 of a symbolic batch', { inputs: [inp('x', [3, 1], { decl: ['batch', 1] })], build: (g, t) => g.squeeze(t['x']!, [-1]) });
+  check('Squeeze axis -1 of a symbolic batch', {
+    inputs: [inp('x', [3, 1], { decl: ['batch', 1] })],
+    build: (g, t) => g.squeeze(t['x']!, [-1]),
+  });
   check('Unsqueeze axes [0,3]', { inputs: [inp('x', [2, 3])], build: (g, t) => g.unsqueeze(t['x']!, [0, 3]) });
-  check('Unsqueeze axis -1 of a symbolic batch', { inputs: [inp('x', [3, 2], { decl: ['batch', 2] })], build: (g, t) => g.unsqueeze(t['x']!, [-1]) });
+  check('Unsqueeze axis -1 of a symbolic batch', {
+    inputs: [inp('x', [3, 2], { decl: ['batch', 2] })],
+    build: (g, t) => g.unsqueeze(t['x']!, [-1]),
+  });
   check('Expand [3,1] -> [2,3,4]', { inputs: [inp('x', [3, 1])], build: (g, t) => g.expand(t['x']!, [2, 3, 4]) });
   check('Expand [4] -> [3,4]', { inputs: [inp('x', [4])], build: (g, t) => g.expand(t['x']!, [3, 4]) });
   check('Expand scalar -> [2,3]', { inputs: [inp('x', [])], build: (g, t) => g.expand(t['x']!, [2, 3]) });
-  check('Expand [2,1,4] -> [2,3,4] (shape with ones kept)', { inputs: [inp('x', [2, 1, 4])], build: (g, t) => g.expand(t['x']!, [1, 3, 1]) });
+  check('Expand [2,1,4] -> [2,3,4] (shape with ones kept)', {
+    inputs: [inp('x', [2, 1, 4])],
+    build: (g, t) => g.expand(t['x']!, [1, 3, 1]),
+  });
   check('Pad [3,4] by [1,0,2,1]', { inputs: [inp('x', [3, 4])], build: (g, t) => g.pad(t['x']!, [1, 0, 2, 1]) });
-  check('Pad the static axis of a symbolic batch', { inputs: [inp('x', [3, 4], { decl: ['batch', 4] })], build: (g, t) => g.pad(t['x']!, [0, 2, 0, 1]) });
+  check('Pad the static axis of a symbolic batch', {
+    inputs: [inp('x', [3, 4], { decl: ['batch', 4] })],
+    build: (g, t) => g.pad(t['x']!, [0, 2, 0, 1]),
+  });
 });
 
 describe('LayerNormalization (epsilon 1e-6)', () => {
-  const ln = (axis: number, withBias: boolean) => (g: Graph, t: Record<string, Tensor>) => g.layerNormalization(t['x']!, t['scale']!, withBias ? t['bias']! : null, { axis, epsilon: 1e-6 }).y;
+  const ln = (axis: number, withBias: boolean) => (g: Graph, t: Record<string, Tensor>) =>
+    g.layerNormalization(t['x']!, t['scale']!, withBias ? t['bias']! : null, { axis, epsilon: 1e-6 }).y;
   const cases: [string, number[], (number | string)[] | undefined, number, number[]][] = [
     ['axis -1 of [4,5]', [4, 5], undefined, -1, [5]],
     ['axis -1 of [2,3,4]', [2, 3, 4], undefined, -1, [4]],
@@ -224,9 +317,18 @@ describe('LayerNormalization (epsilon 1e-6)', () => {
 describe('composites (decompositions, no rule of their own)', () => {
   check('gelu (tanh approximation)', { inputs: [inp('x', [3, 4], { lo: -3, hi: 3 })], build: (g, t) => gelu(g, t['x']!) });
   check('lengthNormalize', { inputs: [inp('x', [3, 4], { minAbs: 0.2 })], build: (g, t) => lengthNormalize(g, t['x']!) });
-  check('gaussianLogProb', { inputs: [inp('a', [3, 2], { decl: ['batch', 2] }), inp('mu', [3, 2], { decl: ['batch', 2] })], build: (g, t) => gaussianLogProb(g, t['a']!, t['mu']!) });
+  check('gaussianLogProb', {
+    inputs: [inp('a', [3, 2], { decl: ['batch', 2] }), inp('mu', [3, 2], { decl: ['batch', 2] })],
+    build: (g, t) => gaussianLogProb(g, t['a']!, t['mu']!),
+  });
   check('an MLP layer: Gemm, LayerNormalization, gelu', {
-    inputs: [inp('x', [4, 3], { decl: ['batch', 3] }), inp('w', [3, 5]), inp('b', [5]), inp('scale', [5], { lo: 0.5, hi: 1.5 }), inp('bias', [5])],
+    inputs: [
+      inp('x', [4, 3], { decl: ['batch', 3] }),
+      inp('w', [3, 5]),
+      inp('b', [5]),
+      inp('scale', [5], { lo: 0.5, hi: 1.5 }),
+      inp('bias', [5]),
+    ],
     build: (g, t) => gelu(g, g.layerNormalization(g.gemm(t['x']!, t['w']!, t['b']!), t['scale']!, t['bias']!, { epsilon: 1e-6 }).y),
   });
 });
@@ -249,7 +351,10 @@ describe('the backward walk', () => {
       const w = g.input('w', 'float64', [3]);
       const y = g.node('Sin', [g.mul(x, w)], {}, { name: 'my_sin' })[0]!;
       const loss = g.reduceSum(y, undefined, false);
-      assert.throws(() => gradients(g, loss, [w]), (e: Error) => /no gradient rule for op 'Sin'/.test(e.message) && /my_sin/.test(e.message));
+      assert.throws(
+        () => gradients(g, loss, [w]),
+        (e: Error) => /no gradient rule for op 'Sin'/.test(e.message) && /my_sin/.test(e.message),
+      );
       // The same op off the differentiated path is fine.
       const g2 = new Graph('unsupported_off_path');
       const x2 = g2.input('x', 'float64', [3]);
@@ -276,8 +381,15 @@ describe('the backward walk', () => {
     const s = await createSession(g.toBytes(), { threads: 1 });
     const xs = [1, -2, 3, 0.5];
     const ws = [0.3, 0.7, -1.1, 2];
-    const r = await s.run({ x: toOrt('float64', Float64Array.from(xs), [4]), w: toOrt('float64', Float64Array.from(ws), [4]), v: toOrt('float64', Float64Array.from([1, 2, 3, 4]), [4]) });
-    assert.deepEqual(Array.from(r[gw!.name]!.data as Float64Array), ws.map((wi, i) => wi * xs[i]!));
+    const r = await s.run({
+      x: toOrt('float64', Float64Array.from(xs), [4]),
+      w: toOrt('float64', Float64Array.from(ws), [4]),
+      v: toOrt('float64', Float64Array.from([1, 2, 3, 4]), [4]),
+    });
+    assert.deepEqual(
+      Array.from(r[gw!.name]!.data as Float64Array),
+      ws.map((wi, i) => wi * xs[i]!),
+    );
     assert.deepEqual(Array.from(r[gv!.name]!.data as Float64Array), [0, 0, 0, 0]);
     await s.release();
   });
@@ -294,7 +406,10 @@ describe('the backward walk', () => {
     assert.deepEqual(Array.from(r[gx!.name]!.data as Float64Array), [4, -3, 1.5]);
     await s.release();
     // And through finite differences, with a value used by three consumers of different ops.
-    await gradCheck('used three times', { inputs: [inp('x', [2, 3])], build: (gg, t) => gg.mul(gg.tanh(t['x']!), gg.add(t['x']!, gg.reduceSum(t['x']!, [1], true))) });
+    await gradCheck('used three times', {
+      inputs: [inp('x', [2, 3])],
+      build: (gg, t) => gg.mul(gg.tanh(t['x']!), gg.add(t['x']!, gg.reduceSum(t['x']!, [1], true))),
+    });
   });
 
   test('ReduceMax/ReduceMin ties share the gradient equally, Max/Min ties go to the first operand (hand-computed)', async () => {
@@ -310,7 +425,10 @@ describe('the backward walk', () => {
     g.output(gx!);
     g.output(gy!);
     const s = await createSession(g.toBytes(), { threads: 1 });
-    const r = await s.run({ x: toOrt('float64', Float64Array.from([1, 1, 0, 2, 2, 2]), [2, 3]), y: toOrt('float64', Float64Array.from([1, 0, 5, 2, 3, 1]), [2, 3]) });
+    const r = await s.run({
+      x: toOrt('float64', Float64Array.from([1, 1, 0, 2, 2, 2]), [2, 3]),
+      y: toOrt('float64', Float64Array.from([1, 0, 5, 2, 3, 1]), [2, 3]),
+    });
     // Row 0: max 1 tied at 0,1 -> 0.5 each; min 0 at 2 -> 2. Row 1: all tied -> 1/3 and 2/3 each.
     // max(x, y): ties (x=y) to x.
     const ex = [0.5 + 10, 0.5 + 10, 2, 1 / 3 + 2 / 3 + 10, 1 / 3 + 2 / 3, 1 / 3 + 2 / 3 + 10];
@@ -351,10 +469,16 @@ describe('the backward walk', () => {
     // Every backward node but the final naming Identities sits under '<forward node>_Grad/'.
     for (const n of backward) {
       if (n.outputs.some((o) => o.endsWith('_grad'))) continue;
-      assert.ok(forwardNames.some((f) => n.name.startsWith(`${f}_Grad/`)), `backward node '${n.name}' is not under a '<node>_Grad/' scope`);
+      assert.ok(
+        forwardNames.some((f) => n.name.startsWith(`${f}_Grad/`)),
+        `backward node '${n.name}' is not under a '<node>_Grad/' scope`,
+      );
     }
     assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Gemm_Grad/')));
     assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/')));
-    assert.ok(backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/') && n.opType === 'Add'), 'the accumulation of dh');
+    assert.ok(
+      backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/') && n.opType === 'Add'),
+      'the accumulation of dh',
+    );
   });
 });

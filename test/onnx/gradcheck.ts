@@ -7,7 +7,20 @@
 // compares each gradient element against a finite difference of the forward graph (loss only) run in
 // onnxruntime at x + h e_j and x - h e_j (and +-2h for the 5-point stencil).
 import assert from 'node:assert/strict';
-import { Graph, Rng, createSession, gradients, isFloat, ort, toOrt, typedArrayFor, type DType, type Dim, type Tensor, type TypedArray } from '../../onnx/index.ts';
+import {
+  Graph,
+  Rng,
+  createSession,
+  gradients,
+  isFloat,
+  ort,
+  toOrt,
+  typedArrayFor,
+  type DType,
+  type Dim,
+  type Tensor,
+  type TypedArray,
+} from '../../onnx/index.ts';
 
 export interface InputSpec {
   name: string;
@@ -110,7 +123,10 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
     const dims = probed[`out${i}`]!.dims as number[];
     const wname = `loss_weight_${i}`;
     const w = g.input(wname, o.dtype, o.shape);
-    const wd = typedArrayFor(o.dtype, dims.reduce((a, b) => a * b, 1)) as Float64Array;
+    const wd = typedArrayFor(
+      o.dtype,
+      dims.reduce((a, b) => a * b, 1),
+    ) as Float64Array;
     for (let k = 0; k < wd.length; k++) wd[k] = 0.5 + rng.uniform(); // in [0.5, 1.5): no cancellation
     feeds[wname] = toOrt(o.dtype, wd, dims);
     let term = g.reduceSum(g.mul(o, w), undefined, false);
@@ -120,14 +136,21 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
   g.output(loss!, 'loss');
   const forward = await createSession(g.toBytes(), { threads: 1 });
   const wrtSpecs = c.inputs.filter((s) => !s.noGrad && isFloat(s.dtype ?? dtype));
-  const grads = gradients(g, loss!, wrtSpecs.map((s) => t[s.name]!));
+  const grads = gradients(
+    g,
+    loss!,
+    wrtSpecs.map((s) => t[s.name]!),
+  );
   grads.forEach((gr) => g.output(gr));
   const full = await createSession(g.toBytes(), { threads: 1 });
   const res = await full.run(feeds);
   const lossValue = Number(res['loss']!.data[0]);
 
   const f = async (name: string, x: TypedArray): Promise<number> => {
-    const r = await forward.run({ ...feeds, [name]: toOrt(data.get(name) instanceof Float32Array ? 'float32' : 'float64', x, feeds[name]!.dims as number[]) });
+    const r = await forward.run({
+      ...feeds,
+      [name]: toOrt(data.get(name) instanceof Float32Array ? 'float32' : 'float64', x, feeds[name]!.dims as number[]),
+    });
     return Number(r['loss']!.data[0]);
   };
   const h = c.h ?? 1e-6;
@@ -141,7 +164,11 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
     const analytic = asF64(res[gr.name]!.data);
     const x0 = data.get(s.name)!;
     assert.equal(analytic.length, x0.length, `${label}: gradient of ${s.name} has ${analytic.length} elements, the input ${x0.length}`);
-    assert.deepEqual(res[gr.name]!.dims, feeds[s.name]!.dims, `${label}: gradient of ${s.name} has dims [${res[gr.name]!.dims}], the input [${feeds[s.name]!.dims}]`);
+    assert.deepEqual(
+      res[gr.name]!.dims,
+      feeds[s.name]!.dims,
+      `${label}: gradient of ${s.name} has dims [${res[gr.name]!.dims}], the input [${feeds[s.name]!.dims}]`,
+    );
     const numeric = new Float64Array(x0.length);
     for (let j = 0; j < x0.length; j++) {
       const at = async (k: number) => {
@@ -149,14 +176,19 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
         x[j] = (x0[j] as number) + k * h;
         return f(s.name, x);
       };
-      numeric[j] = c.stencil === 4 ? (-(await at(2)) + 8 * (await at(1)) - 8 * (await at(-1)) + (await at(-2))) / (12 * h) : ((await at(1)) - (await at(-1))) / (2 * h);
+      numeric[j] =
+        c.stencil === 4
+          ? (-(await at(2)) + 8 * (await at(1)) - 8 * (await at(-1)) + (await at(-2))) / (12 * h)
+          : ((await at(1)) - (await at(-1))) / (2 * h);
     }
     for (let j = 0; j < x0.length; j++) {
       const a = analytic[j]!;
       const n = numeric[j]!;
       const err = Math.abs(a - n);
       if (!(err <= rtol * Math.max(Math.abs(a), Math.abs(n)) + atol)) {
-        assert.fail(`${label}: d loss / d ${s.name}[${j}] = ${a} (rule) vs ${n} (finite difference), error ${err.toExponential(2)} > rtol ${rtol} / atol ${atol.toExponential(1)}\n rule:    ${Array.from(analytic, (v) => v.toPrecision(6)).join(' ')}\n numeric: ${Array.from(numeric, (v) => v.toPrecision(6)).join(' ')}`);
+        assert.fail(
+          `${label}: d loss / d ${s.name}[${j}] = ${a} (rule) vs ${n} (finite difference), error ${err.toExponential(2)} > rtol ${rtol} / atol ${atol.toExponential(1)}\n rule:    ${Array.from(analytic, (v) => v.toPrecision(6)).join(' ')}\n numeric: ${Array.from(numeric, (v) => v.toPrecision(6)).join(' ')}`,
+        );
       }
     }
     gradMap.set(s.name, analytic);

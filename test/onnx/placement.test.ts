@@ -20,7 +20,9 @@ test('the placement log of a WebGPU session is parsed: counts, CPU nodes, missin
   assert.deepEqual([...new Set(cpu.map((n) => n.opType))].sort(), ['Concat', 'Or']);
   assert.ok(cpu.some((n) => n.name === 'value_loss/value/encoder/value/encoder/stack2/MaxPool_Grad/Or_6'));
   assert.deepEqual([...new Set(p.missingKernels.map((n) => n.opType))].sort(), ['Concat', 'Or']);
-  const all = parsePlacementLog('[V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 1026');
+  const all = parsePlacementLog(
+    '[V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 1026',
+  );
   assert.deepEqual([...all.counts], [['WebGpuExecutionProvider', 1026]]);
   assert.throws(() => parsePlacementLog('nothing here'), /no node placement/);
 });
@@ -31,16 +33,26 @@ test('CPU nodes on device tensors are refused by name; integer nodes and work on
   const step = buildAgentStep('hiql', cfg.agentConfig, { obsDim: 16 * 16 * 3, actionDim: 2, obsShape: [16, 16, 3] });
   const graph = Graph.fromBytes(step.spec.model).graph;
   const batch = [...step.spec.batchInputs, step.spec.stepInput];
-  assert.throws(() => assertPlacedOn(p, graph, 'webgpu', batch), (e: Error) => {
-    assert.match(e.message, /the 'webgpu' execution provider would run 84 node\(s\) of .* on the CPU/);
-    assert.match(e.message, /Or x84 \(/);
-    assert.doesNotMatch(e.message, /Concat/);
-    return true;
-  });
+  assert.throws(
+    () => assertPlacedOn(p, graph, 'webgpu', batch),
+    (e: Error) => {
+      assert.match(e.message, /the 'webgpu' execution provider would run 84 node\(s\) of .* on the CPU/);
+      assert.match(e.message, /Or x84 \(/);
+      assert.doesNotMatch(e.message, /Concat/);
+      return true;
+    },
+  );
   // Without the Or nodes (what the step builds now) only the Concats of uint8 frame batches (no
   // WebGPU kernel for uint8) stay on the CPU; they read the host-fed batch: accepted.
   const cpuNodes = p.nodes.get('CPUExecutionProvider')!.filter((n) => n.opType !== 'Or');
-  const ok = { ...p, counts: new Map([['CPUExecutionProvider', cpuNodes.length], ['WebGpuExecutionProvider', 3467]]), nodes: new Map([['CPUExecutionProvider', cpuNodes]]) };
+  const ok = {
+    ...p,
+    counts: new Map([
+      ['CPUExecutionProvider', cpuNodes.length],
+      ['WebGpuExecutionProvider', 3467],
+    ]),
+    nodes: new Map([['CPUExecutionProvider', cpuNodes]]),
+  };
   assert.doesNotThrow(() => assertPlacedOn(ok, graph, 'webgpu', batch));
   // The same Concats fed from device tensors would not be.
   assert.throws(() => assertPlacedOn(ok, graph, 'webgpu', []), /Concat x9/);

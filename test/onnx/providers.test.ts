@@ -12,10 +12,24 @@ function tinyStep() {
   const loss = mean(g, g.mul(g.matMul(x, w), g.matMul(x, w)));
   return buildTrainStep({ g, trainable: [w], loss, batchInputs: [x] });
 }
-const init = () => new Map([['w', new Float32Array([0.1, -0.2, 0.3])], ['opt/m/w', new Float32Array(3)], ['opt/v/w', new Float32Array(3)]]);
-const batch = () => ({ x: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => i / 10), [4, 3]) });
+const init = () =>
+  new Map([
+    ['w', new Float32Array([0.1, -0.2, 0.3])],
+    ['opt/m/w', new Float32Array(3)],
+    ['opt/v/w', new Float32Array(3)],
+  ]);
+const batch = () => ({
+  x: new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 12 }, (_, i) => i / 10),
+    [4, 3],
+  ),
+});
 
-for (const [ep, hint] of [['webgpu', /WebGPU needs a GPU adapter/], ['cuda', /ONNXRUNTIME_NODE_INSTALL=cuda12/]] as const) {
+for (const [ep, hint] of [
+  ['webgpu', /WebGPU needs a GPU adapter/],
+  ['cuda', /ONNXRUNTIME_NODE_INSTALL=cuda12/],
+] as const) {
   test(`training on '${ep}' either runs like the CPU or fails with a clear error`, async () => {
     const spec = tinyStep();
     const cpu = await StepRunner.create(spec, init(), { threads: 1 });

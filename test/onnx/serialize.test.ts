@@ -1,7 +1,20 @@
 // Serialisation round trip (toBytes -> Graph.fromBytes) and build-time shape errors that name the node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, Rng, buildTrainStep, createSession, gelu, gradients, mean, ort, toOrt, type Attr, type Node, type Tensor } from '../../onnx/index.ts';
+import {
+  Graph,
+  Rng,
+  buildTrainStep,
+  createSession,
+  gelu,
+  gradients,
+  mean,
+  ort,
+  toOrt,
+  type Attr,
+  type Node,
+  type Tensor,
+} from '../../onnx/index.ts';
 import { decodeModel, encodeModel } from '../../onnx/proto.ts';
 
 /** A graph using every attribute kind (int, float, ints, string, tensor), int64 and float initializers, symbolic dims. */
@@ -30,8 +43,16 @@ function richGraph(): { g: Graph; feeds: Record<string, ort.Tensor> } {
   g.output(g.stopGradient(g.sigmoid(parts[0]!)), 'p');
   const n = 5;
   const feeds = {
-    x: toOrt('float32', Float32Array.from({ length: n * 6 }, () => rng.normal()), [n, 6]),
-    mask: toOrt('bool', Uint8Array.from({ length: n }, (_, i) => i % 2), [n, 1]),
+    x: toOrt(
+      'float32',
+      Float32Array.from({ length: n * 6 }, () => rng.normal()),
+      [n, 6],
+    ),
+    mask: toOrt(
+      'bool',
+      Uint8Array.from({ length: n }, (_, i) => i % 2),
+      [n, 1],
+    ),
   };
   return { g, feeds };
 }
@@ -42,7 +63,14 @@ const fround = (a: Attr): Attr => {
   if (a.type === 'floats') return { type: 'floats', value: a.value.map(Math.fround) };
   return a;
 };
-const plainNode = (n: Node) => ({ name: n.name, opType: n.opType, domain: n.domain, inputs: [...n.inputs], outputs: [...n.outputs], attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, fround(a)])) });
+const plainNode = (n: Node) => ({
+  name: n.name,
+  opType: n.opType,
+  domain: n.domain,
+  inputs: [...n.inputs],
+  outputs: [...n.outputs],
+  attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, fround(a)])),
+});
 const plainTensor = (t: Tensor) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
 
 async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
@@ -106,11 +134,24 @@ test('a training-step graph round-trips and the loaded copy trains identically',
   assert.deepEqual(again, spec.model);
   const rng = new Rng(9);
   const feeds: Record<string, ort.Tensor> = {
-    x: toOrt('float32', Float32Array.from({ length: 12 }, () => rng.normal()), [4, 3]),
-    y: toOrt('float32', Float32Array.from({ length: 4 }, () => rng.normal()), [4, 1]),
+    x: toOrt(
+      'float32',
+      Float32Array.from({ length: 12 }, () => rng.normal()),
+      [4, 3],
+    ),
+    y: toOrt(
+      'float32',
+      Float32Array.from({ length: 4 }, () => rng.normal()),
+      [4, 1],
+    ),
     'opt/step': toOrt('float32', Float32Array.from([3]), []),
   };
-  for (const s of spec.state) feeds[s.name] = toOrt('float32', Float32Array.from({ length: s.dims.reduce((p, q) => p * q, 1) }, () => Math.abs(rng.normal())), s.dims);
+  for (const s of spec.state)
+    feeds[s.name] = toOrt(
+      'float32',
+      Float32Array.from({ length: s.dims.reduce((p, q) => p * q, 1) }, () => Math.abs(rng.normal())),
+      s.dims,
+    );
   const a = await runModel(spec.model, feeds);
   const b = await runModel(again, feeds);
   for (const k of Object.keys(a)) assert.deepEqual(b[k]!.data, a[k]!.data, k);
@@ -120,11 +161,27 @@ test('gradients of a loaded graph stop at its stopGradient nodes', async () => {
   const g = new Graph('stop');
   const x = g.input('x', 'float64', [3]);
   const w = g.input('w', 'float64', [3]);
-  g.output(g.reduceSum(g.mul(g.mul(w, g.scope('s', () => g.stopGradient(w))), x), undefined, false), 'loss');
+  g.output(
+    g.reduceSum(
+      g.mul(
+        g.mul(
+          w,
+          g.scope('s', () => g.stopGradient(w)),
+        ),
+        x,
+      ),
+      undefined,
+      false,
+    ),
+    'loss',
+  );
   const { graph } = Graph.fromBytes(g.toBytes());
   const [gw] = gradients(graph, graph.tensor('loss'), [graph.tensor('w')]);
   graph.output(gw!);
-  const r = await runModel(graph.toBytes(), { x: toOrt('float64', Float64Array.from([1, 2, 3]), [3]), w: toOrt('float64', Float64Array.from([4, 5, 6]), [3]) });
+  const r = await runModel(graph.toBytes(), {
+    x: toOrt('float64', Float64Array.from([1, 2, 3]), [3]),
+    w: toOrt('float64', Float64Array.from([4, 5, 6]), [3]),
+  });
   assert.deepEqual(Array.from(r[gw!.name]!.data as Float64Array), [4, 10, 18]); // stop(w) * x, not 2 w x
 });
 
@@ -132,15 +189,42 @@ test('shape errors at build time name the node, its inputs and the problem', () 
   const g = new Graph('errors');
   const a = g.input('a', 'float32', [2, 3]);
   const b = g.input('b', 'float32', [4, 5]);
-  assert.throws(() => g.matMul(a, b), (e: Error) => e instanceof RangeError && e.message === "node 'MatMul' (MatMul, inputs a[2, 3]:float32, b[4, 5]:float32): MatMul inner dimensions differ: [2, 3] x [4, 5]");
-  assert.throws(() => g.scope('policy', () => g.scope('mlp', () => g.gemm(a, b))), (e: Error) => e instanceof RangeError && /^node 'policy\/mlp\/Gemm' \(Gemm, inputs a\[2, 3\]:float32, b\[4, 5\]:float32, <none>\): Gemm inner dimensions differ: 3 vs 4$/.test(e.message));
+  assert.throws(
+    () => g.matMul(a, b),
+    (e: Error) =>
+      e instanceof RangeError &&
+      e.message === "node 'MatMul' (MatMul, inputs a[2, 3]:float32, b[4, 5]:float32): MatMul inner dimensions differ: [2, 3] x [4, 5]",
+  );
+  assert.throws(
+    () => g.scope('policy', () => g.scope('mlp', () => g.gemm(a, b))),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /^node 'policy\/mlp\/Gemm' \(Gemm, inputs a\[2, 3\]:float32, b\[4, 5\]:float32, <none>\): Gemm inner dimensions differ: 3 vs 4$/.test(
+        e.message,
+      ),
+  );
   const c = g.input('c', 'float32', ['batch', 5]);
-  assert.throws(() => g.add(a, c), (e: Error) => e instanceof RangeError && /^node 'Add' .*shapes \[2, 3\] and \[batch, 5\] do not broadcast/.test(e.message));
-  assert.throws(() => g.reshape(a, [4, 2]), (e: Error) => e instanceof RangeError && /^node 'Reshape' .*cannot reshape \[2, 3\]/.test(e.message));
-  assert.throws(() => g.concat([a, g.input('d', 'float32', [2, 3, 1])], 1), (e: Error) => e instanceof RangeError && /^node 'Concat' .*same rank/.test(e.message));
+  assert.throws(
+    () => g.add(a, c),
+    (e: Error) => e instanceof RangeError && /^node 'Add' .*shapes \[2, 3\] and \[batch, 5\] do not broadcast/.test(e.message),
+  );
+  assert.throws(
+    () => g.reshape(a, [4, 2]),
+    (e: Error) => e instanceof RangeError && /^node 'Reshape' .*cannot reshape \[2, 3\]/.test(e.message),
+  );
+  assert.throws(
+    () => g.concat([a, g.input('d', 'float32', [2, 3, 1])], 1),
+    (e: Error) => e instanceof RangeError && /^node 'Concat' .*same rank/.test(e.message),
+  );
   const f64 = g.input('f64', 'float64', [2, 3]);
-  assert.throws(() => g.mul(a, f64), (e: Error) => e instanceof TypeError && /^node 'Mul' .*one dtype, got float32 and float64/.test(e.message));
-  assert.throws(() => g.split(a, [1, 1], 1), (e: Error) => e instanceof RangeError && /^node 'Split' .*do not add up to dimension 3/.test(e.message));
+  assert.throws(
+    () => g.mul(a, f64),
+    (e: Error) => e instanceof TypeError && /^node 'Mul' .*one dtype, got float32 and float64/.test(e.message),
+  );
+  assert.throws(
+    () => g.split(a, [1, 1], 1),
+    (e: Error) => e instanceof RangeError && /^node 'Split' .*do not add up to dimension 3/.test(e.message),
+  );
   // A failed node leaves no trace: the next node takes the name.
   assert.equal(g.nodes.length, 0);
 });
@@ -149,9 +233,17 @@ test('a model whose shapes do not fit is refused on load with the node named', (
   const g = new Graph('bad');
   const a = g.input('a', 'float32', [2, 3]);
   const b = g.input('b', 'float32', [3, 5]);
-  g.output(g.scope('layer', () => g.matMul(a, b)), 'out');
+  g.output(
+    g.scope('layer', () => g.matMul(a, b)),
+    'out',
+  );
   const model = decodeModel(g.toBytes());
   model.graph.input[1]!.type.tensorType.shape!.dim[0] = { dimValue: 4 }; // b becomes [4, 5]
-  assert.throws(() => Graph.fromBytes(encodeModel(model)), (e: Error) => e instanceof RangeError && /node 'layer\/MatMul' \(MatMul, inputs a\[2, 3\]:float32, b\[4, 5\]:float32\): MatMul inner dimensions differ/.test(e.message));
+  assert.throws(
+    () => Graph.fromBytes(encodeModel(model)),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /node 'layer\/MatMul' \(MatMul, inputs a\[2, 3\]:float32, b\[4, 5\]:float32\): MatMul inner dimensions differ/.test(e.message),
+  );
   assert.throws(() => Graph.fromBytes(new Uint8Array([0x0a, 0xff, 0xff])), /not a valid ONNX model/);
 });

@@ -4,7 +4,22 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { Graph, Rng, StepRunner, buildTrainStep, createSession, ema, gaussianLogProb, gelu, glorotUniform, gradients, mean, ort, toOrt, type Tensor } from '../../onnx/index.ts';
+import {
+  Graph,
+  Rng,
+  StepRunner,
+  buildTrainStep,
+  createSession,
+  ema,
+  gaussianLogProb,
+  gelu,
+  glorotUniform,
+  gradients,
+  mean,
+  ort,
+  toOrt,
+  type Tensor,
+} from '../../onnx/index.ts';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -29,7 +44,11 @@ function mlpParams(prefix: string, out: number, seed: number): ParamDef[] {
   const dims = [IN, H, H, out];
   for (let i = 0; i < 3; i++) {
     ps.push({ name: `${prefix}/${i}/kernel`, shape: [dims[i]!, dims[i + 1]!], data: glorotUniform(rng, dims[i]!, dims[i + 1]!) });
-    ps.push({ name: `${prefix}/${i}/bias`, shape: [dims[i + 1]!], data: Float32Array.from({ length: dims[i + 1]! }, () => 0.2 * rng.normal()) });
+    ps.push({
+      name: `${prefix}/${i}/bias`,
+      shape: [dims[i + 1]!],
+      data: Float32Array.from({ length: dims[i + 1]! }, () => 0.2 * rng.normal()),
+    });
     if (i < 2) {
       ps.push({ name: `${prefix}/${i}/ln/scale`, shape: [H], data: Float32Array.from({ length: H }, () => 1 + 0.2 * rng.normal()) });
       ps.push({ name: `${prefix}/${i}/ln/bias`, shape: [H], data: Float32Array.from({ length: H }, () => 0.1 * rng.normal()) });
@@ -43,14 +62,16 @@ function onnxMlp(g: Graph, x: Tensor, p: Map<string, Tensor>, prefix: string): T
   let h = x;
   for (let i = 0; i < 3; i++) {
     h = g.gemm(h, p.get(`${prefix}/${i}/kernel`)!, p.get(`${prefix}/${i}/bias`)!);
-    if (i < 2) h = g.layerNormalization(gelu(g, h), p.get(`${prefix}/${i}/ln/scale`)!, p.get(`${prefix}/${i}/ln/bias`)!, { epsilon: EPS }).y;
+    if (i < 2)
+      h = g.layerNormalization(gelu(g, h), p.get(`${prefix}/${i}/ln/scale`)!, p.get(`${prefix}/${i}/ln/bias`)!, { epsilon: EPS }).y;
   }
   return h;
 }
 
 /** The same MLP in TensorFlow.js ops. */
 function tfMlp(x: tf.Tensor, p: Map<string, tf.Tensor>, prefix: string): tf.Tensor {
-  const tfGelu = (v: tf.Tensor) => tf.mul(tf.mul(v, 0.5), tf.add(tf.tanh(tf.mul(tf.add(v, tf.mul(tf.pow(v, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+  const tfGelu = (v: tf.Tensor) =>
+    tf.mul(tf.mul(v, 0.5), tf.add(tf.tanh(tf.mul(tf.add(v, tf.mul(tf.pow(v, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
   const tfLn = (v: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
     const mu = tf.mean(v, -1, true);
     const c = tf.sub(v, mu);
@@ -100,7 +121,11 @@ async function compareGradients(label: string, pr: Problem): Promise<void> {
   for (const [k, v] of Object.entries(pr.batch)) bt[k] = g.input(k, 'float32', ['batch', ...v.shape.slice(1)]);
   const pt = new Map(pr.params.map((p) => [p.name, g.input(p.name, 'float32', p.shape)]));
   const loss = pr.onnxLoss(g, bt, pt);
-  const grads = gradients(g, loss, all.map((n) => pt.get(n)!));
+  const grads = gradients(
+    g,
+    loss,
+    all.map((n) => pt.get(n)!),
+  );
   g.output(loss, 'loss');
   grads.forEach((t) => g.output(t));
   const s = await createSession(g.toBytes(), { threads: 1 });
@@ -127,7 +152,10 @@ async function compareGradients(label: string, pr: Problem): Promise<void> {
   for (const [i, name] of all.entries()) {
     if (!zero.has(name)) continue;
     const ours = r[grads[i]!.name]!.data as Float32Array;
-    assert.ok(ours.every((v) => v === 0), `${label}: d loss / d ${name} is not 0 though ${name} is reached only through stopGradient`);
+    assert.ok(
+      ours.every((v) => v === 0),
+      `${label}: d loss / d ${name} is not 0 though ${name} is reached only through stopGradient`,
+    );
   }
   for (let i = 0; i < wrt.length; i++) {
     const ours = r[grads[all.indexOf(wrt[i]!)]!.name]!.data as Float32Array;
@@ -141,7 +169,10 @@ async function compareGradients(label: string, pr: Problem): Promise<void> {
     }
     // Relative to the largest entry of this parameter's gradient (entries near 0 have no relative
     // error). Observed: 1e-7..7e-7.
-    assert.ok(err <= 1e-4 * scale || (scale === 0 && err === 0), `${label}: d loss / d ${wrt[i]}: max |onnx - tfjs| = ${err.toExponential(3)}, max |tfjs| = ${scale.toExponential(3)}`);
+    assert.ok(
+      err <= 1e-4 * scale || (scale === 0 && err === 0),
+      `${label}: d loss / d ${wrt[i]}: max |onnx - tfjs| = ${err.toExponential(3)}, max |tfjs| = ${scale.toExponential(3)}`,
+    );
   }
   tf.dispose([...tfParams.values(), ...Object.values(tfBatch), ...tfGrads]);
 }
@@ -193,7 +224,10 @@ test('MLP gradients under an expectile loss with stop-gradient weights match Ten
         const advData = adv.dataSync();
         // Keep the comparison away from the weight's switching point.
         advSigns = Array.from(advData, (a) => Math.sign(a));
-        assert.ok(Array.from(advData).every((a) => Math.abs(a) > 1e-3), 'an advantage is within 1e-3 of 0; pick another seed');
+        assert.ok(
+          Array.from(advData).every((a) => Math.abs(a) > 1e-3),
+          'an advantage is within 1e-3 of 0; pick another seed',
+        );
         return { q: q0, weight: tf.where(tf.greaterEqual(adv, 0), tf.fill(adv.shape, tau), tf.fill(adv.shape, 1 - tau)) };
       });
       return (pp) => tf.mean(tf.mul(weight, tf.square(tf.sub(q, tfMlp(b['x']!, pp, 'value'))))) as tf.Scalar;
@@ -265,7 +299,8 @@ test('Adam over 20 steps matches tf.train.adam', async () => {
   for (const s of spec.state) if (!init.has(s.name)) init.set(s.name, new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
   const runner = await StepRunner.create(spec, init, { threads: 1 });
   const ourLosses: number[] = [];
-  for (const b of batches) ourLosses.push((await runner.step({ x: new ort.Tensor('float32', b.x, [B, IN]), y: new ort.Tensor('float32', b.y, [B, 2]) }))['loss']!);
+  for (const b of batches)
+    ourLosses.push((await runner.step({ x: new ort.Tensor('float32', b.x, [B, IN]), y: new ort.Tensor('float32', b.y, [B, 2]) }))['loss']!);
 
   const vars = new Map(params.map((p) => [p.name, tf.variable(tf.tensor(p.data, p.shape), true, p.name)]));
   const opt = tf.train.adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
@@ -277,7 +312,9 @@ test('Adam over 20 steps matches tf.train.adam', async () => {
     tfLosses.push((await l!.data())[0]!);
     tf.dispose([xb, yb, l!]);
   }
-  ourLosses.forEach((l, i) => assert.ok(Math.abs(l - tfLosses[i]!) <= 1e-5 * Math.abs(tfLosses[i]!), `step ${i}: loss ${l} (onnx) vs ${tfLosses[i]} (tfjs)`));
+  ourLosses.forEach((l, i) =>
+    assert.ok(Math.abs(l - tfLosses[i]!) <= 1e-5 * Math.abs(tfLosses[i]!), `step ${i}: loss ${l} (onnx) vs ${tfLosses[i]} (tfjs)`),
+  );
   assert.ok(ourLosses[19]! < ourLosses[0]! * 0.8, 'the problem trains');
   for (const p of params) {
     const ours = await runner.read(p.name);
@@ -325,7 +362,14 @@ test('ema matches a hand computation, alone and as extra state of a training ste
   const wt = g2.input('target/w', 'float32', [3, 1]);
   const pred = g2.matMul(x, w);
   const loss = mean(g2, g2.mul(pred, pred));
-  const spec = buildTrainStep({ g: g2, trainable: [w], loss, batchInputs: [x], extraState: [{ input: wt, next: ema(g2, [wt], [w], 0.1)[0]! }], adam: { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+  const spec = buildTrainStep({
+    g: g2,
+    trainable: [w],
+    loss,
+    batchInputs: [x],
+    extraState: [{ input: wt, next: ema(g2, [wt], [w], 0.1)[0]! }],
+    adam: { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  });
   const init = new Map<string, Float32Array>([
     ['w', Float32Array.from([0.5, -1, 2])],
     ['target/w', Float32Array.from([0, 0, 0])],

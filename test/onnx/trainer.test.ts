@@ -5,7 +5,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Graph, Rng, StepRunner, buildTrainStep, gelu, glorotUniform, loadCheckpoint, mean, ort, saveCheckpoint, zeroOptimizerState } from '../../onnx/index.ts';
+import {
+  Graph,
+  Rng,
+  StepRunner,
+  buildTrainStep,
+  gelu,
+  glorotUniform,
+  loadCheckpoint,
+  mean,
+  ort,
+  saveCheckpoint,
+  zeroOptimizerState,
+} from '../../onnx/index.ts';
 
 const IN = 4;
 const H = 32;
@@ -21,7 +33,13 @@ function regressionStep() {
   const pred = g.gemm(gelu(g, g.gemm(x, w1, b1)), w2, b2);
   const err = g.sub(pred, y);
   const loss = mean(g, g.mul(err, err));
-  return buildTrainStep({ g, trainable: [w1, b1, w2, b2], loss, batchInputs: [x, y], adam: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+  return buildTrainStep({
+    g,
+    trainable: [w1, b1, w2, b2],
+    loss,
+    batchInputs: [x, y],
+    adam: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  });
 }
 
 function initParams(seed: number) {
@@ -72,7 +90,11 @@ test('a checkpoint saved at step N and resumed gives the same losses as an unint
   for (const b of batches.slice(0, 10)) await b1.step(b);
   const path = join(dir, 'ck.bin');
   const snap = await b1.snapshot();
-  saveCheckpoint(path, { step: b1.stepCount, tensors: new Map([...snap].map(([k, v]) => [k, { dtype: 'float32', dims: spec.state.find((s) => s.name === k)!.dims, data: v }])), meta: { note: 'test' } });
+  saveCheckpoint(path, {
+    step: b1.stepCount,
+    tensors: new Map([...snap].map(([k, v]) => [k, { dtype: 'float32', dims: spec.state.find((s) => s.name === k)!.dims, data: v }])),
+    meta: { note: 'test' },
+  });
   await b1.release();
 
   const ck = loadCheckpoint(path);
@@ -89,7 +111,11 @@ test('a checkpoint saved at step N and resumed gives the same losses as an unint
 test('a truncated or corrupt checkpoint is refused with a clear error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ckpt-'));
   const path = join(dir, 'ck.bin');
-  saveCheckpoint(path, { step: 5, tensors: new Map([['w', { dtype: 'float32', dims: [3], data: new Float32Array([1, 2, 3]) }]]), meta: {} });
+  saveCheckpoint(path, {
+    step: 5,
+    tensors: new Map([['w', { dtype: 'float32', dims: [3], data: new Float32Array([1, 2, 3]) }]]),
+    meta: {},
+  });
   const bytes = readFileSync(path);
   writeFileSync(join(dir, 'trunc.bin'), bytes.subarray(0, bytes.length - 7));
   assert.throws(() => loadCheckpoint(join(dir, 'trunc.bin')), /trunc\.bin: not a valid checkpoint: file is \d+ bytes, its header says \d+/);

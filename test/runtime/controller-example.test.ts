@@ -14,7 +14,10 @@ test('controller example: fixed-rate loop over whole episodes, with deadline and
   assert.deepEqual([o.model, o.hz, o.episodes, o.maxSteps, o.subgoalEvery], [path, 2000, 2, 30, 5]);
   const s = await runController(o);
   assert.equal(s.episodes.length, 2);
-  assert.equal(s.ticks, s.episodes.reduce((a, e) => a + e.steps, 0));
+  assert.equal(
+    s.ticks,
+    s.episodes.reduce((a, e) => a + e.steps, 0),
+  );
   for (const e of s.episodes) assert.ok(e.steps >= 1 && e.steps <= 30 && Number.isFinite(e.finalDistance));
   assert.ok(s.deadlineMisses >= 0 && s.deadlineMisses <= s.ticks);
   assert.ok(s.actUs.p50 > 0 && s.actUs.p50 <= s.actUs.p99 && s.actUs.p99 <= s.actUs.max);

@@ -28,7 +28,19 @@ test('an exported HIQL policy evaluated through the runtime matches its in-train
     preset: 'ogbench',
     env: ENV,
     dataset: '',
-    overrides: { batchSize: 128, lr: 1e-3, actorHiddenDims: [64, 64], valueHiddenDims: [64, 64], steps: 1500, evalEvery: 0, evalEpisodes: episodes, logEvery: 1000, saveEvery: 0, threads: 1, seed: 0 },
+    overrides: {
+      batchSize: 128,
+      lr: 1e-3,
+      actorHiddenDims: [64, 64],
+      valueHiddenDims: [64, 64],
+      steps: 1500,
+      evalEvery: 0,
+      evalEpisodes: episodes,
+      logEvery: 1000,
+      saveEvery: 0,
+      threads: 1,
+      seed: 0,
+    },
   });
   const ds = datasetFromGenerated(generateDataset(ENV, { seed: 0, episodes: 100 }));
   const runDir = join(tmp.dir, 'run');
@@ -46,17 +58,29 @@ test('an exported HIQL policy evaluated through the runtime matches its in-train
   await exportPolicy(info, params, step, out);
   const policy = await loadPolicy(out, { threads: 1 });
   assert.equal(policy.info.trainSteps, 1500);
-  const viaRuntime = await evaluate(info.config.env, (o, g, n) => policy.actBatch(o, g, n), { episodesPerTask: episodes, seed: cfg.trainer.seed });
+  const viaRuntime = await evaluate(info.config.env, (o, g, n) => policy.actBatch(o, g, n), {
+    episodesPerTask: episodes,
+    seed: cfg.trainer.seed,
+  });
 
   t.diagnostic(`in training: ${JSON.stringify(trained.tasks)}`);
   t.diagnostic(`via runtime: ${JSON.stringify(viaRuntime.tasks)}`);
-  assert.deepEqual(viaRuntime.tasks.map((x) => x.task), trained.tasks.map((x) => x.task));
+  assert.deepEqual(
+    viaRuntime.tasks.map((x) => x.task),
+    trained.tasks.map((x) => x.task),
+  );
   for (let i = 0; i < trained.tasks.length; i++) {
     const a = trained.tasks[i]!;
     const b = viaRuntime.tasks[i]!;
-    assert.ok(Math.abs(a.success - b.success) <= 1 / episodes + 1e-12, `task ${a.task}: success ${b.success} via the runtime vs ${a.success} in training`);
+    assert.ok(
+      Math.abs(a.success - b.success) <= 1 / episodes + 1e-12,
+      `task ${a.task}: success ${b.success} via the runtime vs ${a.success} in training`,
+    );
   }
-  assert.ok(trained.tasks.some((x) => x.success > 0), 'the tiny run reaches no goal, so the comparison is trivial; raise its steps');
+  assert.ok(
+    trained.tasks.some((x) => x.success > 0),
+    'the tiny run reaches no goal, so the comparison is trivial; raise its steps',
+  );
 
   // And the policies agree action for action on the evaluation start states.
   const spec = getMaze('medium');

@@ -23,7 +23,12 @@ export interface TinyPolicy {
 }
 
 /** Exports an untrained policy of `agent` with seeded parameters to DIR/NAME.onnx (+ companions). */
-export async function makePolicy(dir: string, name: string, agent: AgentName, o: { hidden?: number; seed?: number; step?: number; validate?: boolean } = {}): Promise<TinyPolicy> {
+export async function makePolicy(
+  dir: string,
+  name: string,
+  agent: AgentName,
+  o: { hidden?: number; seed?: number; step?: number; validate?: boolean } = {},
+): Promise<TinyPolicy> {
   const cfg = tinyConfig(agent, o.hidden ?? 32);
   const step = buildAgentStep(agent, cfg.agentConfig, DIMS);
   const params = initAgentState(agent, step, o.seed ?? 1);

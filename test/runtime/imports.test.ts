@@ -49,8 +49,10 @@ export function checkFile(file: string, text: string): string[] {
     const top = spec.split('/')[0]!;
     if (FORBIDDEN_DIRS.includes(top)) problems.push(`${rel}: imports ${top}/ ('${spec}', ${kind})`);
     else if (spec.startsWith('node:')) {
-      if (!NODE_ENTRIES.includes(rel)) problems.push(`${rel}: imports '${spec}'; node: builtins only in the Node entry (${NODE_ENTRIES.join(', ')})`);
-    } else if (!ALLOWED_PACKAGES.includes(spec)) problems.push(`${rel}: imports package '${spec}'; the runtime may import only ${ALLOWED_PACKAGES.join(', ')}`);
+      if (!NODE_ENTRIES.includes(rel))
+        problems.push(`${rel}: imports '${spec}'; node: builtins only in the Node entry (${NODE_ENTRIES.join(', ')})`);
+    } else if (!ALLOWED_PACKAGES.includes(spec))
+      problems.push(`${rel}: imports package '${spec}'; the runtime may import only ${ALLOWED_PACKAGES.join(', ')}`);
   }
   return problems;
 }
@@ -87,7 +89,10 @@ test('the scanner catches every import form (self-check on synthetic sources)', 
 
 test('nothing under runtime/ imports train/, export/, envs/ or onnx/ (only onnxruntime and, in the Node entry, node: builtins)', () => {
   const files = sourceFiles(RUNTIME);
-  assert.ok(files.some((f) => f.endsWith(join('src', 'policy.ts'))), 'runtime sources found');
+  assert.ok(
+    files.some((f) => f.endsWith(join('src', 'policy.ts'))),
+    'runtime sources found',
+  );
   const problems = files.flatMap((f) => checkFile(f, readFileSync(f, 'utf8')));
   assert.deepEqual(problems, []);
 });
@@ -95,5 +100,8 @@ test('nothing under runtime/ imports train/, export/, envs/ or onnx/ (only onnxr
 test('runtime/package.json depends on onnxruntime only', () => {
   const pkg = JSON.parse(readFileSync(join(RUNTIME, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
   const deps = [...Object.keys(pkg['dependencies'] ?? {}), ...Object.keys(pkg['peerDependencies'] ?? {})];
-  assert.deepEqual(deps.filter((d) => !ALLOWED_PACKAGES.includes(d)), []);
+  assert.deepEqual(
+    deps.filter((d) => !ALLOWED_PACKAGES.includes(d)),
+    [],
+  );
 });

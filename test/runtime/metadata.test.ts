@@ -29,7 +29,7 @@ test('readOnnxMetadata equals protobufjs decoding for each exported file', () =>
     assert.deepEqual(readOnnxMetadata(b, f), Graph.fromBytes(b).metadata, f);
   }
   // Unicode and empty values survive.
-  const meta = { 'a': 'ü € 𝄞', 'b': '', 'hiql.env': 'x'.repeat(300) };
+  const meta = { a: 'ü € 𝄞', b: '', 'hiql.env': 'x'.repeat(300) };
   assert.deepEqual(readOnnxMetadata(plainModel(meta)), meta);
 });
 
@@ -55,20 +55,40 @@ test('PolicyInfo of an exported HIQL policy and its companions', () => {
 
 test('a model that is not a policy of this project is refused', async () => {
   const plain = plainModel();
-  assert.throws(() => readPolicyInfo(plain, 'plain.onnx'), (e: Error) => e.constructor === Error && /'plain.onnx' is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version'/.test(e.message));
+  assert.throws(
+    () => readPolicyInfo(plain, 'plain.onnx'),
+    (e: Error) =>
+      e.constructor === Error &&
+      /'plain.onnx' is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version'/.test(e.message),
+  );
   await assert.rejects(loadPolicy(plain), (e: Error) => e.constructor === Error && /is not a HIQL policy of this project/.test(e.message));
   // Other metadata but not ours.
-  assert.throws(() => readPolicyInfo(plainModel({ author: 'someone', 'hiql_format_version': '1' })), /not a HIQL policy of this project/);
+  assert.throws(() => readPolicyInfo(plainModel({ author: 'someone', hiql_format_version: '1' })), /not a HIQL policy of this project/);
 });
 
 test('a newer format version is refused with what to do', async () => {
-  const meta = { ...metadataFor(hiql.info, 'policy', 0, { low_policy: 'm.low.onnx', goal_rep: 'm.phi.onnx' }), 'hiql.format_version': String(SUPPORTED_FORMAT_VERSION + 1) };
-  const bytes = buildPolicyGraph('hiql', hiql.info.config.agentConfig, DIMS, hiql.params).toBytes({ opset: 17, irVersion: 8, metadata: meta });
-  const expected = new RegExp(`has policy format version ${SUPPORTED_FORMAT_VERSION + 1}, newer than this runtime supports \\(${SUPPORTED_FORMAT_VERSION}\\); upgrade @hiql/runtime .* or re-export the policy`);
-  assert.throws(() => readPolicyInfo(bytes, 'future.onnx'), (e: Error) => e.constructor === Error && expected.test(e.message) && e.message.includes("'future.onnx'"));
+  const meta = {
+    ...metadataFor(hiql.info, 'policy', 0, { low_policy: 'm.low.onnx', goal_rep: 'm.phi.onnx' }),
+    'hiql.format_version': String(SUPPORTED_FORMAT_VERSION + 1),
+  };
+  const bytes = buildPolicyGraph('hiql', hiql.info.config.agentConfig, DIMS, hiql.params).toBytes({
+    opset: 17,
+    irVersion: 8,
+    metadata: meta,
+  });
+  const expected = new RegExp(
+    `has policy format version ${SUPPORTED_FORMAT_VERSION + 1}, newer than this runtime supports \\(${SUPPORTED_FORMAT_VERSION}\\); upgrade @hiql/runtime .* or re-export the policy`,
+  );
+  assert.throws(
+    () => readPolicyInfo(bytes, 'future.onnx'),
+    (e: Error) => e.constructor === Error && expected.test(e.message) && e.message.includes("'future.onnx'"),
+  );
   await assert.rejects(loadPolicy(bytes), (e: Error) => e.constructor === Error && expected.test(e.message));
   // Not a number at all.
-  assert.throws(() => readPolicyInfo(plainModel({ ...meta, 'hiql.format_version': 'v1' })), /'hiql.format_version' must be a positive integer, got 'v1'/);
+  assert.throws(
+    () => readPolicyInfo(plainModel({ ...meta, 'hiql.format_version': 'v1' })),
+    /'hiql.format_version' must be a positive integer, got 'v1'/,
+  );
 });
 
 test('truncated files give a clear Error', async () => {
@@ -77,12 +97,19 @@ test('truncated files give a clear Error', async () => {
     const cut = b.subarray(0, n);
     assert.throws(
       () => readOnnxMetadata(cut, 'cut.onnx'),
-      (e: Error) => e.constructor === Error && /^'cut.onnx' is not (a readable ONNX model \(truncated or corrupt\?\): .* at byte \d+|an ONNX model: it has no graph)/.test(e.message),
+      (e: Error) =>
+        e.constructor === Error &&
+        /^'cut.onnx' is not (a readable ONNX model \(truncated or corrupt\?\): .* at byte \d+|an ONNX model: it has no graph)/.test(
+          e.message,
+        ),
       `cut at ${n} of ${b.length}`,
     );
     await assert.rejects(loadPolicy(cut), /not (a readable|an) ONNX model/);
   }
-  assert.throws(() => readOnnxMetadata(new Uint8Array(0), 'empty.onnx'), { constructor: Error, message: "'empty.onnx' is not an ONNX model: it is empty" });
+  assert.throws(() => readOnnxMetadata(new Uint8Array(0), 'empty.onnx'), {
+    constructor: Error,
+    message: "'empty.onnx' is not an ONNX model: it is empty",
+  });
 });
 
 test('garbage and non-ONNX files give a clear Error', () => {
@@ -95,7 +122,11 @@ test('garbage and non-ONNX files give a clear Error', () => {
     ['0xff', new Uint8Array(64).fill(255)],
   ];
   for (const [name, b] of samples) {
-    assert.throws(() => readPolicyInfo(b, name), (e: Error) => e.constructor === Error && new RegExp(`^'${name}' is not (a readable ONNX model|an ONNX model)`).test(e.message), name);
+    assert.throws(
+      () => readPolicyInfo(b, name),
+      (e: Error) => e.constructor === Error && new RegExp(`^'${name}' is not (a readable ONNX model|an ONNX model)`).test(e.message),
+      name,
+    );
   }
   assert.throws(() => readOnnxMetadata('model.onnx' as unknown as Uint8Array), TypeError);
 });
@@ -112,7 +143,12 @@ test('invalid metadata values are named with what was expected', () => {
     [{ 'hiql.companions': 'nope' }, /metadata 'hiql.companions' is 'nope'; expected a JSON object/],
     [{ 'hiql.companions': '{"low_policy":"../../etc/x.onnx"}' }, /expected file names without a path/],
   ];
-  for (const [patch, re] of cases) assert.throws(() => parsePolicyInfo({ ...base, ...patch }, 'bad.onnx'), (e: Error) => e.constructor === Error && re.test(e.message), JSON.stringify(patch));
+  for (const [patch, re] of cases)
+    assert.throws(
+      () => parsePolicyInfo({ ...base, ...patch }, 'bad.onnx'),
+      (e: Error) => e.constructor === Error && re.test(e.message),
+      JSON.stringify(patch),
+    );
   const missing = { ...base };
   delete (missing as Record<string, string>)['hiql.rep_dim'];
   assert.throws(() => parsePolicyInfo(missing), /metadata 'hiql.rep_dim' is missing; expected an integer >= 1/);

@@ -22,7 +22,11 @@ after(async () => {
 
 /** Runs one exported file directly in onnxruntime-node (1 thread), the oracle for the runtime. */
 async function direct(file: string, feeds: Record<string, Float32Array>, n: number): Promise<Record<string, Float32Array>> {
-  const s = await ort.InferenceSession.create(join(tmp.dir, file), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const s = await ort.InferenceSession.create(join(tmp.dir, file), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const t: Record<string, ort.Tensor> = {};
   for (const [k, v] of Object.entries(feeds)) t[k] = new ort.Tensor('float32', v, [n, v.length / n]);
   const out = await s.run(t);
@@ -62,7 +66,10 @@ test('act, subgoal, actTowards and goalRep equal onnxruntime run on the exported
   // Plain arrays and other typed arrays are accepted.
   assert.deepEqual(await policy.act([3.5, 7.25], [20.5, 12]), a);
   assert.deepEqual(await policy.act(Float64Array.from(OBS), Float64Array.from(GOAL)), a);
-  assert.deepEqual(await policy.act(Int16Array.from([3, 7]), [20.5, 12]), (await direct('p.onnx', { observation: new Float32Array([3, 7]), goal: GOAL }, 1))['action']);
+  assert.deepEqual(
+    await policy.act(Int16Array.from([3, 7]), [20.5, 12]),
+    (await direct('p.onnx', { observation: new Float32Array([3, 7]), goal: GOAL }, 1))['action'],
+  );
   // Actions are within the bounds (the graph clips).
   const big = await policy.actBatch(randomFloats(200, 3, 1e4), randomFloats(200, 4, 1e4), 100);
   assert.ok(big.every((x) => x >= -1 && x <= 1));
@@ -89,7 +96,13 @@ test('batch forms equal the batch-1 calls row by row, and the direct batch run',
   }
   assert.ok(maxDiff(towards, acts) <= 1e-6);
   // Changing the batch size back and forth reuses and regrows buffers correctly.
-  for (const m of [3, 7, 1, 5, 7]) assert.deepEqual(await policy.actBatch(obs.subarray(0, 2 * m), goals.subarray(0, 2 * m), m), m === 1 ? await policy.act(obs.subarray(0, 2), goals.subarray(0, 2)) : (await direct('p.onnx', { observation: obs.subarray(0, 2 * m), goal: goals.subarray(0, 2 * m) }, m))['action']);
+  for (const m of [3, 7, 1, 5, 7])
+    assert.deepEqual(
+      await policy.actBatch(obs.subarray(0, 2 * m), goals.subarray(0, 2 * m), m),
+      m === 1
+        ? await policy.act(obs.subarray(0, 2), goals.subarray(0, 2))
+        : (await direct('p.onnx', { observation: obs.subarray(0, 2 * m), goal: goals.subarray(0, 2 * m) }, m))['action'],
+    );
 });
 
 test('concurrent calls are serialised: each gets the answer to its own inputs', async () => {
@@ -99,7 +112,11 @@ test('concurrent calls are serialised: each gets the answer to its own inputs', 
   const sequential: Float32Array[] = [];
   for (let i = 0; i < n; i++) sequential.push(await policy.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)));
   const mixed = await Promise.all(
-    Array.from({ length: n }, (_, i) => (i % 3 === 2 ? policy.actBatch(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2), 1) : policy.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)))),
+    Array.from({ length: n }, (_, i) =>
+      i % 3 === 2
+        ? policy.actBatch(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2), 1)
+        : policy.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)),
+    ),
   );
   assert.deepEqual(mixed, sequential);
 });
@@ -107,25 +124,85 @@ test('concurrent calls are serialised: each gets the answer to its own inputs', 
 test('bad inputs: each is rejected with its error class and a message naming what was expected; the policy stays usable', async () => {
   const good = await policy.act(OBS, GOAL);
   const cases: [string, () => Promise<unknown>, ErrorConstructor, RegExp][] = [
-    ['string observation', () => policy.act('3.5,7.25' as never, GOAL), TypeError, /^policy\.act: observation must be an array or typed array of numbers, got string$/],
-    ['null goal', () => policy.act(OBS, null as never), TypeError, /^policy\.act: goal must be an array or typed array of numbers, got null$/],
-    ['object', () => policy.act({ 0: 1, 1: 2, length: 2 } as never, GOAL), TypeError, /observation must be an array or typed array of numbers, got Object/],
-    ['BigInt64Array', () => policy.act(new BigInt64Array(2) as never, GOAL), TypeError, /observation must be an array or typed array of numbers, got BigInt64Array/],
-    ['string element', () => policy.act([1, '2'] as never, GOAL), TypeError, /^policy\.act: observation\[1\] must be a number, got string$/],
+    [
+      'string observation',
+      () => policy.act('3.5,7.25' as never, GOAL),
+      TypeError,
+      /^policy\.act: observation must be an array or typed array of numbers, got string$/,
+    ],
+    [
+      'null goal',
+      () => policy.act(OBS, null as never),
+      TypeError,
+      /^policy\.act: goal must be an array or typed array of numbers, got null$/,
+    ],
+    [
+      'object',
+      () => policy.act({ 0: 1, 1: 2, length: 2 } as never, GOAL),
+      TypeError,
+      /observation must be an array or typed array of numbers, got Object/,
+    ],
+    [
+      'BigInt64Array',
+      () => policy.act(new BigInt64Array(2) as never, GOAL),
+      TypeError,
+      /observation must be an array or typed array of numbers, got BigInt64Array/,
+    ],
+    [
+      'string element',
+      () => policy.act([1, '2'] as never, GOAL),
+      TypeError,
+      /^policy\.act: observation\[1\] must be a number, got string$/,
+    ],
     ['too long', () => policy.act([1, 2, 3], GOAL), RangeError, /^policy\.act: observation must have 2 numbers, got 3$/],
     ['too short goal', () => policy.act(OBS, [1]), RangeError, /^policy\.act: goal must have 2 numbers, got 1$/],
     ['empty', () => policy.act(new Float32Array(0), GOAL), RangeError, /observation must have 2 numbers, got 0/],
     ['NaN', () => policy.act([1, NaN], GOAL), RangeError, /^policy\.act: observation\[1\] is NaN; inputs must be finite numbers$/],
-    ['Infinity', () => policy.act(OBS, new Float32Array([Infinity, 0])), RangeError, /^policy\.act: goal\[0\] is Infinity; inputs must be finite numbers$/],
+    [
+      'Infinity',
+      () => policy.act(OBS, new Float32Array([Infinity, 0])),
+      RangeError,
+      /^policy\.act: goal\[0\] is Infinity; inputs must be finite numbers$/,
+    ],
     ['-Infinity', () => policy.act([-Infinity, 0], GOAL), RangeError, /observation\[0\] is -Infinity/],
-    ['float32 overflow', () => policy.act(new Float64Array([1, 1e39]), GOAL), RangeError, /^policy\.act: observation\[1\] is Infinity \(1e\+39 overflows float32\); inputs must be finite numbers$/],
-    ['batch length', () => policy.actBatch(new Float32Array(5), new Float32Array(6), 3), RangeError, /^policy\.actBatch: observations must have 3 x 2 = 6 numbers, got 5$/],
-    ['batch NaN', () => policy.actBatch(new Float32Array(6), Float32Array.from([0, 0, 0, NaN, 0, 0]), 3), RangeError, /^policy\.actBatch: goals\[3\] \(row 1, column 1\) is NaN/],
-    ['batch n = 0', () => policy.actBatch(new Float32Array(0), new Float32Array(0), 0), RangeError, /^policy\.actBatch: n must be a positive integer \(the batch size\), got 0$/],
+    [
+      'float32 overflow',
+      () => policy.act(new Float64Array([1, 1e39]), GOAL),
+      RangeError,
+      /^policy\.act: observation\[1\] is Infinity \(1e\+39 overflows float32\); inputs must be finite numbers$/,
+    ],
+    [
+      'batch length',
+      () => policy.actBatch(new Float32Array(5), new Float32Array(6), 3),
+      RangeError,
+      /^policy\.actBatch: observations must have 3 x 2 = 6 numbers, got 5$/,
+    ],
+    [
+      'batch NaN',
+      () => policy.actBatch(new Float32Array(6), Float32Array.from([0, 0, 0, NaN, 0, 0]), 3),
+      RangeError,
+      /^policy\.actBatch: goals\[3\] \(row 1, column 1\) is NaN/,
+    ],
+    [
+      'batch n = 0',
+      () => policy.actBatch(new Float32Array(0), new Float32Array(0), 0),
+      RangeError,
+      /^policy\.actBatch: n must be a positive integer \(the batch size\), got 0$/,
+    ],
     ['batch n = 1.5', () => policy.subgoalBatch(OBS, GOAL, 1.5), RangeError, /policy\.subgoalBatch: n must be a positive integer/],
-    ['batch n missing', () => (policy.actBatch as (a: unknown, b: unknown) => Promise<unknown>)(OBS, GOAL), RangeError, /n must be a positive integer \(the batch size\), got undefined/],
+    [
+      'batch n missing',
+      () => (policy.actBatch as (a: unknown, b: unknown) => Promise<unknown>)(OBS, GOAL),
+      RangeError,
+      /n must be a positive integer \(the batch size\), got undefined/,
+    ],
     ['subgoal length', () => policy.actTowards(OBS, [1, 2]), RangeError, /^policy\.actTowards: subgoal must have 10 numbers, got 2$/],
-    ['subgoals batch', () => policy.actTowardsBatch(OBS, new Float32Array(10), 2), RangeError, /policy\.actTowardsBatch: observations must have 2 x 2 = 4 numbers, got 2/],
+    [
+      'subgoals batch',
+      () => policy.actTowardsBatch(OBS, new Float32Array(10), 2),
+      RangeError,
+      /policy\.actTowardsBatch: observations must have 2 x 2 = 4 numbers, got 2/,
+    ],
     ['goalRep NaN', () => policy.goalRep(OBS, [0, NaN]), RangeError, /^policy\.goalRep: goal\[1\] is NaN/],
   ];
   for (const [name, call, cls, re] of cases) {
@@ -162,20 +239,37 @@ test('flat policies: act works; subgoals, companions and k > 1 controllers are c
     ['actTowards', () => flat.actTowards(OBS, new Float32Array(10))],
     ['goalRep', () => flat.goalRep(OBS, GOAL)],
   ] as const) {
-    await assert.rejects(call(), (e: Error) => e.constructor === Error && new RegExp(`^policy\\.${name}: '.*flat\\.onnx' is a flat gcbc policy; only hierarchical \\(hiql\\) policies have subgoals$`).test(e.message));
+    await assert.rejects(
+      call(),
+      (e: Error) =>
+        e.constructor === Error &&
+        new RegExp(`^policy\\.${name}: '.*flat\\.onnx' is a flat gcbc policy; only hierarchical \\(hiql\\) policies have subgoals$`).test(
+          e.message,
+        ),
+    );
   }
   assert.throws(() => flat.controller({ subgoalEvery: 5 }), /policy\.controller: '.*' is a flat gcbc policy/);
   const c = flat.controller();
   assert.deepEqual(await c.act(OBS, GOAL), await flat.act(OBS, GOAL));
   assert.equal(c.subgoal, null);
-  await assert.rejects(loadPolicy(gcbc.path, { companions: { low_policy: readFileSync(join(tmp.dir, 'p.low.onnx')) } }), /is a flat gcbc policy; it has no companions, but some were given/);
+  await assert.rejects(
+    loadPolicy(gcbc.path, { companions: { low_policy: readFileSync(join(tmp.dir, 'p.low.onnx')) } }),
+    /is a flat gcbc policy; it has no companions, but some were given/,
+  );
 });
 
 test('companions: found beside the file; missing or mismatched ones are clear errors', async () => {
   const alone = join(tmp.dir, 'alone');
   mkdirSync(alone);
   copyFileSync(hiql.path, join(alone, 'p.onnx'));
-  await assert.rejects(loadPolicy(join(alone, 'p.onnx')), (e: Error) => e.constructor === Error && /^policy 'p\.onnx' lists its low_policy companion 'p\.low\.onnx', which cannot be read beside it \(.*alone.p\.low\.onnx\): no such file; keep the exported files together$/.test(e.message));
+  await assert.rejects(
+    loadPolicy(join(alone, 'p.onnx')),
+    (e: Error) =>
+      e.constructor === Error &&
+      /^policy 'p\.onnx' lists its low_policy companion 'p\.low\.onnx', which cannot be read beside it \(.*alone.p\.low\.onnx\): no such file; keep the exported files together$/.test(
+        e.message,
+      ),
+  );
   await assert.rejects(loadPolicy(join(alone, 'missing.onnx')), /^Error: cannot read policy '.*missing\.onnx': no such file$/);
   await assert.rejects(loadPolicy(alone), /cannot read policy '.*alone': it is a folder/);
   // From bytes, companions come only from options; act works without them.
@@ -184,7 +278,10 @@ test('companions: found beside the file; missing or mismatched ones are clear er
   assert.deepEqual(bare.hasCompanion, { low_policy: false, goal_rep: false });
   assert.deepEqual(await bare.act(OBS, GOAL), await policy.act(OBS, GOAL));
   assert.deepEqual(await bare.subgoal(OBS, GOAL), await policy.subgoal(OBS, GOAL));
-  await assert.rejects(bare.actTowards(OBS, new Float32Array(10)), /^Error: policy\.actTowards: the low_policy companion 'p\.low\.onnx' was not loaded; .*options\.companions\.low_policy$/);
+  await assert.rejects(
+    bare.actTowards(OBS, new Float32Array(10)),
+    /^Error: policy\.actTowards: the low_policy companion 'p\.low\.onnx' was not loaded; .*options\.companions\.low_policy$/,
+  );
   await assert.rejects(bare.goalRep(OBS, GOAL), /policy\.goalRep: the goal_rep companion 'p\.phi\.onnx' was not loaded/);
   assert.throws(() => bare.controller({ subgoalEvery: 4 }), /policy\.controller: the low_policy companion 'p\.low\.onnx' was not loaded/);
   await bare.release();
@@ -194,15 +291,27 @@ test('companions: found beside the file; missing or mismatched ones are clear er
   assert.deepEqual(await withBytes.goalRep(OBS, GOAL), await policy.goalRep(OBS, GOAL));
   await withBytes.release();
   // A companion file given as the policy.
-  await assert.rejects(loadPolicy(join(tmp.dir, 'p.low.onnx')), /'.*p\.low\.onnx' is the low_policy companion of a policy, not a policy; load the policy file itself/);
+  await assert.rejects(
+    loadPolicy(join(tmp.dir, 'p.low.onnx')),
+    /'.*p\.low\.onnx' is the low_policy companion of a policy, not a policy; load the policy file itself/,
+  );
   // Wrong role, and a companion of another config.
-  await assert.rejects(loadPolicy(bytes, { companions: { low_policy: phi } }), /is not the low_policy companion of this policy: its role is 'goal_rep'/);
+  await assert.rejects(
+    loadPolicy(bytes, { companions: { low_policy: phi } }),
+    /is not the low_policy companion of this policy: its role is 'goal_rep'/,
+  );
   const other = await makePolicy(tmp.dir, 'wide', 'hiql', { hidden: 16 });
   const otherLow = new Uint8Array(readFileSync(join(tmp.dir, 'wide.low.onnx')));
-  await assert.rejects(loadPolicy(bytes, { companions: { low_policy: otherLow } }), /is not the low_policy companion of this policy: it was exported from another config \(hash [0-9a-f]{12} vs [0-9a-f]{12}\)/);
+  await assert.rejects(
+    loadPolicy(bytes, { companions: { low_policy: otherLow } }),
+    /is not the low_policy companion of this policy: it was exported from another config \(hash [0-9a-f]{12} vs [0-9a-f]{12}\)/,
+  );
   void other;
   await assert.rejects(loadPolicy(bytes, { companions: { low_policy: 'p.low.onnx' as never } }), TypeError);
-  await assert.rejects(loadPolicy(42 as never), /^TypeError: loadPolicy: source must be a file path, a file: URL or a Uint8Array, got number$/);
+  await assert.rejects(
+    loadPolicy(42 as never),
+    /^TypeError: loadPolicy: source must be a file path, a file: URL or a Uint8Array, got number$/,
+  );
 });
 
 test('controller: every k steps it asks the high level and holds the subgoal; in between it equals actTowards with the held latent', async () => {
@@ -227,8 +336,8 @@ test('controller: every k steps it asks the high level and holds the subgoal; in
     }
     assert.equal(c.steps, t + 1);
     // Move as the PointMaze dynamics would (0.2 x action per step, scaled up so the subgoal moves).
-    obs[0] += 5 * a[0]! + 0.7;
-    obs[1] += 5 * a[1]! - 0.4;
+    obs[0]! += 5 * a[0]! + 0.7;
+    obs[1]! += 5 * a[1]! - 0.4;
   }
   // A new goal refreshes at once, and reset() forgets the held subgoal.
   const before = c.subgoal!;
@@ -247,7 +356,10 @@ test('controller: every k steps it asks the high level and holds the subgoal; in
   const c1 = policy.controller({ subgoalEvery: 1 });
   for (let t = 0; t < 3; t++) assert.deepEqual(await c1.act(obs, goal), await policy.act(obs, goal));
   assert.equal(c1.subgoal, null);
-  assert.throws(() => policy.controller({ subgoalEvery: 0 }), /^RangeError: policy\.controller: subgoalEvery must be a positive integer, got 0$/);
+  assert.throws(
+    () => policy.controller({ subgoalEvery: 0 }),
+    /^RangeError: policy\.controller: subgoalEvery must be a positive integer, got 0$/,
+  );
   assert.throws(() => policy.controller({ subgoalEvery: 2.5 }), RangeError);
 });
 
@@ -265,7 +377,12 @@ test('an unavailable GPU backend: a clear Error without fallback, a reported fal
     }
     await assert.rejects(loadPolicy(hiql.path, { backend }), (e: Error) => {
       assert.equal(e.constructor, Error);
-      assert.match(e.message, new RegExp(`^backend '${backend}' \\(onnxruntime-node\\) could not load '.*p\\.onnx': .+; the ${backend === 'cuda' ? 'CUDA' : 'WebGPU'} backend needs .*, or pass \\{ fallback: 'cpu' \\} to fall back explicitly$`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `^backend '${backend}' \\(onnxruntime-node\\) could not load '.*p\\.onnx': .+; the ${backend === 'cuda' ? 'CUDA' : 'WebGPU'} backend needs .*, or pass \\{ fallback: 'cpu' \\} to fall back explicitly$`,
+        ),
+      );
       assert.ok(e.cause instanceof Error, 'cause kept');
       return true;
     });
@@ -276,8 +393,14 @@ test('an unavailable GPU backend: a clear Error without fallback, a reported fal
     assert.deepEqual(await p.act(OBS, GOAL), await policy.act(OBS, GOAL));
     await p.release();
   }
-  await assert.rejects(loadPolicy(hiql.path, { backend: 'metal' as never }), /^RangeError: loadPolicy: unknown backend 'metal'; valid backends here: cpu, cuda, webgpu, wasm$/);
-  await assert.rejects(loadPolicy(hiql.path, { fallback: 'cuda' as never }), /^RangeError: loadPolicy: fallback must be 'cpu' or 'wasm', got 'cuda'$/);
+  await assert.rejects(
+    loadPolicy(hiql.path, { backend: 'metal' as never }),
+    /^RangeError: loadPolicy: unknown backend 'metal'; valid backends here: cpu, cuda, webgpu, wasm$/,
+  );
+  await assert.rejects(
+    loadPolicy(hiql.path, { fallback: 'cuda' as never }),
+    /^RangeError: loadPolicy: fallback must be 'cpu' or 'wasm', got 'cuda'$/,
+  );
   await assert.rejects(loadPolicy(hiql.path, { threads: 0 }), /^RangeError: loadPolicy: threads must be a positive integer, got 0$/);
 });
 
@@ -301,7 +424,10 @@ test('fallback logic with an injected provider whose GPU backend fails', async (
       return broken;
     },
   };
-  await assert.rejects(createPolicy({ bytes, name: 'x.onnx' }, {}, { backend: 'webgpu' }, failing), /^Error: backend 'webgpu' \(onnxruntime-node\) could not load 'x\.onnx': no adapter \(injected\); the WebGPU backend needs/);
+  await assert.rejects(
+    createPolicy({ bytes, name: 'x.onnx' }, {}, { backend: 'webgpu' }, failing),
+    /^Error: backend 'webgpu' \(onnxruntime-node\) could not load 'x\.onnx': no adapter \(injected\); the WebGPU backend needs/,
+  );
   const p: Policy = await createPolicy({ bytes, name: 'x.onnx' }, {}, { backend: 'webgpu', fallback: 'wasm' }, failing);
   assert.deepEqual([p.backend, p.engine, p.fallback], ['wasm', 'onnxruntime-web', { from: 'webgpu', reason: 'no adapter (injected)' }]);
   assert.ok(maxDiff(await p.act(OBS, GOAL), await policy.act(OBS, GOAL)) <= 1e-5);
@@ -322,7 +448,14 @@ test('onnxruntime-node and onnxruntime-web (wasm) give the same actions for the 
   diffs['actTowardsBatch'] = maxDiff(await web.actTowardsBatch(obs, subs, n), await policy.actTowardsBatch(obs, subs, n));
   diffs['goalRepBatch'] = maxDiff(await web.goalRepBatch(obs, goals, n), await policy.goalRepBatch(obs, goals, n));
   let act1 = 0;
-  for (let i = 0; i < 16; i++) act1 = Math.max(act1, maxDiff(await web.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)), await policy.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2))));
+  for (let i = 0; i < 16; i++)
+    act1 = Math.max(
+      act1,
+      maxDiff(
+        await web.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)),
+        await policy.act(obs.subarray(2 * i, 2 * i + 2), goals.subarray(2 * i, 2 * i + 2)),
+      ),
+    );
   diffs['act'] = act1;
   t.diagnostic(`max |node - web| ${JSON.stringify(diffs)}`);
   // Same graph and op semantics; the kernels differ (MLAS native vs wasm SIMD), so float32 rounding may.

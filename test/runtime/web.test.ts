@@ -55,15 +55,30 @@ test('web entry: bytes and ArrayBuffer sources; errors for missing files and una
   assert.deepEqual(fromBytes.hasCompanion, { low_policy: false, goal_rep: false });
   await Promise.all([fromBytes.release(), fromBuffer.release()]);
 
-  await assert.rejects(loadWeb(`${base}/models/none.onnx`), /^Error: cannot fetch policy 'http:\/\/127\.0\.0\.1:\d+\/models\/none\.onnx': HTTP 404/);
-  await assert.rejects(loadWeb('models/p.onnx'), /^TypeError: loadPolicy: 'models\/p\.onnx' is not a URL \(relative URLs need a page to resolve against; give an absolute URL\)$/);
+  await assert.rejects(
+    loadWeb(`${base}/models/none.onnx`),
+    /^Error: cannot fetch policy 'http:\/\/127\.0\.0\.1:\d+\/models\/none\.onnx': HTTP 404/,
+  );
+  await assert.rejects(
+    loadWeb('models/p.onnx'),
+    /^TypeError: loadPolicy: 'models\/p\.onnx' is not a URL \(relative URLs need a page to resolve against; give an absolute URL\)$/,
+  );
   // A policy whose companion is missing on the server.
   await makePolicy(tmp.dir, 'lonely', 'hiql');
   rmSync(join(tmp.dir, 'lonely.phi.onnx'));
-  await assert.rejects(loadWeb(`${base}/models/lonely.onnx`), /^Error: cannot fetch the goal_rep companion of '.*lonely\.onnx' '.*\/models\/lonely\.phi\.onnx': HTTP 404/);
+  await assert.rejects(
+    loadWeb(`${base}/models/lonely.onnx`),
+    /^Error: cannot fetch the goal_rep companion of '.*lonely\.onnx' '.*\/models\/lonely\.phi\.onnx': HTTP 404/,
+  );
   // Node-only backends are not offered by the browser entry; WebGPU is explicit about falling back.
-  await assert.rejects(loadWeb(bytes, { backend: 'cpu' }), /^RangeError: loadPolicy: backend 'cpu' is not available in this entry point; valid backends here: wasm, webgpu$/);
-  await assert.rejects(loadWeb(bytes, { backend: 'webgpu' }), /^Error: backend 'webgpu' \(onnxruntime-web\) could not load '\(bytes\)': .*, or pass \{ fallback: 'wasm' \} to fall back explicitly$/);
+  await assert.rejects(
+    loadWeb(bytes, { backend: 'cpu' }),
+    /^RangeError: loadPolicy: backend 'cpu' is not available in this entry point; valid backends here: wasm, webgpu$/,
+  );
+  await assert.rejects(
+    loadWeb(bytes, { backend: 'webgpu' }),
+    /^Error: backend 'webgpu' \(onnxruntime-web\) could not load '\(bytes\)': .*, or pass \{ fallback: 'wasm' \} to fall back explicitly$/,
+  );
   const fb = await loadWeb(bytes, { backend: 'webgpu', fallback: 'wasm' });
   assert.equal(fb.backend, 'wasm');
   assert.equal(fb.fallback?.from, 'webgpu');

@@ -23,7 +23,13 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     assert.ok(ds.actionMask!.some((m) => m === 0) && ds.actionMask!.some((m) => m === 1));
     const c = { ...AGENTS[agent].defaults, ...small } as never;
     const step = buildAgentStep(agent, c, dims, { actionMask: true });
-    const sampler = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...(c as object), batchSize: 64, subgoalSteps: 25 } as never, agent === 'hiql' ? 'hiql' : 'flat', 9);
+    const sampler = new GoalSampler(
+      ds,
+      buildTrajectoryIndex(ds.terminals),
+      { ...(c as object), batchSize: 64, subgoalSteps: 25 } as never,
+      agent === 'hiql' ? 'hiql' : 'flat',
+      9,
+    );
     const batch = sampler.sample();
     const mask = batch['actionMask']!;
     assert.ok(mask.includes(0) && mask.includes(1), 'the batch mixes labelled and unlabelled rows');
@@ -55,7 +61,23 @@ test('labelledTrajectories keeps exactly the fully labelled trajectories', () =>
 
 test('CI-sized run of HIQL with 25% of the actions', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'action-free-'));
-  const cfg = resolveConfig({ agent: 'hiql', preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'generated', overrides: { ...small, actorHiddenDims: '16,16', valueHiddenDims: '16,16', steps: 100, logEvery: 50, evalEvery: 0, evalEpisodes: 1, threads: 1, actionFraction: 0.25 } });
+  const cfg = resolveConfig({
+    agent: 'hiql',
+    preset: 'quick',
+    env: 'pointmaze-medium-navigate',
+    dataset: 'generated',
+    overrides: {
+      ...small,
+      actorHiddenDims: '16,16',
+      valueHiddenDims: '16,16',
+      steps: 100,
+      logEvery: 50,
+      evalEvery: 0,
+      evalEpisodes: 1,
+      threads: 1,
+      actionFraction: 0.25,
+    },
+  });
   const r = await train(cfg, dir, { dataset: base });
   assert.equal(r.steps, 100);
   assert.ok(r.finalEval);

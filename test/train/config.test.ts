@@ -29,14 +29,34 @@ test('quick and paper presets change what they say', () => {
 });
 
 test('command-line overrides are coerced; unknown keys and broken invariants are rejected', () => {
-  const { cfg } = trainConfigFromArgs(['--env', 'pointmaze-medium-navigate', '--agent', 'gcivl', '--batchSize', '128', '--value-hidden-dims', '64,64', '--steps', '10']);
+  const { cfg } = trainConfigFromArgs([
+    '--env',
+    'pointmaze-medium-navigate',
+    '--agent',
+    'gcivl',
+    '--batchSize',
+    '128',
+    '--value-hidden-dims',
+    '64,64',
+    '--steps',
+    '10',
+  ]);
   assert.equal(cfg.agentConfig.batchSize, 128);
   assert.deepEqual((cfg.agentConfig as { valueHiddenDims: number[] }).valueHiddenDims, [64, 64]);
   assert.equal(cfg.trainer.steps, 10);
   assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.agentConfig));
-  assert.throws(() => trainConfigFromArgs(['--env', 'e', '--lowAlpha', '3', '--agent', 'gcbc']), /unknown option --lowAlpha; valid options: .*batchSize/);
-  assert.throws(() => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { valuePCurgoal: 0.5 } }), /valuePCurgoal \+ valuePTrajgoal \+ valuePRandomgoal must sum to 1, got 1.3/);
-  assert.throws(() => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { batchSize: 'many' } }), /'batchSize' expects a number, got 'many'/);
+  assert.throws(
+    () => trainConfigFromArgs(['--env', 'e', '--lowAlpha', '3', '--agent', 'gcbc']),
+    /unknown option --lowAlpha; valid options: .*batchSize/,
+  );
+  assert.throws(
+    () => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { valuePCurgoal: 0.5 } }),
+    /valuePCurgoal \+ valuePTrajgoal \+ valuePRandomgoal must sum to 1, got 1.3/,
+  );
+  assert.throws(
+    () => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { batchSize: 'many' } }),
+    /'batchSize' expects a number, got 'many'/,
+  );
   assert.throws(() => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }), /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc/);
   assert.throws(() => resolveConfig({ agent: 'hiql', preset: 'huge', env: 'e', dataset: 'x' }), /unknown preset 'huge'/);
 });
@@ -52,7 +72,13 @@ test('the config hash depends on what shapes the agent, not on trainer settings'
 test('--resume with a run folder takes the saved config; only trainer keys may change', () => {
   const dir = mkdtempSync(join(tmpdir(), 'resume-cfg-'));
   try {
-    const saved = resolveConfig({ agent: 'gcivl', preset: 'quick', env: 'pointmaze-large-navigate', dataset: 'data/mine.npz', overrides: { batchSize: 64, steps: 100 } });
+    const saved = resolveConfig({
+      agent: 'gcivl',
+      preset: 'quick',
+      env: 'pointmaze-large-navigate',
+      dataset: 'data/mine.npz',
+      overrides: { batchSize: 64, steps: 100 },
+    });
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ config: saved, configHash: configHash(saved) }));
     const { cfg, resume } = trainConfigFromArgs(['--run-dir', dir, '--resume', '--steps', '300', '--eval-every', '50']);
     assert.ok(resume);
@@ -63,7 +89,10 @@ test('--resume with a run folder takes the saved config; only trainer keys may c
     assert.equal(cfg.trainer.steps, 300);
     assert.equal(cfg.trainer.evalEvery, 50);
     assert.equal(configHash(cfg), configHash(saved));
-    assert.throws(() => trainConfigFromArgs(['--run-dir', dir, '--resume', '--batch-size', '128']), /--batch-size changes the agent of the run being resumed .* only trainer keys/);
+    assert.throws(
+      () => trainConfigFromArgs(['--run-dir', dir, '--resume', '--batch-size', '128']),
+      /--batch-size changes the agent of the run being resumed .* only trainer keys/,
+    );
     // Without a saved run, --env is still required.
     assert.throws(() => trainConfigFromArgs(['--run-dir', join(dir, 'none'), '--resume']), /--env is required/);
   } finally {

@@ -13,7 +13,16 @@ import { exportPolicy } from '../../export/export.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
-const small = { batchSize: 64, actorHiddenDims: '32,32', steps: 200, logEvery: 50, evalEvery: 0, evalEpisodes: 2, saveEvery: 100, threads: 1 };
+const small = {
+  batchSize: 64,
+  actorHiddenDims: '32,32',
+  steps: 200,
+  logEvery: 50,
+  evalEvery: 0,
+  evalEpisodes: 2,
+  saveEvery: 100,
+  threads: 1,
+};
 
 for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
@@ -28,7 +37,8 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     assert.ok(r.finalEval, 'evaluated at the end');
     assert.equal(r.finalEval!.tasks.length, 5);
     for (const t of r.finalEval!.tasks) assert.ok(t.success >= 0 && t.success <= 1);
-    for (const f of ['config.json', 'metrics.jsonl', 'eval.jsonl', 'checkpoint.bin', 'curves.svg']) assert.ok(existsSync(join(dir, f)), `run folder has ${f}`);
+    for (const f of ['config.json', 'metrics.jsonl', 'eval.jsonl', 'checkpoint.bin', 'curves.svg'])
+      assert.ok(existsSync(join(dir, f)), `run folder has ${f}`);
     assert.match(readFileSync(join(dir, 'curves.svg'), 'utf8'), /<svg[\s\S]*polyline/);
     const info = readRunInfo(dir);
     const { params, step } = readRunParams(dir);
@@ -42,18 +52,38 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
 test('--resume continues exactly as an uninterrupted run', async () => {
   const base = { ...small, valueHiddenDims: '16,16', actorHiddenDims: '16,16', batchSize: 32, logEvery: 10, saveEvery: 30, evalEvery: 0 };
   const straight = mkdtempSync(join(tmpdir(), 'resume-a-'));
-  const cfg60 = resolveConfig({ agent: 'hiql', preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'generated', overrides: { ...base, steps: 60 } });
+  const cfg60 = resolveConfig({
+    agent: 'hiql',
+    preset: 'quick',
+    env: 'pointmaze-medium-navigate',
+    dataset: 'generated',
+    overrides: { ...base, steps: 60 },
+  });
   await train(cfg60, straight, { dataset: ds, evalAtEnd: false });
   const split = mkdtempSync(join(tmpdir(), 'resume-b-'));
-  const cfg30 = resolveConfig({ agent: 'hiql', preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'generated', overrides: { ...base, steps: 30 } });
+  const cfg30 = resolveConfig({
+    agent: 'hiql',
+    preset: 'quick',
+    env: 'pointmaze-medium-navigate',
+    dataset: 'generated',
+    overrides: { ...base, steps: 30 },
+  });
   await train(cfg30, split, { dataset: ds, evalAtEnd: false });
   // steps is a trainer setting: it does not change the config hash, so the run can be extended.
   await train(cfg60, split, { dataset: ds, resume: true, evalAtEnd: false });
   const a = readRunParams(straight).params;
   const b = readRunParams(split).params;
   for (const [k, v] of a) assert.deepEqual(b.get(k), v, `${k} differs after resume`);
-  const rows = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  const la = rows(straight).filter((r) => r['step']! > 30).map((r) => r['loss']);
-  const lb = rows(split).filter((r) => r['step']! > 30).map((r) => r['loss']);
+  const rows = (d: string) =>
+    readFileSync(join(d, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+  const la = rows(straight)
+    .filter((r) => r['step']! > 30)
+    .map((r) => r['loss']);
+  const lb = rows(split)
+    .filter((r) => r['step']! > 30)
+    .map((r) => r['loss']);
   assert.deepEqual(lb, la);
 });

@@ -27,13 +27,16 @@ interface Golden {
 const EP = process.env['HIQL_TEST_EP'] ?? 'cpu';
 const runnerOptions = EP === 'cpu' ? { threads: 1 } : { executionProviders: [EP], deviceResident: true };
 
-const load = (agent: string): Golden => JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/${agent}-ogbench-golden.json`, import.meta.url)), 'utf8'));
+const load = (agent: string): Golden =>
+  JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/${agent}-ogbench-golden.json`, import.meta.url)), 'utf8'));
 
 /** Maps a flax path to our parameter names, splitting ensembles stacked on axis 0 into members. */
 function mapParams(flax: Record<string, Arr>): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [path, arr] of Object.entries(flax)) {
-    const m = /^modules_(\w+?)\/(?:layers_0|value_net|actor_net|(mean_net))\/?(?:(Dense|LayerNorm)_(\d+)\/)?(kernel|bias|scale)$/.exec(path);
+    const m = /^modules_(\w+?)\/(?:layers_0|value_net|actor_net|(mean_net))\/?(?:(Dense|LayerNorm)_(\d+)\/)?(kernel|bias|scale)$/.exec(
+      path,
+    );
     assert.ok(m, `unexpected fixture parameter ${path}`);
     const [, module, meanNet, kind, idx, leaf] = m;
     const prefix = module === 'goal_rep' ? 'phi' : module!;
@@ -56,7 +59,8 @@ function configFor(agent: AgentName, gold: Golden) {
   c['batchSize'] = gc['batch_size'];
   c['actorHiddenDims'] = gc['actor_hidden_dims'];
   if ('value_hidden_dims' in gc) c['valueHiddenDims'] = gc['value_hidden_dims'];
-  for (const k of ['discount', 'tau', 'expectile', 'low_alpha', 'high_alpha', 'alpha', 'rep_dim', 'subgoal_steps', 'lr']) if (k in gc) c[camel(k)] = gc[k];
+  for (const k of ['discount', 'tau', 'expectile', 'low_alpha', 'high_alpha', 'alpha', 'rep_dim', 'subgoal_steps', 'lr'])
+    if (k in gc) c[camel(k)] = gc[k];
   return c as never;
 }
 
@@ -88,8 +92,16 @@ function closeNorm(actual: ArrayLike<number>, expected: ArrayLike<number>, what:
 }
 
 const BATCH_KEY: Record<string, string> = {
-  observations: 'observations', nextObservations: 'next_observations', actions: 'actions', rewards: 'rewards', masks: 'masks',
-  valueGoals: 'value_goals', lowActorGoals: 'low_actor_goals', highActorGoals: 'high_actor_goals', highActorTargets: 'high_actor_targets', actorGoals: 'actor_goals',
+  observations: 'observations',
+  nextObservations: 'next_observations',
+  actions: 'actions',
+  rewards: 'rewards',
+  masks: 'masks',
+  valueGoals: 'value_goals',
+  lowActorGoals: 'low_actor_goals',
+  highActorGoals: 'high_actor_goals',
+  highActorTargets: 'high_actor_targets',
+  actorGoals: 'actor_goals',
 };
 
 for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
@@ -117,7 +129,10 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
       const ours = ourGrads.get(name);
       if (name.startsWith('target_')) {
         assert.equal(ours, undefined, `target parameter ${name} must not be trained`);
-        assert.ok(gv.every((x) => x === 0), `reference gives ${name} a gradient`);
+        assert.ok(
+          gv.every((x) => x === 0),
+          `reference gives ${name} a gradient`,
+        );
         continue;
       }
       assert.ok(ours, `no gradient output for ${name}`);
@@ -139,7 +154,7 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
       observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
       goal: new ort.Tensor('float32', Float32Array.from(gold.batch[goalKey]!.data), [n, 2]),
     });
-    close(res["action"]!.data as Float32Array, gold.actions_temperature0.data, "actions", 1e-5, 1e-7);
+    close(res['action']!.data as Float32Array, gold.actions_temperature0.data, 'actions', 1e-5, 1e-7);
   });
 }
 
@@ -148,7 +163,9 @@ for (const agent of ['hiql', 'gcivl'] as const) {
     // OGBench reports v = (v1 + v2) / 2 of the online value on (observations, value_goals).
     const gold = load(agent);
     const c = configFor(agent, gold);
-    const session = await createSession(buildValueGraph(agent, c, { obsDim: 2, actionDim: 2 }, mapParams(gold.params)).toBytes(), { threads: 1 });
+    const session = await createSession(buildValueGraph(agent, c, { obsDim: 2, actionDim: 2 }, mapParams(gold.params)).toBytes(), {
+      threads: 1,
+    });
     const n = gold.batch['observations']!.shape[0]!;
     const out = await session.run({
       observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
@@ -156,6 +173,10 @@ for (const agent of ['hiql', 'gcivl'] as const) {
     });
     await session.release();
     const v = Array.from(out['value']!.data as Float32Array);
-    close([v.reduce((a, b) => a + b, 0) / n, Math.max(...v), Math.min(...v)], [gold.info['value/v_mean']!, gold.info['value/v_max']!, gold.info['value/v_min']!], 'value mean, max, min');
+    close(
+      [v.reduce((a, b) => a + b, 0) / n, Math.max(...v), Math.min(...v)],
+      [gold.info['value/v_mean']!, gold.info['value/v_max']!, gold.info['value/v_min']!],
+      'value mean, max, min',
+    );
   });
 }

@@ -43,8 +43,14 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const B = 4;
 const rows = (seed: number) => Array.from({ length: B }, (_, i) => [Math.sin(seed + 3 * i) * 5, Math.cos(seed * 2 + i) * 5]);
 const batchRows: Record<string, Vec[]> = {
-  observations: rows(1), nextObservations: rows(2), actions: rows(3).map((r) => r.map((x) => x / 6)), valueGoals: rows(4), lowActorGoals: rows(5),
-  highActorGoals: rows(6), highActorTargets: rows(7), actorGoals: rows(8),
+  observations: rows(1),
+  nextObservations: rows(2),
+  actions: rows(3).map((r) => r.map((x) => x / 6)),
+  valueGoals: rows(4),
+  lowActorGoals: rows(5),
+  highActorGoals: rows(6),
+  highActorTargets: rows(7),
+  actorGoals: rows(8),
 };
 const rewards = [-1, 0, -1, -1];
 const masks = [1, 0, 1, 1];
@@ -92,24 +98,41 @@ test('hiql: value, low-actor and high-actor losses equal the SPEC formulas', asy
   const V = (st: Vec, g: Vec) => mean(heads(p, 'value', [...st, ...phi(p, st, g)]));
   const lv = valueLoss(p, s, s1, f32('valueGoals'), 0.7, true);
   const w = f32('lowActorGoals');
-  const lo = -mean(s.map((st, i) => Math.min(Math.exp(3 * (V(s1[i]!, w[i]!) - V(st, w[i]!))), 100) * logProb(f32('actions')[i]!, actor(p, 'low_actor', [...st, ...phi(p, st, w[i]!)]))));
+  const lo = -mean(
+    s.map(
+      (st, i) =>
+        Math.min(Math.exp(3 * (V(s1[i]!, w[i]!) - V(st, w[i]!))), 100) *
+        logProb(f32('actions')[i]!, actor(p, 'low_actor', [...st, ...phi(p, st, w[i]!)])),
+    ),
+  );
   const gh = f32('highActorGoals');
   const tg = f32('highActorTargets');
-  const hi = -mean(s.map((st, i) => Math.min(Math.exp(3 * (V(tg[i]!, gh[i]!) - V(st, gh[i]!))), 100) * logProb(phi(p, st, tg[i]!), actor(p, 'high_actor', [...st, ...gh[i]!]))));
+  const hi = -mean(
+    s.map(
+      (st, i) =>
+        Math.min(Math.exp(3 * (V(tg[i]!, gh[i]!) - V(st, gh[i]!))), 100) *
+        logProb(phi(p, st, tg[i]!), actor(p, 'high_actor', [...st, ...gh[i]!])),
+    ),
+  );
   near(m['value/value_loss']!, lv, 'value loss');
   near(m['low_actor/actor_loss']!, lo, 'low actor loss');
   near(m['high_actor/actor_loss']!, hi, 'high actor loss');
   near(m['loss']!, lv + lo + hi, 'total');
 });
 
-test('gcivl: expectile 0.9 value loss and AWR (alpha 10) on V(s\', g) - V(s, g)', async () => {
+test("gcivl: expectile 0.9 value loss and AWR (alpha 10) on V(s', g) - V(s, g)", async () => {
   const { m, params: p, f32 } = await ours('gcivl');
   const s = f32('observations');
   const s1 = f32('nextObservations');
   const g = f32('actorGoals');
   const V = (st: Vec, gg: Vec) => mean(heads(p, 'value', [...st, ...gg]));
   const lv = valueLoss(p, s, s1, f32('valueGoals'), 0.9, false);
-  const la = -mean(s.map((st, i) => Math.min(Math.exp(10 * (V(s1[i]!, g[i]!) - V(st, g[i]!))), 100) * logProb(f32('actions')[i]!, actor(p, 'actor', [...st, ...g[i]!]))));
+  const la = -mean(
+    s.map(
+      (st, i) =>
+        Math.min(Math.exp(10 * (V(s1[i]!, g[i]!) - V(st, g[i]!))), 100) * logProb(f32('actions')[i]!, actor(p, 'actor', [...st, ...g[i]!])),
+    ),
+  );
   near(m['value/value_loss']!, lv, 'value loss');
   near(m['actor/actor_loss']!, la, 'actor loss');
 });

@@ -81,7 +81,8 @@ test('targets are not optimised; the target update is the EMA of the pre-update 
   const step = buildAgentStep('hiql', small, dims);
   assert.ok(!step.spec.state.some((s) => s.name.startsWith('opt/m/target_')), 'no Adam slots for target heads');
   const named = initAgentParams('hiql', step, 9);
-  for (const [k, v] of named) if (k.startsWith('target_')) assert.deepEqual(v, named.get(k.replace('target_value', 'value')), 'targets start as copies');
+  for (const [k, v] of named)
+    if (k.startsWith('target_')) assert.deepEqual(v, named.get(k.replace('target_value', 'value')), 'targets start as copies');
   for (const [k, v] of named) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x + 0.1 * Math.cos(i)));
   const before = new Map([...named].map(([k, v]) => [k, Float32Array.from(v)]));
   const runner = await StepRunner.create(step.spec, step.toState(named), { threads: 1 });
@@ -93,6 +94,10 @@ test('targets are not optimised; the target update is the EMA of the pre-update 
     const after = afterAll.get(name)!;
     const onlineAfter = afterAll.get(name.replace('target_value', 'value'))!;
     after.forEach((x, i) => assert.ok(Math.abs(x - (0.995 * target[i]! + 0.005 * online[i]!)) < 1e-6, `${name}[${i}]`));
-    if (name.endsWith('kernel')) assert.ok(onlineAfter.some((x, i) => x !== online[i]), 'online heads moved');
+    if (name.endsWith('kernel'))
+      assert.ok(
+        onlineAfter.some((x, i) => x !== online[i]),
+        'online heads moved',
+      );
   }
 });

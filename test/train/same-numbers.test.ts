@@ -36,19 +36,37 @@ const states = () => datasetFromGenerated(generateDataset('pointmaze-medium-navi
 const SIZE = 8;
 const pixels = () => {
   const gen = generateDataset('visual-pointmaze-medium-navigate', { seed: 3, episodes: 3 });
-  return datasetFromGenerated(gen, { data: renderPixelObservations(getMaze('medium'), gen.observations, gen.terminals.length, SIZE), size: SIZE });
+  return datasetFromGenerated(gen, {
+    data: renderPixelObservations(getMaze('medium'), gen.observations, gen.terminals.length, SIZE),
+    size: SIZE,
+  });
 };
 const CASES: Case[] = [
   { name: 'hiql', agent: 'hiql', env: 'pointmaze-medium-navigate', overrides: { ...base, valueHiddenDims: '16,16' }, dataset: states },
   { name: 'gcivl', agent: 'gcivl', env: 'pointmaze-medium-navigate', overrides: { ...base, valueHiddenDims: '16,16' }, dataset: states },
   { name: 'gcbc', agent: 'gcbc', env: 'pointmaze-medium-navigate', overrides: base, dataset: states },
-  { name: 'hiql-action-free', agent: 'hiql', env: 'pointmaze-medium-navigate', overrides: { ...base, valueHiddenDims: '16,16', actionFraction: 0.5 }, dataset: states },
+  {
+    name: 'hiql-action-free',
+    agent: 'hiql',
+    env: 'pointmaze-medium-navigate',
+    overrides: { ...base, valueHiddenDims: '16,16', actionFraction: 0.5 },
+    dataset: states,
+  },
   { name: 'hiql-stitch', agent: 'hiql', env: 'pointmaze-medium-stitch', overrides: { ...base, valueHiddenDims: '16,16' }, dataset: states },
   {
     name: 'hiql-pixels',
     agent: 'hiql',
     env: 'visual-pointmaze-medium-navigate',
-    overrides: { ...base, batchSize: 8, steps: 4, valueHiddenDims: '8,8', actorHiddenDims: '8,8', repDim: 4, encoderChannels: '2,4,4', encoderDense: 8 },
+    overrides: {
+      ...base,
+      batchSize: 8,
+      steps: 4,
+      valueHiddenDims: '8,8',
+      actorHiddenDims: '8,8',
+      repDim: 4,
+      encoderChannels: '2,4,4',
+      encoderDense: 8,
+    },
     dataset: pixels,
   },
 ];
@@ -114,7 +132,7 @@ if (RECORD) {
         assert.ok(ref);
         assert.deepEqual(Object.keys(row).sort(), Object.keys(ref).sort(), `metric names at row ${i}`);
         for (const [k, v] of Object.entries(row)) {
-          const r = ref[k];
+          const r: number | undefined = ref[k];
           assert.ok(r !== undefined);
           if (sameCpu) assert.equal(v, r, `${c.name} row ${i} '${k}': ${v} vs recorded ${r}`);
           else assert.ok(Math.abs(v - r) <= 1e-5 * Math.max(1, Math.abs(r)), `${c.name} row ${i} '${k}': ${v} vs recorded ${r}`);

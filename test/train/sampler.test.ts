@@ -14,10 +14,31 @@ function indexDataset(numTraj: number, len: number): Dataset {
     obs[2 * t + 1] = Math.floor(t / len);
     if (t % len === len - 1) terminals[t] = 1;
   }
-  return { size: n, obsShape: [2], observations: obs, actionDim: 2, actions: new Float32Array(2 * n).map((_, i) => i), actionMask: null, terminals, extras: {} };
+  return {
+    size: n,
+    obsShape: [2],
+    observations: obs,
+    actionDim: 2,
+    actions: new Float32Array(2 * n).map((_, i) => i),
+    actionMask: null,
+    terminals,
+    extras: {},
+  };
 }
 
-const cfg = { batchSize: 4096, discount: 0.99, gcNegative: true, valuePCurgoal: 0.2, valuePTrajgoal: 0.5, valuePRandomgoal: 0.3, valueGeomSample: true, actorPRandomgoal: 0, actorPTrajgoal: 1, actorGeomSample: false, subgoalSteps: 25 };
+const cfg = {
+  batchSize: 4096,
+  discount: 0.99,
+  gcNegative: true,
+  valuePCurgoal: 0.2,
+  valuePTrajgoal: 0.5,
+  valuePRandomgoal: 0.3,
+  valueGeomSample: true,
+  actorPRandomgoal: 0,
+  actorPTrajgoal: 1,
+  actorGeomSample: false,
+  subgoalSteps: 25,
+};
 
 test('value goals follow the 0.2 / 0.5 / 0.3 mix; rewards and masks come from index equality', () => {
   const LEN = 301;
@@ -108,7 +129,13 @@ test('actorPRandomgoal draws random high-level goals with target min(t + k, fina
 test('flat agents get actor goals uniformly from the future of the trajectory', () => {
   const LEN = 101;
   const ds = indexDataset(100, LEN);
-  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...cfg, actorPCurgoal: 0, actorPTrajgoal: 1, actorPRandomgoal: 0 }, 'flat', 5);
+  const s = new GoalSampler(
+    ds,
+    buildTrajectoryIndex(ds.terminals),
+    { ...cfg, actorPCurgoal: 0, actorPTrajgoal: 1, actorPRandomgoal: 0 },
+    'flat',
+    5,
+  );
   const b = s.sample();
   let gapSum = 0;
   for (let i = 0; i < cfg.batchSize; i++) {

@@ -3,7 +3,10 @@ import type { Graph, Tensor } from '../../onnx/index.ts';
 
 /** The flat baselines have no pixel encoder: a clear error for uint8 frame observations. */
 export function statesOnly(obs: Tensor, agent: string): void {
-  if (obs.dtype === 'uint8') throw new RangeError(`${agent} has no pixel encoder: it needs state observations, got uint8 frames [${obs.shape}] (train hiql on pixel datasets)`);
+  if (obs.dtype === 'uint8')
+    throw new RangeError(
+      `${agent} has no pixel encoder: it needs state observations, got uint8 frames [${obs.shape}] (train hiql on pixel datasets)`,
+    );
 }
 
 export interface LossOut {
@@ -44,14 +47,31 @@ export function expectileValueLoss(
   const sq = (d: Tensor) => g.mul(d, d);
   const loss = g.add(meanAll(g, g.mul(w, sq(g.sub(q1, v.v1)))), meanAll(g, g.mul(w, sq(g.sub(q2, v.v2)))));
   const vm = mean2(g, v.v1, v.v2);
-  return { loss, metrics: { value_loss: loss, v_mean: meanAll(g, vm), v_max: g.reduceMax(vm, undefined, false), v_min: g.reduceMin(vm, undefined, false) } };
+  return {
+    loss,
+    metrics: {
+      value_loss: loss,
+      v_mean: meanAll(g, vm),
+      v_max: g.reduceMax(vm, undefined, false),
+      v_min: g.reduceMin(vm, undefined, false),
+    },
+  };
 }
 
 /**
  * Advantage-weighted regression: L = -mean(min(exp(alpha adv), 100) log pi(target)).
  * With `mask` (action-free data) the mean runs over the rows whose mask is 1 only.
  */
-export function awrLoss(g: Graph, adv: Tensor, alpha: number, logProb: Tensor, mu: Tensor, target: Tensor, logStd: Tensor | null, mask?: Tensor): LossOut {
+export function awrLoss(
+  g: Graph,
+  adv: Tensor,
+  alpha: number,
+  logProb: Tensor,
+  mu: Tensor,
+  target: Tensor,
+  logStd: Tensor | null,
+  mask?: Tensor,
+): LossOut {
   const weight = g.min(g.exp(g.mul(adv, alpha)), 100);
   return weightedLogLikelihood(g, weight, logProb, mu, target, logStd, mask, { adv: meanAll(g, adv) });
 }
@@ -61,7 +81,16 @@ export function bcLoss(g: Graph, logProb: Tensor, mu: Tensor, target: Tensor, lo
   return weightedLogLikelihood(g, null, logProb, mu, target, logStd, mask, {});
 }
 
-function weightedLogLikelihood(g: Graph, weight: Tensor | null, logProb: Tensor, mu: Tensor, target: Tensor, logStd: Tensor | null, mask: Tensor | undefined, extra: Record<string, Tensor>): LossOut {
+function weightedLogLikelihood(
+  g: Graph,
+  weight: Tensor | null,
+  logProb: Tensor,
+  mu: Tensor,
+  target: Tensor,
+  logStd: Tensor | null,
+  mask: Tensor | undefined,
+  extra: Record<string, Tensor>,
+): LossOut {
   const wl = weight ? g.mul(weight, logProb) : logProb;
   let loss: Tensor;
   let bc: Tensor;

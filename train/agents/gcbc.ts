@@ -24,7 +24,12 @@ export type GcbcBatch = Record<(typeof GCBC_BATCH_KEYS)[number], Tensor> & { act
 
 export const GCBC_TARGETS: readonly [string, string][] = [];
 
-const actorOpts = (c: GcbcConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
+const actorOpts = (c: GcbcConfig, actionDim: number) => ({
+  hidden: c.actorHiddenDims,
+  outDim: actionDim,
+  activation: c.actorActivation,
+  learnStd: c.learnActorStd,
+});
 
 export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig): LossOut {
   statesOnly(b.observations, 'gcbc');

@@ -34,27 +34,57 @@ export type GcivlBatch = Record<(typeof GCIVL_BATCH_KEYS)[number], Tensor> & { a
 export const GCIVL_TARGETS: readonly [string, string][] = [['target_value', 'value']];
 
 const headOpts = (c: GcivlConfig) => ({ hidden: c.valueHiddenDims, layerNorm: c.layerNorm });
-const actorOpts = (c: GcivlConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
+const actorOpts = (c: GcivlConfig, actionDim: number) => ({
+  hidden: c.actorHiddenDims,
+  outDim: actionDim,
+  activation: c.actorActivation,
+  learnStd: c.learnActorStd,
+});
 
 export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfig): LossOut {
   statesOnly(b.observations, 'gcivl');
   const s = b.observations;
   const s1 = b.nextObservations;
   const heads = (prefix: string, pairs: [Tensor, Tensor][]) => {
-    const [v1, v2] = valueHeads(g, P, prefix, g.concat(pairs.map(([st, goal]) => g.concat([st, goal], 1)), 0), headOpts(c));
-    return { v1: rowsOf(g, v1!, pairs.length).map((t) => g.stopGradient(t)), v2: rowsOf(g, v2!, pairs.length).map((t) => g.stopGradient(t)) };
+    const [v1, v2] = valueHeads(
+      g,
+      P,
+      prefix,
+      g.concat(
+        pairs.map(([st, goal]) => g.concat([st, goal], 1)),
+        0,
+      ),
+      headOpts(c),
+    );
+    return {
+      v1: rowsOf(g, v1!, pairs.length).map((t) => g.stopGradient(t)),
+      v2: rowsOf(g, v2!, pairs.length).map((t) => g.stopGradient(t)),
+    };
   };
 
   // 1. Value loss.
   const value = g.scope('value_loss', () => {
-    const tgt = heads('target_value', [[s1, b.valueGoals], [s, b.valueGoals]]);
+    const tgt = heads('target_value', [
+      [s1, b.valueGoals],
+      [s, b.valueGoals],
+    ]);
     const [v1, v2] = valueHeads(g, P, 'value', g.concat([s, b.valueGoals], 1), headOpts(c));
-    return expectileValueLoss(g, { nv1t: tgt.v1[0]!, nv2t: tgt.v2[0]!, v1t: tgt.v1[1]!, v2t: tgt.v2[1]!, v1: v1!, v2: v2! }, b.rewards, b.masks, c.discount, c.expectile);
+    return expectileValueLoss(
+      g,
+      { nv1t: tgt.v1[0]!, nv2t: tgt.v2[0]!, v1t: tgt.v1[1]!, v2t: tgt.v2[1]!, v1: v1!, v2: v2! },
+      b.rewards,
+      b.masks,
+      c.discount,
+      c.expectile,
+    );
   });
 
   // 2. Actor: AWR with adv = V(s', g) - V(s, g) from the online value, no gradient.
   const actor = g.scope('actor_loss', () => {
-    const on = heads('value', [[s, b.actorGoals], [s1, b.actorGoals]]);
+    const on = heads('value', [
+      [s, b.actorGoals],
+      [s1, b.actorGoals],
+    ]);
     const adv = g.sub(mean2(g, on.v1[1]!, on.v2[1]!), mean2(g, on.v1[0]!, on.v2[0]!));
     const o = actorOpts(c, b.actions.shape[1] as number);
     const mu = actorMean(g, P, 'actor', g.concat([s, b.actorGoals], 1), o);

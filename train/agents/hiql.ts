@@ -2,7 +2,16 @@
 // function V(s, phi([s; g])) trained with an expectile loss, and two policies extracted from it by
 // advantage-weighted regression. SPEC.md sections 1-2. The loss order follows the paper.
 import { lengthNormalize, type Graph, type Tensor } from '../../onnx/index.ts';
-import { actorLogStd, actorMean, gaussianLogProbStd, goalRep, impalaEncoder, valueHeads, type EncoderOptions, type ParamSource } from '../networks.ts';
+import {
+  actorLogStd,
+  actorMean,
+  gaussianLogProbStd,
+  goalRep,
+  impalaEncoder,
+  valueHeads,
+  type EncoderOptions,
+  type ParamSource,
+} from '../networks.ts';
 import { awrLoss, expectileValueLoss, mean2, rowsOf, type LossOut } from './common.ts';
 
 export const HIQL_DEFAULTS = {
@@ -35,7 +44,17 @@ export const HIQL_DEFAULTS = {
 };
 export type HiqlConfig = typeof HIQL_DEFAULTS;
 
-export const HIQL_BATCH_KEYS = ['observations', 'nextObservations', 'actions', 'rewards', 'masks', 'valueGoals', 'lowActorGoals', 'highActorGoals', 'highActorTargets'] as const;
+export const HIQL_BATCH_KEYS = [
+  'observations',
+  'nextObservations',
+  'actions',
+  'rewards',
+  'masks',
+  'valueGoals',
+  'lowActorGoals',
+  'highActorGoals',
+  'highActorTargets',
+] as const;
 export type HiqlBatch = Record<(typeof HIQL_BATCH_KEYS)[number], Tensor> & { actionMask?: Tensor };
 
 export const HIQL_TARGETS: readonly [string, string][] = [['target_value', 'value']];
@@ -49,8 +68,10 @@ const phiOpts = (c: HiqlConfig) => ({ hidden: c.valueHiddenDims, repDim: c.repDi
 /** Checks that observations and the encoder setting agree (uint8 frames need an encoder, states none). */
 export function checkObsEncoder(obs: Tensor, c: { encoder?: string }, agent: string): void {
   const enc = c.encoder !== undefined && c.encoder !== 'none';
-  if (obs.dtype === 'uint8' && !enc) throw new RangeError(`${agent}: pixel observations [${obs.shape}] need an encoder (--encoder impala_small)`);
-  if (obs.dtype !== 'uint8' && enc) throw new RangeError(`${agent}: encoder '${c.encoder}' needs uint8 frame observations, got ${obs.dtype} [${obs.shape}]`);
+  if (obs.dtype === 'uint8' && !enc)
+    throw new RangeError(`${agent}: pixel observations [${obs.shape}] need an encoder (--encoder impala_small)`);
+  if (obs.dtype !== 'uint8' && enc)
+    throw new RangeError(`${agent}: encoder '${c.encoder}' needs uint8 frame observations, got ${obs.dtype} [${obs.shape}]`);
 }
 
 /**
@@ -68,8 +89,18 @@ function highActorInput(g: Graph, P: ParamSource, c: HiqlConfig, obs: Tensor, go
   return enc ? impalaEncoder(g, P, 'high_actor/encoder', g.concat([obs, goal], 3), enc) : g.concat([obs, goal], 1);
 }
 const headOpts = (c: HiqlConfig) => ({ hidden: c.valueHiddenDims, layerNorm: c.layerNorm });
-const lowActorOpts = (c: HiqlConfig, actionDim: number) => ({ hidden: c.actorHiddenDims, outDim: actionDim, activation: c.actorActivation, learnStd: c.learnActorStd });
-const highActorOpts = (c: HiqlConfig) => ({ hidden: c.actorHiddenDims, outDim: c.repDim, activation: c.actorActivation, learnStd: c.learnActorStd });
+const lowActorOpts = (c: HiqlConfig, actionDim: number) => ({
+  hidden: c.actorHiddenDims,
+  outDim: actionDim,
+  activation: c.actorActivation,
+  learnStd: c.learnActorStd,
+});
+const highActorOpts = (c: HiqlConfig) => ({
+  hidden: c.actorHiddenDims,
+  outDim: c.repDim,
+  activation: c.actorActivation,
+  learnStd: c.learnActorStd,
+});
 
 /**
  * The summed HIQL loss. Calls of one network on several (state, goal) pairs are stacked along the
@@ -78,37 +109,115 @@ const highActorOpts = (c: HiqlConfig) => ({ hidden: c.actorHiddenDims, outDim: c
 export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig): LossOut {
   const s = b.observations;
   const s1 = b.nextObservations;
-  const phi = (pairs: [Tensor, Tensor][]) => rowsOf(g, goalRep(g, P, g.concat(pairs.map((p) => p[0]), 0), g.concat(pairs.map((p) => p[1]), 0), phiOpts(c)), pairs.length);
+  const phi = (pairs: [Tensor, Tensor][]) =>
+    rowsOf(
+      g,
+      goalRep(
+        g,
+        P,
+        g.concat(
+          pairs.map((p) => p[0]),
+          0,
+        ),
+        g.concat(
+          pairs.map((p) => p[1]),
+          0,
+        ),
+        phiOpts(c),
+      ),
+      pairs.length,
+    );
   checkObsEncoder(s, c, 'hiql');
   // A value network's input: its view of the states beside the goal latents, [f(s); z].
-  const valueInput = (prefix: string, pairs: [Tensor, Tensor][]) => g.concat([stateFeatures(g, P, c, prefix, g.concat(pairs.map((p) => p[0]), 0)), g.concat(pairs.map((p) => p[1]), 0)], 1);
+  const valueInput = (prefix: string, pairs: [Tensor, Tensor][]) =>
+    g.concat(
+      [
+        stateFeatures(
+          g,
+          P,
+          c,
+          prefix,
+          g.concat(
+            pairs.map((p) => p[0]),
+            0,
+          ),
+        ),
+        g.concat(
+          pairs.map((p) => p[1]),
+          0,
+        ),
+      ],
+      1,
+    );
   const heads = (prefix: string, pairs: [Tensor, Tensor][]) => {
     const [v1, v2] = valueHeads(g, P, prefix, valueInput(prefix, pairs), headOpts(c));
     return { v1: rowsOf(g, v1!, pairs.length), v2: rowsOf(g, v2!, pairs.length) };
   };
 
   // phi with gradient: the value loss's (s, value goal), and the low actor's subgoal if lowActorRepGrad.
-  const gradPhi = phi(c.lowActorRepGrad ? [[s, b.valueGoals], [s, b.lowActorGoals]] : [[s, b.valueGoals]]);
+  const gradPhi = phi(
+    c.lowActorRepGrad
+      ? [
+          [s, b.valueGoals],
+          [s, b.lowActorGoals],
+        ]
+      : [[s, b.valueGoals]],
+  );
   const zSvg = gradPhi[0]!;
   // phi without gradient, for the target value and the advantages.
-  const [zS1vg, zSw, zS1w, zStgh, zSgh, zSst] = phi([[s1, b.valueGoals], [s, b.lowActorGoals], [s1, b.lowActorGoals], [b.highActorTargets, b.highActorGoals], [s, b.highActorGoals], [s, b.highActorTargets]]).map((z) => g.stopGradient(z)) as Tensor[];
+  const [zS1vg, zSw, zS1w, zStgh, zSgh, zSst] = phi([
+    [s1, b.valueGoals],
+    [s, b.lowActorGoals],
+    [s1, b.lowActorGoals],
+    [b.highActorTargets, b.highActorGoals],
+    [s, b.highActorGoals],
+    [s, b.highActorTargets],
+  ]).map((z) => g.stopGradient(z)) as Tensor[];
 
   // 1. Value loss (action-free IQL with an expectile, double-value style).
   const value = g.scope('value_loss', () => {
-    const tgt = heads('target_value', [[s1, zS1vg!], [s, g.stopGradient(zSvg)]]);
+    const tgt = heads('target_value', [
+      [s1, zS1vg!],
+      [s, g.stopGradient(zSvg)],
+    ]);
     const [v1, v2] = valueHeads(g, P, 'value', valueInput('value', [[s, zSvg]]), headOpts(c));
-    return expectileValueLoss(g, { nv1t: g.stopGradient(tgt.v1[0]!), nv2t: g.stopGradient(tgt.v2[0]!), v1t: g.stopGradient(tgt.v1[1]!), v2t: g.stopGradient(tgt.v2[1]!), v1: v1!, v2: v2! }, b.rewards, b.masks, c.discount, c.expectile);
+    return expectileValueLoss(
+      g,
+      {
+        nv1t: g.stopGradient(tgt.v1[0]!),
+        nv2t: g.stopGradient(tgt.v2[0]!),
+        v1t: g.stopGradient(tgt.v1[1]!),
+        v2t: g.stopGradient(tgt.v2[1]!),
+        v1: v1!,
+        v2: v2!,
+      },
+      b.rewards,
+      b.masks,
+      c.discount,
+      c.expectile,
+    );
   });
 
   // Online value (no gradient) on the low and high actors' pairs.
-  const on = heads('value', [[s, zSw!], [s1, zS1w!], [s, zSgh!], [b.highActorTargets, zStgh!]]);
+  const on = heads('value', [
+    [s, zSw!],
+    [s1, zS1w!],
+    [s, zSgh!],
+    [b.highActorTargets, zStgh!],
+  ]);
   const vOf = (i: number) => g.stopGradient(mean2(g, on.v1[i]!, on.v2[i]!));
 
   // 2. Low-level actor: AWR towards the subgoal w = s_{t+k}, conditioned on z = phi([s; w]).
   const low = g.scope('low_actor_loss', () => {
     const adv = g.sub(vOf(1), vOf(0));
     const z = c.lowActorRepGrad ? gradPhi[1]! : zSw!;
-    const mu = actorMean(g, P, 'low_actor', g.concat([stateFeatures(g, P, c, 'low_actor', s), z], 1), lowActorOpts(c, b.actions.shape[1] as number));
+    const mu = actorMean(
+      g,
+      P,
+      'low_actor',
+      g.concat([stateFeatures(g, P, c, 'low_actor', s), z], 1),
+      lowActorOpts(c, b.actions.shape[1] as number),
+    );
     const logStd = actorLogStd(g, P, 'low_actor', lowActorOpts(c, b.actions.shape[1] as number));
     return awrLoss(g, adv, c.lowAlpha, gaussianLogProbStd(g, b.actions, mu, logStd), mu, b.actions, logStd, b.actionMask);
   });
@@ -133,7 +242,14 @@ export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig):
  * Deterministic hierarchical policy: z = mean of pi_hi(s, g) rescaled to length sqrt(repDim), then
  * a = mean of pi_lo(s, z) clipped to [-1, 1]. Returns both, plus the low level on a given latent.
  */
-export function hiqlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: HiqlConfig, actionDim: number): { action: Tensor; subgoal: Tensor } {
+export function hiqlPolicy(
+  g: Graph,
+  P: ParamSource,
+  obs: Tensor,
+  goal: Tensor,
+  c: HiqlConfig,
+  actionDim: number,
+): { action: Tensor; subgoal: Tensor } {
   checkObsEncoder(obs, c, 'hiql');
   const raw = actorMean(g, P, 'high_actor', highActorInput(g, P, c, obs, goal), highActorOpts(c));
   const subgoal = lengthNormalize(g, raw);
@@ -142,7 +258,11 @@ export function hiqlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, 
 
 /** The low level alone: a = clip(mean of pi_lo(s, z), -1, 1) for a given subgoal latent z. */
 export function hiqlLowPolicy(g: Graph, P: ParamSource, obs: Tensor, subgoal: Tensor, c: HiqlConfig, actionDim: number): Tensor {
-  return g.clip(actorMean(g, P, 'low_actor', g.concat([stateFeatures(g, P, c, 'low_actor', obs), subgoal], 1), lowActorOpts(c, actionDim)), -1, 1);
+  return g.clip(
+    actorMean(g, P, 'low_actor', g.concat([stateFeatures(g, P, c, 'low_actor', obs), subgoal], 1), lowActorOpts(c, actionDim)),
+    -1,
+    1,
+  );
 }
 
 /** phi([s; g]): the goal representation, used to show subgoals as maze positions. */

@@ -4,8 +4,28 @@ import { FlatLayout, Graph, buildTrainStep, ema, flatGradient, flatViews, ort, t
 import { ConstParams, InputParams, initParams, type ParamSource, type ParamSpec } from '../networks.ts';
 import type { LossOut } from './common.ts';
 import { GCBC_BATCH_KEYS, GCBC_DEFAULTS, GCBC_TARGETS, gcbcLoss, gcbcPolicy, type GcbcBatch, type GcbcConfig } from './gcbc.ts';
-import { GCIVL_BATCH_KEYS, GCIVL_DEFAULTS, GCIVL_TARGETS, gcivlLoss, gcivlPolicy, gcivlValue, type GcivlBatch, type GcivlConfig } from './gcivl.ts';
-import { HIQL_BATCH_KEYS, HIQL_DEFAULTS, HIQL_TARGETS, hiqlGoalRep, hiqlLoss, hiqlLowPolicy, hiqlPolicy, hiqlValue, type HiqlBatch, type HiqlConfig } from './hiql.ts';
+import {
+  GCIVL_BATCH_KEYS,
+  GCIVL_DEFAULTS,
+  GCIVL_TARGETS,
+  gcivlLoss,
+  gcivlPolicy,
+  gcivlValue,
+  type GcivlBatch,
+  type GcivlConfig,
+} from './gcivl.ts';
+import {
+  HIQL_BATCH_KEYS,
+  HIQL_DEFAULTS,
+  HIQL_TARGETS,
+  hiqlGoalRep,
+  hiqlLoss,
+  hiqlLowPolicy,
+  hiqlPolicy,
+  hiqlValue,
+  type HiqlBatch,
+  type HiqlConfig,
+} from './hiql.ts';
 
 export type AgentName = 'hiql' | 'gcivl' | 'gcbc';
 export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
@@ -113,7 +133,12 @@ export interface AgentStep {
  * Parameters live in two flat vectors, `params` (trained by Adam) and `target_params` (EMA), with
  * named views for the network code (see onnx/flat.ts for why).
  */
-export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: { actionMask?: boolean; outputGradients?: boolean } = {}): AgentStep {
+export function buildAgentStep(
+  agent: AgentName,
+  c: AgentConfig,
+  dims: Dims,
+  o: { actionMask?: boolean; outputGradients?: boolean } = {},
+): AgentStep {
   const def = AGENTS[agent];
   const keys: (BatchKey | 'actionMask')[] = [...def.batchKeys, ...(o.actionMask ? (['actionMask'] as const) : [])];
   const build = (g: Graph, P: ParamSource) => {
@@ -122,7 +147,8 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
     const used = { ...batch };
     // Unlabelled rows may hold anything (zeros, NaN from a file): replace them before any arithmetic,
     // so that neither the loss nor its gradient can see them; the losses then weight rows by the mask.
-    if (batch['actionMask']) used['actions'] = g.scope('action_mask', () => g.where(g.greater(g.unsqueeze(batch['actionMask']!, [1]), 0.5), batch['actions']!, 0));
+    if (batch['actionMask'])
+      used['actions'] = g.scope('action_mask', () => g.where(g.greater(g.unsqueeze(batch['actionMask']!, [1]), 0.5), batch['actions']!, 0));
     return { batch, ...def.loss(g, P, used, c) };
   };
   // Pass 1 finds the parameters (names, shapes, order) that the losses ask for.
@@ -131,7 +157,10 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
   build(probeGraph, probe);
   const specs = [...probe.specs.values()];
   const targetOf = (name: string) => def.targets.find(([t]) => name.startsWith(`${t}/`));
-  const layouts = { params: new FlatLayout(specs.filter((s) => !targetOf(s.name))), target_params: new FlatLayout(specs.filter((s) => targetOf(s.name))) };
+  const layouts = {
+    params: new FlatLayout(specs.filter((s) => !targetOf(s.name))),
+    target_params: new FlatLayout(specs.filter((s) => targetOf(s.name))),
+  };
 
   // Pass 2 builds the step on flat vectors.
   const g = new Graph(`${agent}_train_step`);
@@ -155,7 +184,17 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
     );
     extraState.push({ input: tflat, next: ema(g, [tflat], [online], (c as { tau: number }).tau)[0]! });
   }
-  const spec = buildTrainStep({ g, trainable: [flat], grads: [grad], loss, metrics, extraState, batchInputs: keys.map((k) => batch[k]!), adam: { lr: c.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, outputGradients: o.outputGradients });
+  const spec = buildTrainStep({
+    g,
+    trainable: [flat],
+    grads: [grad],
+    loss,
+    metrics,
+    extraState,
+    batchInputs: keys.map((k) => batch[k]!),
+    adam: { lr: c.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    outputGradients: o.outputGradients,
+  });
   return {
     spec,
     params: specs,
@@ -164,7 +203,8 @@ export function buildAgentStep(agent: AgentName, c: AgentConfig, dims: Dims, o: 
     toState(named, opt) {
       const st = new Map<string, Float32Array>([['params', layouts.params.flatten(named)]]);
       if (tflat) st.set('target_params', layouts.target_params.flatten(named));
-      for (const s of spec.state) if (!st.has(s.name)) st.set(s.name, opt?.get(s.name) ?? new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
+      for (const s of spec.state)
+        if (!st.has(s.name)) st.set(s.name, opt?.get(s.name) ?? new Float32Array(s.dims.reduce((a, b) => a * b, 1)));
       return st;
     },
     fromState(state) {
@@ -196,14 +236,22 @@ export function initAgentState(agent: AgentName, step: AgentStep, seed: number):
 }
 
 /** Converts a batch of typed arrays into ort tensors of the step's shapes. */
-export function batchFeeds(keys: readonly string[], arrays: Record<string, Float32Array | Uint8Array>, dims: Dims, batchSize: number): Record<string, ort.Tensor> {
+export function batchFeeds(
+  keys: readonly string[],
+  arrays: Record<string, Float32Array | Uint8Array>,
+  dims: Dims,
+  batchSize: number,
+): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const k of keys) {
     const a = arrays[k];
     if (!a) throw new Error(`batch has no '${k}'`);
     const dtype = batchDtype(k, dims);
     if ((dtype === 'uint8') !== a instanceof Uint8Array) throw new TypeError(`batch '${k}' must be ${dtype}, got ${a.constructor.name}`);
-    feeds[k] = dtype === 'uint8' ? new ort.Tensor('uint8', a as Uint8Array, batchShape(k as BatchKey, dims, batchSize)) : new ort.Tensor('float32', a as Float32Array, batchShape(k as BatchKey, dims, batchSize));
+    feeds[k] =
+      dtype === 'uint8'
+        ? new ort.Tensor('uint8', a as Uint8Array, batchShape(k as BatchKey, dims, batchSize))
+        : new ort.Tensor('float32', a as Float32Array, batchShape(k as BatchKey, dims, batchSize));
   }
   return feeds;
 }

@@ -305,7 +305,7 @@ export function dropActions(ds: Dataset, fraction: number, seed: number): Datase
     const tr = order[k]!;
     mask.fill(1, starts[tr]!, ends[tr]! + 1);
   }
-  if (ds.actionMask) for (let t = 0; t < ds.size; t++) mask[t] &= ds.actionMask[t]!;
+  if (ds.actionMask) for (let t = 0; t < ds.size; t++) mask[t]! &= ds.actionMask[t]!;
   const actions = new Float32Array(ds.actions.length);
   const d = ds.actionDim;
   for (let t = 0; t < ds.size; t++) {

@@ -29,7 +29,8 @@ interface H5Meta {
 }
 
 function dtypeFor(meta: H5Meta, where: string): string {
-  let { type, size, signed } = meta;
+  const { size, signed } = meta;
+  let { type } = meta;
   let isBool = false;
   if (type === H5T_ENUM && meta.enum_type) {
     // h5py stores numpy bools as an enum {FALSE: 0, TRUE: 1} over int8.
@@ -58,7 +59,7 @@ export async function readHdf5(path: string): Promise<Record<string, NpyArray>> 
   try {
     f = new h5.File(path, 'r');
   } catch (e) {
-    throw new Error(`${path}: cannot open as HDF5 (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${path}: cannot open as HDF5 (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
   // h5wasm reports a failed open by a file id of 0 or below rather than by throwing.
   if (!(f.file_id > 0n)) throw new Error(`${path}: cannot open as HDF5 (not an HDF5 file, or truncated)`);
@@ -108,7 +109,7 @@ function checkHdf5Signature(path: string): void {
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new Error(`${path}: cannot open (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${path}: cannot open (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
   try {
     const size = fstatSync(fd).size;

@@ -130,7 +130,7 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
     try {
       out = inflateSync(raw, { out: new Uint8Array(entry.size) });
     } catch (err) {
-      throw new Error(`${where}: corrupt deflate data (${err instanceof Error ? err.message : String(err)})`);
+      throw new Error(`${where}: corrupt deflate data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   } else {
     throw new Error(`${where}: unsupported ZIP compression method ${entry.method} (supported: 0 stored, 8 deflate)`);
