@@ -20,7 +20,6 @@ import { pathToFileURL } from 'node:url';
 import {
   FlatLayout,
   Graph,
-  Rng,
   StepRunner,
   buildTrainStep,
   flatGradient,
@@ -33,6 +32,7 @@ import {
   type StepGraphSpec,
   type Tensor,
 } from '../onnx/index.ts';
+import { Rng } from '../rng/rng.ts';
 import { createRoof, timeMedian } from './roof.ts';
 
 const IN = 40;

@@ -25,7 +25,7 @@ import {
 } from './maze.ts';
 import { ACTION_SCALE, GOAL_TOLERANCE, RESET_NOISE, STEP_DT, applyTeleport, moveBall } from './pointmaze.ts';
 import { EXPERT_NOISE, getExpert } from './expert.ts';
-import { Rng, deriveSeed } from './rng.ts';
+import { Rng, deriveSeed } from '../rng/rng.ts';
 
 export const DATASET_TYPES = ['navigate', 'stitch'] as const;
 export type DatasetType = (typeof DATASET_TYPES)[number];

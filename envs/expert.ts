@@ -12,7 +12,7 @@
 // the goal is in cell g, so acting is a table lookup, a few flops and two normal draws.
 
 import { type MazeSpec, bfsDistances, cellCenterX, cellCenterY, colOf, isWall, rowOf } from './maze.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng/rng.ts';
 
 export interface ExpertOptions {
   /** Standard deviation of the Gaussian action noise per axis (SPEC.md: 0.5). */

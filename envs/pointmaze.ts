@@ -13,7 +13,7 @@
 // Positions are kept in Float64Array for the physics; observations handed to policies are float32.
 
 import { type Cell, type MazeName, type MazeSpec, cellCenterX, cellCenterY, colOf, getMaze, getTask, isWall, rowOf } from './maze.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../rng/rng.ts';
 
 /**
  * Ball radius in world units. The reference ball is a MuJoCo sphere of size 0.7 with soft contact;

@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { loadPolicy, type Backend, type FallbackBackend } from '../runtime/src/index.ts';
 import { parseEnvName } from '../envs/datasets.ts';
 import { PointMazeEnv } from '../envs/pointmaze.ts';
-import { Rng, deriveSeed } from '../envs/rng.ts';
+import { Rng, deriveSeed } from '../rng/rng.ts';
 
 export interface ControllerOptions {
   model: string;

@@ -1,73 +1,11 @@
-// Parameter initialisers from a seed. The generator is SplitMix32-seeded xoshiro128**: fast,
-// deterministic on every platform, and independent of Math.random.
-//
-// envs/rng.ts holds the same algorithm (with a different seeding): DESIGN.md lets neither onnx/ nor
-// envs/ import the other. Merging them changes every parameter initialisation, so the shipped
-// models would no longer be reproducible from their cards; do it together with retraining them.
+// Parameter initialisers from a seed, drawn from the project's one generator (rng/rng.ts) in the
+// counter-seeded stream that every parameter initialisation has used, so shipped models stay
+// reproducible from their cards.
+import { Rng } from '../rng/rng.ts';
 
-export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-  private spare: number | null = null;
-
-  constructor(seed: number) {
-    let x = seed >>> 0;
-    const next = () => {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
-  }
-
-  /** Next 32-bit unsigned integer. */
-  u32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
-    const t = (this.s1 << 9) >>> 0;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
-  }
-
-  /** Uniform in [0, 1). */
-  uniform(): number {
-    return this.u32() / 4294967296;
-  }
-
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.uniform() * n);
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+/** The generator of one named parameter's initial values. */
+export function paramRng(seed: number): Rng {
+  return Rng.counterSeeded(seed);
 }
 
 /**

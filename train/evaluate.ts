@@ -4,7 +4,7 @@
 // and an exported model through the runtime.
 import { getMaze } from '../envs/maze.ts';
 import { VecPointMaze } from '../envs/pointmaze.ts';
-import { deriveSeed } from '../envs/rng.ts';
+import { deriveSeed } from '../rng/rng.ts';
 import { parseEnvName } from '../envs/datasets.ts';
 import { renderPixelObservations } from '../envs/render.ts';
 

@@ -2,7 +2,7 @@
 // function of a Graph and a ParamSource: in a training graph parameters are graph inputs (they are
 // state carried between steps); in an exported graph they are initializers holding trained values.
 // Parameter names are paths: `phi/mlp/0/kernel`, `value/1/mlp/3/bias`, `low_actor/mean/kernel`.
-import { Rng, gelu, glorotUniform, lengthNormalize, seedFor, type Graph, type Tensor } from '../onnx/index.ts';
+import { gelu, glorotUniform, lengthNormalize, paramRng, seedFor, type Graph, type Tensor } from '../onnx/index.ts';
 
 export type ParamInit = { kind: 'glorot'; fanIn: number; fanOut: number; scale: number } | { kind: 'zeros' } | { kind: 'ones' };
 
@@ -227,7 +227,7 @@ export function initParams(specs: Iterable<ParamSpec>, seed: number): Map<string
     const n = s.shape.reduce((a, b) => a * b, 1);
     let v: Float32Array;
     // Conv kernels have fan-in k*k*Cin and fan-out k*k*Cout but k*k*Cin*Cout values.
-    if (s.init.kind === 'glorot') v = glorotUniform(new Rng(seedFor(seed, s.name)), s.init.fanIn, s.init.fanOut, s.init.scale, n);
+    if (s.init.kind === 'glorot') v = glorotUniform(paramRng(seedFor(seed, s.name)), s.init.fanIn, s.init.fanOut, s.init.scale, n);
     else v = new Float32Array(n).fill(s.init.kind === 'ones' ? 1 : 0);
     out.set(s.name, v);
   }

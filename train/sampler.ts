@@ -1,7 +1,7 @@
 // Goal sampling: what a training batch holds (SPEC.md section 3, OGBench GCDataset/HGCDataset).
 // Indices t are uniform over stored indices that have a successor; `final` is the last such index of
 // t's trajectory. Buffers are allocated once and refilled each call.
-import { Rng } from '../envs/rng.ts';
+import { Rng } from '../rng/rng.ts';
 import type { Dataset, TrajectoryIndex } from './data/dataset.ts';
 
 export interface SamplerConfig {

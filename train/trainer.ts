@@ -3,7 +3,7 @@
 // through callbacks and never prints; the CLI prints.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng, deriveSeed } from '../envs/rng.ts';
+import { Rng, deriveSeed } from '../rng/rng.ts';
 import {
   Graph,
   StepRunner,

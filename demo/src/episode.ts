@@ -2,7 +2,7 @@
 // trajectory, the high level's latest subgoal latent and per-step inference times recorded.
 import { PointMazeEnv, MAX_EPISODE_STEPS } from '../../envs/pointmaze.ts';
 import { cellCenter, getTask, type MazeSpec } from '../../envs/maze.ts';
-import { Rng } from '../../envs/rng.ts';
+import { Rng } from '../../rng/rng.ts';
 import type { Policy } from '../../runtime/src/web.ts';
 
 export type EpisodeStatus = 'idle' | 'running' | 'success' | 'timeout';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type NpyArray, NPY_DTYPES, encodeNpy, parseNpy, readNpy, writeNpy } from '../../train/data/npy.ts';
 import { encodeNpz, encodeZip, parseNpz, readNpz, writeNpz } from '../../train/data/npz.ts';
 import { crc32 } from '../../envs/png.ts';
-import { Rng } from '../../envs/rng.ts';
+import { Rng } from '../../rng/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hiql-npy-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MAZE_NAMES, getMaze } from '../../envs/maze.ts';
 import { MAX_EPISODE_STEPS, VecPointMaze } from '../../envs/pointmaze.ts';
 import { NoisyExpert } from '../../envs/expert.ts';
-import { Rng } from '../../envs/rng.ts';
+import { Rng } from '../../rng/rng.ts';
 
 /** Runs every evaluation task `perTask` times in lockstep (one batched step per time step). */
 function runExpert(name: string, noise: number, seed: number, perTask: number): { success: Uint8Array; steps: Int32Array } {

@@ -13,7 +13,7 @@ import {
   moveBall,
   physicsStep,
 } from '../../envs/pointmaze.ts';
-import { Rng } from '../../envs/rng.ts';
+import { Rng } from '../../rng/rng.ts';
 
 test('maps, tasks and cells follow SPEC section 5', () => {
   const dims: Record<string, [number, number]> = { medium: [8, 8], large: [9, 12], giant: [12, 16], teleport: [9, 12] };

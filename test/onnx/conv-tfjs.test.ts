@@ -4,7 +4,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { Graph, Rng, createSession, gradients, mean, ort } from '../../onnx/index.ts';
+import { Graph, createSession, gradients, mean, ort } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -17,7 +18,7 @@ const FLAT = C2 * 4 * 4;
 const OUT = 2;
 
 test('conv encoder gradients match TensorFlow.js', async () => {
-  const rng = new Rng(5);
+  const rng = Rng.counterSeeded(5);
   const rand = (n: number, s = 0.5) => Float32Array.from({ length: n }, () => s * rng.normal());
   const x = rand(N * C * H * W, 1);
   const target = rand(N * OUT, 1);

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import {
   Graph,
-  Rng,
   createSession,
   gradients,
   isFloat,
@@ -21,6 +20,7 @@ import {
   type Tensor,
   type TypedArray,
 } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 
 export interface InputSpec {
   name: string;

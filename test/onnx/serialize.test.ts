@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Graph,
-  Rng,
   buildTrainStep,
   createSession,
   gelu,
@@ -15,6 +14,7 @@ import {
   type Node,
   type Tensor,
 } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 import { decodeModel, encodeModel } from '../../onnx/proto.ts';
 
 /** A graph using every attribute kind (int, float, ints, string, tensor), int64 and float initializers, symbolic dims. */

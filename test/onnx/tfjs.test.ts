@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
   Graph,
-  Rng,
   StepRunner,
   buildTrainStep,
   createSession,
@@ -20,6 +19,7 @@ import {
   toOrt,
   type Tensor,
 } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 
 before(async () => {
   await tf.setBackend('cpu');

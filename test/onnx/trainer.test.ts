@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Graph,
-  Rng,
   StepRunner,
   buildTrainStep,
   gelu,
@@ -18,6 +17,7 @@ import {
   saveCheckpoint,
   zeroOptimizerState,
 } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 
 const IN = 4;
 const H = 32;

@@ -12,7 +12,7 @@ import { evaluate } from '../../train/evaluate.ts';
 import { evaluateParams, readRunInfo, readRunParams, sessionPolicy, train } from '../../train/trainer.ts';
 import { getMaze } from '../../envs/maze.ts';
 import { VecPointMaze } from '../../envs/pointmaze.ts';
-import { deriveSeed } from '../../envs/rng.ts';
+import { deriveSeed } from '../../rng/rng.ts';
 import { loadPolicy } from '../../runtime/src/index.ts';
 import { ENV, tempDir } from './helpers.ts';
 

@@ -14,7 +14,7 @@
 import { type NpyArray, npyArray, shapeSize } from './npy.ts';
 import { readNpz, writeNpz } from './npz.ts';
 import { readHdf5 } from './hdf5.ts';
-import { Rng } from '../../envs/rng.ts';
+import { Rng } from '../../rng/rng.ts';
 
 export interface Dataset {
   name?: string;

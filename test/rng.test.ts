@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng, deriveSeed, portableLog } from '../../envs/rng.ts';
+import { Rng, deriveSeed, portableLog } from '../rng/rng.ts';
 
 test('same seed gives the same stream, different seeds differ', () => {
   const a = new Rng(42);
@@ -65,4 +65,21 @@ test('deriveSeed separates labels', () => {
   assert.notEqual(deriveSeed(5, 'val'), deriveSeed(5, 'train'));
   assert.notEqual(deriveSeed(5, 'val'), deriveSeed(6, 'val'));
   assert.notEqual(deriveSeed(5, 1), deriveSeed(5, 2));
+});
+
+test('counterSeeded gives the stream parameter initialisation has always used (values of the former onnx/init.ts Rng)', () => {
+  const want: Record<number, number[]> = {
+    0: [3809008728, 1133695204, 53579671, 2891528803, 139681546],
+    1: [2442144158, 3238099751, 3819917871, 2104621829, 2021136066],
+    12345: [518667457, 440444462, 4232892992, 3757857622, 3939018813],
+    4294967295: [835879718, 1921286648, 2356205009, 1885780724, 980451116],
+  };
+  for (const [seed, values] of Object.entries(want)) {
+    const r = Rng.counterSeeded(Number(seed));
+    assert.deepEqual(
+      values.map(() => r.nextU32()),
+      values,
+      `seed ${seed}`,
+    );
+  }
 });

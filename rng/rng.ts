@@ -1,4 +1,6 @@
-// A seeded pseudo-random generator whose stream is bit-identical on every JavaScript engine.
+// The one seeded pseudo-random generator of the project (onnx/ initialises parameters with it, envs/
+// draws dynamics noise and datasets, train/ samples batches): its stream is bit-identical on every
+// JavaScript engine. A leaf: it imports nothing.
 //
 // Generator: xoshiro128** (Blackman & Vigna), 128-bit state, 32-bit outputs, period 2^128 - 1.
 // It needs only 32-bit integer arithmetic (Math.imul, shifts), which JavaScript defines exactly.
@@ -11,8 +13,11 @@
 
 /** splitmix32 step: a good 32-bit mixer, used to expand seeds into generator state. */
 function mix32(x: number): number {
-  x = (x + 0x9e3779b9) | 0;
-  let z = x;
+  return mix32Raw((x + 0x9e3779b9) | 0);
+}
+
+/** splitmix32 finaliser alone (no increment). */
+function mix32Raw(z: number): number {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   return (z ^ (z >>> 16)) >>> 0;
@@ -92,6 +97,25 @@ export class Rng {
     this.s2 = x = mix32(x);
     this.s3 = mix32(x);
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s3 = 1; // all-zero state is forbidden
+  }
+
+  /**
+   * The stream onnx/ has always used for parameter initialisation: the four state words are
+   * successive outputs of one splitmix32 counter started at the seed (the constructor chains
+   * splitmix32 on its own outputs instead). Kept so that every parameter initialisation, and so
+   * every shipped model card, stays reproducible.
+   */
+  static counterSeeded(seed: number): Rng {
+    let x = seed >>> 0;
+    const next = () => {
+      x = (x + 0x9e3779b9) >>> 0;
+      return mix32Raw(x);
+    };
+    const s0 = next();
+    const s1 = next();
+    const s2 = next();
+    const s3 = next();
+    return Rng.fromState(s0, s1, s2, s3);
   }
 
   /** A generator with the given raw state (four 32-bit words, not all zero); for tests against published vectors. */
