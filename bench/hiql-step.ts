@@ -18,11 +18,13 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { generateDataset } from '../envs/datasets.ts';
 import { Graph, StepRunner } from '../onnx/index.ts';
-import { batchFeeds, buildAgentStep, initAgentState } from '../train/agents/index.ts';
+import { batchFeeds } from '../train/batch.ts';
+import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { resolveConfig } from '../train/config.ts';
 import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
-import { GoalSampler } from '../train/sampler.ts';
-import { datasetDims } from '../train/trainer.ts';
+import { Rng } from '../rng/rng.ts';
+import { samplerFor } from '../train/trainer.ts';
+import { datasetDims } from '../train/dims.ts';
 import { getMaze } from '../envs/maze.ts';
 import { renderPixelObservations } from '../envs/render.ts';
 
@@ -122,18 +124,13 @@ export async function main(argv: readonly string[]): Promise<void> {
         initAgentState('hiql', step, 0),
         device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true },
       );
-      const sampler = new GoalSampler(
-        ds,
-        traj,
-        { ...(c as never as object), subgoalSteps: (c as { subgoalSteps: number }).subgoalSteps } as never,
-        'hiql',
-        1,
-      );
+      const sampler = samplerFor('hiql', c, ds, traj);
+      const rng = new Rng(1);
       let parity: { loss: number; state: number } | null = null;
       if (device !== 'cpu') {
         // Agreement with the CPU on one step from the same state and batch: relative loss difference
         // and the relative norm of the difference of the whole updated state.
-        const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
+        const feeds = batchFeeds(step.batchKeys, sampler.sample(rng), dims, c.batchSize);
         const cpu = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), { threads });
         const [a, b] = [await cpu.step(feeds), await runner.step(feeds)];
         const [sa, sb] = [await cpu.snapshot(), await runner.snapshot()];
@@ -145,7 +142,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
       const times: number[] = [];
       for (let s = 0; s < steps + 3; s++) {
-        const feeds = batchFeeds(step.batchKeys, sampler.sample(), dims, c.batchSize);
+        const feeds = batchFeeds(step.batchKeys, sampler.sample(rng), dims, c.batchSize);
         const t0 = performance.now();
         await runner.step(feeds);
         if (s >= 3) times.push(performance.now() - t0);

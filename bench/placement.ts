@@ -9,7 +9,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, assertPlacedOn, nodePlacement } from '../onnx/index.ts';
-import { buildAgentStep, type AgentName } from '../train/agents/index.ts';
+import { buildAgentStep } from '../train/step.ts';
+import { type AgentName } from '../train/agents/index.ts';
 import { resolveConfig } from '../train/config.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {

@@ -18,9 +18,9 @@ import vm from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/index.ts';
 import { exportPolicy } from '../export/export.ts';
-import { buildAgentStep, initAgentState } from '../train/agents/index.ts';
+import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { configHash, resolveConfig } from '../train/config.ts';
-import type { RunInfo } from '../train/trainer.ts';
+import type { RunInfo } from '../train/run-folder.ts';
 import { loadPolicy, type Backend, type Policy } from '../runtime/src/index.ts';
 
 const ENV = 'pointmaze-medium-navigate';

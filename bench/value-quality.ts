@@ -12,8 +12,8 @@
 import { createSession, ort } from '../onnx/index.ts';
 import { bfsDistances, cellCenter, cellIndex, getMaze, NEIGHBOURS } from '../envs/maze.ts';
 import { parseEnvName } from '../envs/datasets.ts';
-import { buildValueGraph } from '../train/agents/index.ts';
-import { readRunInfo, readRunParams } from '../train/trainer.ts';
+import { buildValueGraph } from '../train/graphs.ts';
+import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 
 function ranks(xs: readonly number[]): number[] {
   const idx = xs.map((_, i) => i).sort((a, b) => xs[a]! - xs[b]!);

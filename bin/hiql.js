@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `hiql` command. The project is TypeScript run through tsx, so the command works right after
-// `npm ci` with no build step; all logic lives in train/cli.ts.
+// `npm ci` with no build step; the dispatcher is cli/main.ts.
 import { register } from 'tsx/esm/api';
 register();
-const { main } = await import('../train/cli.ts');
+const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

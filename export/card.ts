@@ -1,11 +1,11 @@
 // Model cards: what a shipped policy is, how to reproduce it, and how well the exported file does,
-// measured through the deployable runtime (the file a user downloads, not the training graph).
+// measured through the deployable runtime (export/evaluate.ts: the file a user downloads, not the
+// training graph).
 import { basename } from 'node:path';
 import { writeFileAtomic } from '../onnx/index.ts';
-import { evaluate, type EvalResult } from '../train/evaluate.ts';
-import type { RunInfo } from '../train/trainer.ts';
+import type { EvalResult } from '../train/evaluate.ts';
+import type { RunInfo } from '../train/run-folder.ts';
 import type { ExportedFile } from './export.ts';
-import type { Backend } from '../runtime/src/index.ts';
 
 export interface CardData {
   name: string;
@@ -20,24 +20,6 @@ export interface CardData {
   files: { file: string; role: string; bytes: number; sha256: string }[];
   evaluation: { episodesPerTask: number; seed: number; backend: string; success: number; tasks: EvalResult['tasks'] };
   commands: string[];
-}
-
-/** Evaluates the exported policy file with the runtime (onnxruntime-node, CPU unless `backend` says otherwise). */
-export async function evaluateExported(
-  path: string,
-  env: string,
-  episodes: number,
-  seed: number,
-  backend: Backend = 'cpu',
-): Promise<EvalResult> {
-  const { loadPolicy } = await import('../runtime/src/index.ts');
-  const policy = await loadPolicy(path, { backend });
-  try {
-    const frameSize = policy.info.obsDtype === 'uint8' ? policy.info.obsShape[0] : undefined;
-    return await evaluate(env, (obs, goals, n) => policy.actBatch(obs, goals, n), { episodesPerTask: episodes, seed, frameSize });
-  } finally {
-    await policy.release();
-  }
 }
 
 export function cardData(

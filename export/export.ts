@@ -12,13 +12,14 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Graph, createSession, ort, writeFileAtomic } from '../onnx/index.ts';
-import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, isPixels, type ParamValues } from '../train/agents/index.ts';
-import type { HiqlConfig } from '../train/agents/hiql.ts';
-import type { RunInfo } from '../train/trainer.ts';
+import { AGENTS } from '../train/agents/index.ts';
+import { isPixels } from '../train/dims.ts';
+import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, type ParamValues } from '../train/graphs.ts';
+import { VERSION, type RunInfo } from '../train/run-folder.ts';
 
 /** Bump when the file layout or metadata keys change in a way older runtimes cannot read. */
 export const FORMAT_VERSION = 1;
-export const PRODUCER_VERSION = '0.1.0';
+export const PRODUCER_VERSION = VERSION;
 export const OPSET = 17;
 export const IR_VERSION = 8;
 
@@ -61,10 +62,12 @@ export function metadataFor(info: RunInfo, role: Role, step: number, companions:
     m['hiql.obs_shape'] = JSON.stringify(info.dims.obsShape);
     m['hiql.obs_dtype'] = 'uint8';
   }
-  if (c.agent === 'hiql') {
-    const h = c.agentConfig as HiqlConfig;
-    m['hiql.rep_dim'] = String(h.repDim);
-    m['hiql.subgoal_steps'] = String(h.subgoalSteps);
+  // Hierarchical agents: the subgoal latent's size, the subgoal step k, and the companion files.
+  const agent = AGENTS[c.agent];
+  const k = agent.sampling(c.agentConfig).highActor?.subgoalSteps;
+  if (agent.subgoalDim && k !== undefined) {
+    m['hiql.rep_dim'] = String(agent.subgoalDim(c.agentConfig));
+    m['hiql.subgoal_steps'] = String(k);
     m['hiql.companions'] = JSON.stringify(companions);
   }
   return m;
@@ -74,8 +77,8 @@ export function metadataFor(info: RunInfo, role: Role, step: number, companions:
 function graphFor(info: RunInfo, role: Role, params: ParamValues): Graph {
   const c = info.config.agentConfig;
   if (role === 'policy') return buildPolicyGraph(info.config.agent, c, info.dims, params);
-  if (role === 'low_policy') return buildLowPolicyGraph(c as HiqlConfig, info.dims, params);
-  return buildGoalRepGraph(c as HiqlConfig, info.dims, params);
+  if (role === 'low_policy') return buildLowPolicyGraph(info.config.agent, c, info.dims, params);
+  return buildGoalRepGraph(info.config.agent, c, info.dims, params);
 }
 
 type Feed = { data: Float32Array | Uint8Array; dims: number[] };

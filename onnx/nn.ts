@@ -25,13 +25,19 @@ export function lengthNormalize(g: Graph, x: Tensor): Tensor {
   return g.scope('length_normalize', () => g.mul(g.div(x, g.sqrt(sumSquares(g, x))), Math.sqrt(d)));
 }
 
-/** log N(a; mu, I) per row: -0.5 ||a - mu||^2 - (d/2) log(2 pi). */
-export function gaussianLogProb(g: Graph, a: Tensor, mu: Tensor): Tensor {
+/**
+ * log N(a; mu, diag(exp(logStd))^2) per row, with the Gaussian constant:
+ * -0.5 ||(a - mu) / std||^2 - (d/2) log(2 pi) - sum(logStd); logStd null means std 1.
+ */
+export function gaussianLogProb(g: Graph, a: Tensor, mu: Tensor, logStd: Tensor | null = null): Tensor {
   const d = a.shape[a.shape.length - 1];
   if (typeof d !== 'number') throw new RangeError('gaussianLogProb needs a static action dimension');
-  return g.scope('gaussian_log_prob', () => {
-    const diff = g.sub(a, mu);
-    return g.sub(g.mul(g.reduceSum(g.mul(diff, diff), [-1], false), -0.5), (d / 2) * Math.log(2 * Math.PI));
+  return g.scope('log_prob', () => {
+    let z = g.sub(a, mu);
+    if (logStd) z = g.div(z, g.exp(logStd));
+    let lp = g.sub(g.mul(g.reduceSum(g.mul(z, z), [-1], false), -0.5), (d / 2) * Math.log(2 * Math.PI));
+    if (logStd) lp = g.sub(lp, g.reduceSum(logStd, [-1], false));
+    return lp;
   });
 }
 

@@ -1,4 +1,4 @@
-// Network builders shared by training, evaluation and export (SPEC.md section 1). A network is a
+// Network builders shared by training, evaluation and export (docs/spec.md section 1). A network is a
 // function of a Graph and a ParamSource: in a training graph parameters are graph inputs (they are
 // state carried between steps); in an exported graph they are initializers holding trained values.
 // Parameter names are paths: `phi/mlp/0/kernel`, `value/1/mlp/3/bias`, `low_actor/mean/kernel`.
@@ -132,7 +132,7 @@ function maxPoolSame(g: Graph, x: Tensor): Tensor {
 }
 
 /**
- * The "impala small" encoder of SPEC.md section 8 (OGBench ImpalaEncoder, one residual block per
+ * The "impala small" encoder of docs/spec.md section 8 (OGBench ImpalaEncoder, one residual block per
  * stack) on uint8 frames [B, H, W, C]: pixels / 255; per stack conv 3x3, max-pool 3x3 stride 2 SAME,
  * then x + conv(relu(conv(relu(x)))); a final ReLU; flatten; Dense + GELU. Runs in NCHW (ONNX's
  * layout), so the flattened features are in C, H, W order (OGBench flattens H, W, C).
@@ -206,18 +206,6 @@ export function actorMean(g: Graph, P: ParamSource, prefix: string, input: Tenso
 export function actorLogStd(g: Graph, P: ParamSource, prefix: string, o: ActorOptions): Tensor | null {
   if (!o.learnStd) return null;
   return g.clip(P.get(`${prefix}/log_std`, [o.outDim], { kind: 'zeros' }), -5, 2);
-}
-
-/** log N(a; mu, diag(exp(logStd))^2) per row, with the Gaussian constant. */
-export function gaussianLogProbStd(g: Graph, a: Tensor, mu: Tensor, logStd: Tensor | null): Tensor {
-  const d = a.shape[a.shape.length - 1] as number;
-  return g.scope('log_prob', () => {
-    let z = g.sub(a, mu);
-    if (logStd) z = g.div(z, g.exp(logStd));
-    let lp = g.sub(g.mul(g.reduceSum(g.mul(z, z), [-1], false), -0.5), (d / 2) * Math.log(2 * Math.PI));
-    if (logStd) lp = g.sub(lp, g.reduceSum(logStd, [-1], false));
-    return lp;
-  });
 }
 
 /** Initial values for parameter specs, deterministic per (seed, parameter name). */

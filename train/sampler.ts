@@ -1,36 +1,44 @@
-// Goal sampling: what a training batch holds (SPEC.md section 3, OGBench GCDataset/HGCDataset).
-// Indices t are uniform over stored indices that have a successor; `final` is the last such index of
-// t's trajectory. Buffers are allocated once and refilled each call.
-import { Rng } from '../rng/rng.ts';
+// Goal sampling: what a training batch holds (docs/spec.md section 3, OGBench's GCDataset and
+// HGCDataset). Indices t are uniform over stored indices that have a successor; `final` is the last
+// such index of t's trajectory. Per row, goal indices are drawn in OGBench's order (a value goal for
+// every agent, then the actor's goals), so a batch stream depends only on the seed, the dataset and
+// the settings; only the keys of the agent's batch spec are copied. Buffers are allocated once and
+// refilled each call.
+import type { Rng } from '../rng/rng.ts';
+import { BATCH_KEY_KINDS, type BatchKey } from './batch.ts';
 import type { Dataset, TrajectoryIndex } from './data/dataset.ts';
 
-export interface SamplerConfig {
+/** Goal mix for one kind of goal: current state, future state of the trajectory, else a random state. */
+export interface GoalMix {
+  /** Probability of the current state. */
+  pCur: number;
+  /** Probability of a future state of the same trajectory (the rest is a random dataset state). */
+  pTraj: number;
+  /** Future states at t + Geometric(1 - discount) rather than uniform in the future. */
+  geom: boolean;
+}
+
+/** The sampler's settings; each agent file derives them from its config. */
+export interface GoalSampling {
   batchSize: number;
   discount: number;
+  /** Rewards success - 1 (else success). */
   gcNegative: boolean;
-  valuePCurgoal?: number;
-  valuePTrajgoal?: number;
-  valuePRandomgoal?: number;
-  valueGeomSample?: boolean;
-  actorPCurgoal?: number;
-  actorPTrajgoal?: number;
-  actorPRandomgoal?: number;
-  actorGeomSample?: boolean;
-  /** HIQL's k; present only for the hierarchical batch. */
-  subgoalSteps?: number;
+  /** Value goals (drawn for every agent, as OGBench's GCDataset does). */
+  value: GoalMix;
+  /** A flat actor's goals (`actorGoals`). */
+  actor?: GoalMix;
+  /** HIQL's goals: high-level goals random with pRandom (else future), and the subgoal step k. */
+  highActor?: { pRandom: number; geom: boolean; subgoalSteps: number };
 }
 
 /** Observation-like entries are uint8 for pixel datasets (frames are copied, never converted); the rest float32. */
 export type BatchArrays = Record<string, Float32Array | Uint8Array>;
 
-/** Which keys a sampler fills: 'hiql' (HGCDataset) or 'flat' (GCDataset: actorGoals). */
-export type BatchLayout = 'hiql' | 'flat';
-
 export class GoalSampler {
-  /** Replace to re-seed (the trainer seeds it per step so a resumed run draws the same batches). */
-  rng: Rng;
   private readonly d: number;
   private readonly bufs: BatchArrays = {};
+  private readonly keys: ReadonlySet<BatchKey>;
   /** Indices of the last batch (for tests and diagnostics). */
   readonly idx: Int32Array;
   readonly valueGoalIdx: Int32Array;
@@ -40,23 +48,25 @@ export class GoalSampler {
   constructor(
     readonly ds: Dataset,
     readonly traj: TrajectoryIndex,
-    readonly cfg: SamplerConfig,
-    readonly layout: BatchLayout,
-    seed: number,
+    readonly cfg: GoalSampling,
+    keys: readonly BatchKey[],
   ) {
     if (traj.validIndices.length === 0)
       throw new RangeError('GoalSampler: the dataset has no transition (every trajectory has a single state)');
-    this.rng = new Rng(seed);
+    const hierarchical = ['lowActorGoals', 'highActorGoals', 'highActorTargets'] as const;
+    if (hierarchical.some((k) => keys.includes(k)) && !cfg.highActor)
+      throw new RangeError(`GoalSampler: keys ${hierarchical.join(', ')} need the highActor settings`);
+    if (keys.includes('actorGoals') && !cfg.actor) throw new RangeError('GoalSampler: actorGoals needs the actor settings');
+    this.keys = new Set(keys);
     this.d = ds.obsShape.reduce((a, b) => a * b, 1);
     const B = cfg.batchSize;
-    const obsKeys =
-      layout === 'hiql'
-        ? ['observations', 'nextObservations', 'valueGoals', 'lowActorGoals', 'highActorGoals', 'highActorTargets']
-        : ['observations', 'nextObservations', 'valueGoals', 'actorGoals'];
     const pixels = ds.observations instanceof Uint8Array;
-    for (const k of obsKeys) this.bufs[k] = pixels ? new Uint8Array(B * this.d) : new Float32Array(B * this.d);
-    this.bufs['actions'] = new Float32Array(B * ds.actionDim);
-    for (const k of ['rewards', 'masks', 'actionMask']) this.bufs[k] = new Float32Array(B);
+    for (const k of keys) {
+      const kind = BATCH_KEY_KINDS[k];
+      if (kind === 'obs') this.bufs[k] = pixels ? new Uint8Array(B * this.d) : new Float32Array(B * this.d);
+      else this.bufs[k] = new Float32Array(kind === 'action' ? B * ds.actionDim : B);
+    }
+    this.bufs['actionMask'] = new Float32Array(B);
     this.idx = new Int32Array(B);
     this.valueGoalIdx = new Int32Array(B);
     this.actorGoalIdx = new Int32Array(B);
@@ -64,76 +74,83 @@ export class GoalSampler {
   }
 
   /** A uniformly random index with a successor. */
-  randomIndex(): number {
+  randomIndex(rng: Rng): number {
     const v = this.traj.validIndices;
-    return v[this.rng.int(v.length)]!;
+    return v[rng.int(v.length)]!;
   }
 
   /** t + Geometric(1 - discount) (support 1, 2, ...), clipped at `final`. */
-  geometricFuture(t: number, final: number): number {
+  geometricFuture(rng: Rng, t: number, final: number): number {
     const p = 1 - this.cfg.discount;
-    let u = this.rng.uniform();
-    while (u === 0) u = this.rng.uniform();
+    let u = rng.uniform();
+    while (u === 0) u = rng.uniform();
     const offset = Math.max(1, Math.ceil(Math.log(u) / Math.log(1 - p)));
     return Math.min(t + offset, final);
   }
 
   /** OGBench's uniform future goal: round(min(t + 1, final) d + final (1 - d)), d ~ U[0, 1). */
-  uniformFuture(t: number, final: number): number {
-    const d = this.rng.uniform();
+  uniformFuture(rng: Rng, t: number, final: number): number {
+    const d = rng.uniform();
     return Math.round(Math.min(t + 1, final) * d + final * (1 - d));
   }
 
   /** A goal index under the (current, trajectory, random) mix, as OGBench's sample_goals. */
-  goalIndex(t: number, pCur: number, pTraj: number, geom: boolean): number {
+  goalIndex(rng: Rng, t: number, mix: GoalMix): number {
     const final = this.traj.finalIndex[t]!;
-    const trajGoal = geom ? this.geometricFuture(t, final) : this.uniformFuture(t, final);
-    const random = this.randomIndex();
-    let gi = pCur >= 1 ? t : this.rng.uniform() < pTraj / (1 - pCur) ? trajGoal : random;
-    if (this.rng.uniform() < pCur) gi = t;
+    const trajGoal = mix.geom ? this.geometricFuture(rng, t, final) : this.uniformFuture(rng, t, final);
+    const random = this.randomIndex(rng);
+    let gi = mix.pCur >= 1 ? t : rng.uniform() < mix.pTraj / (1 - mix.pCur) ? trajGoal : random;
+    if (rng.uniform() < mix.pCur) gi = t;
     return gi;
   }
 
-  /** Fills and returns the batch buffers (reused between calls). */
-  sample(): BatchArrays {
-    const { ds, cfg, d, bufs } = this;
+  /** Fills and returns the batch buffers (reused between calls), drawing from `rng`. */
+  sample(rng: Rng): BatchArrays {
+    const { ds, cfg, d, bufs, keys } = this;
     const obs = ds.observations;
     const A = ds.actionDim;
-    const copy = (key: string, row: number, index: number) => bufs[key]!.set(obs.subarray(index * d, index * d + d), row * d);
+    const copy = (key: BatchKey, row: number, index: number) => {
+      if (keys.has(key)) bufs[key]!.set(obs.subarray(index * d, index * d + d), row * d);
+    };
+    const put = (key: BatchKey, row: number, value: number) => {
+      if (keys.has(key)) bufs[key]![row] = value;
+    };
+    const actions = keys.has('actions') ? bufs['actions']! : null;
+    const actionMask = bufs['actionMask']!;
     for (let b = 0; b < cfg.batchSize; b++) {
-      const t = this.randomIndex();
+      const t = this.randomIndex(rng);
       const final = this.traj.finalIndex[t]!;
       this.idx[b] = t;
       copy('observations', b, t);
       copy('nextObservations', b, t + 1);
-      bufs['actions']!.set(ds.actions.subarray(t * A, t * A + A), b * A);
-      bufs['actionMask']![b] = ds.actionMask ? ds.actionMask[t]! : 1;
+      actions?.set(ds.actions.subarray(t * A, t * A + A), b * A);
+      actionMask[b] = ds.actionMask ? ds.actionMask[t]! : 1;
 
-      const vg = this.goalIndex(t, cfg.valuePCurgoal ?? 0, cfg.valuePTrajgoal ?? 1, cfg.valueGeomSample ?? true);
+      const vg = this.goalIndex(rng, t, cfg.value);
       this.valueGoalIdx[b] = vg;
       copy('valueGoals', b, vg);
       const success = t === vg ? 1 : 0;
-      bufs['rewards']![b] = success - (cfg.gcNegative ? 1 : 0);
-      bufs['masks']![b] = 1 - success;
+      put('rewards', b, success - (cfg.gcNegative ? 1 : 0));
+      put('masks', b, 1 - success);
 
-      if (this.layout === 'hiql') {
-        const k = cfg.subgoalSteps!;
+      if (cfg.highActor) {
+        const k = cfg.highActor.subgoalSteps;
         copy('lowActorGoals', b, Math.min(t + k, final));
         let goal: number;
         let target: number;
-        if (this.rng.uniform() < (cfg.actorPRandomgoal ?? 0)) {
-          goal = this.randomIndex();
+        if (rng.uniform() < cfg.highActor.pRandom) {
+          goal = this.randomIndex(rng);
           target = Math.min(t + k, final);
         } else {
-          goal = cfg.actorGeomSample ? this.geometricFuture(t, final) : this.uniformFuture(t, final);
+          goal = cfg.highActor.geom ? this.geometricFuture(rng, t, final) : this.uniformFuture(rng, t, final);
           target = Math.min(t + k, goal);
         }
         this.actorGoalIdx[b] = goal;
         this.targetIdx[b] = target;
         copy('highActorGoals', b, goal);
         copy('highActorTargets', b, target);
-      } else {
-        const ag = this.goalIndex(t, cfg.actorPCurgoal ?? 0, cfg.actorPTrajgoal ?? 1, cfg.actorGeomSample ?? false);
+      } else if (cfg.actor) {
+        const ag = this.goalIndex(rng, t, cfg.actor);
         this.actorGoalIdx[b] = ag;
         copy('actorGoals', b, ag);
       }

@@ -1,46 +1,37 @@
 // The training loop: a run folder holding the resolved config, metrics (JSON lines), checkpoints,
 // evaluation results and learning curves; periodic evaluation; exact resume. The library reports
 // through callbacks and never prints; the CLI prints.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng, deriveSeed } from '../rng/rng.ts';
 import {
   Graph,
   StepRunner,
   assertPlacedOn,
-  createSession,
   loadCheckpoint,
   nodePlacement,
-  ort,
   saveCheckpoint,
   writeFileAtomic,
   type Checkpoint,
 } from '../onnx/index.ts';
-import {
-  batchFeeds,
-  buildAgentStep,
-  buildPolicyGraph,
-  initAgentState,
-  isPixels,
-  obsInput,
-  type AgentConfig,
-  type Dims,
-} from './agents/index.ts';
+import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
+import { batchFeeds, type BatchKey } from './batch.ts';
 import { configHash, type RunConfig } from './config.ts';
-import { buildTrajectoryIndex, dropActions, labelledTrajectories, loadDataset, type Dataset } from './data/dataset.ts';
-import { evaluate, type BatchPolicy, type EvalResult } from './evaluate.ts';
+import {
+  buildTrajectoryIndex,
+  dropActions,
+  labelledTrajectories,
+  loadDataset,
+  type Dataset,
+  type TrajectoryIndex,
+} from './data/dataset.ts';
+import { datasetDims, isPixels } from './dims.ts';
+import { evaluateParams } from './eval-session.ts';
+import type { EvalResult } from './evaluate.ts';
 import { writeCurves } from './plot.ts';
-import { GoalSampler, type SamplerConfig } from './sampler.ts';
-
-export const CHECKPOINT_FILE = 'checkpoint.bin';
-export const CONFIG_FILE = 'config.json';
-
-export interface RunInfo {
-  config: RunConfig;
-  configHash: string;
-  dims: Dims;
-  version: string;
-}
+import { CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, METRICS_FILE, VERSION, readRunInfo, type RunInfo } from './run-folder.ts';
+import { GoalSampler } from './sampler.ts';
+import { buildAgentStep, initAgentState } from './step.ts';
 
 export interface TrainCallbacks {
   /** Every logEvery steps: step, steps/s, ETA in seconds, metrics. */
@@ -49,74 +40,10 @@ export interface TrainCallbacks {
   onInfo?: (msg: string) => void;
 }
 
-export function readRunInfo(runDir: string): RunInfo {
-  const p = join(runDir, CONFIG_FILE);
-  if (!existsSync(p)) throw new Error(`'${runDir}' is not a run folder: it has no ${CONFIG_FILE}`);
-  return JSON.parse(readFileSync(p, 'utf8')) as RunInfo;
-}
-
-/** Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. */
-export function readRunParams(runDir: string): { params: Map<string, Float32Array>; step: number } {
-  const ck = loadCheckpoint(join(runDir, CHECKPOINT_FILE));
-  const params = new Map<string, Float32Array>();
-  for (const [k, t] of ck.tensors) if (!k.startsWith('opt/')) params.set(k, t.data);
-  return { params, step: ck.step };
-}
-
-/** Network dimensions of a dataset: state vectors [d], or uint8 frames [H, W, C]. */
-export function datasetDims(ds: Dataset): Dims {
-  const obsDim = ds.obsShape.reduce((a, b) => a * b, 1);
-  if (ds.observations instanceof Uint8Array) {
-    if (ds.obsShape.length !== 3)
-      throw new RangeError(
-        `dataset '${ds.name ?? '?'}': uint8 observations must be frames [N, H, W, C], got per-row shape [${ds.obsShape}]`,
-      );
-    return { obsDim, actionDim: ds.actionDim, obsShape: [...ds.obsShape] };
-  }
-  if (ds.obsShape.length !== 1)
-    throw new RangeError(
-      `dataset '${ds.name ?? '?'}' has float observations of shape [${ds.obsShape}]; expected state vectors [N, d] or uint8 frames [N, H, W, C]`,
-    );
-  return { obsDim, actionDim: ds.actionDim };
-}
-
-/** The sampler settings of an agent config. */
-function samplerConfig(c: AgentConfig, agent: RunConfig['agent']): SamplerConfig {
-  return { ...(c as unknown as SamplerConfig), subgoalSteps: agent === 'hiql' ? (c as { subgoalSteps: number }).subgoalSteps : undefined };
-}
-
-/** A BatchPolicy running the agent's policy graph built from `params` on onnxruntime. */
-export async function sessionPolicy(
-  cfg: RunConfig,
-  dims: Dims,
-  params: ReadonlyMap<string, Float32Array>,
-  threads?: number,
-): Promise<{ policy: BatchPolicy; release: () => Promise<void> }> {
-  const session = await createSession(buildPolicyGraph(cfg.agent, cfg.agentConfig, dims, params).toBytes(), { threads });
-  const { shape } = obsInput(dims);
-  const tensor = (x: Float32Array | Uint8Array, n: number) =>
-    x instanceof Uint8Array ? new ort.Tensor('uint8', x, [n, ...shape]) : new ort.Tensor('float32', x, [n, ...shape]);
-  const policy: BatchPolicy = async (obs, goals, n) => {
-    const out = await session.run({ observation: tensor(obs, n), goal: tensor(goals, n) });
-    return out['action']!.data as Float32Array;
-  };
-  return { policy, release: () => session.release() };
-}
-
-export async function evaluateParams(
-  cfg: RunConfig,
-  dims: Dims,
-  params: ReadonlyMap<string, Float32Array>,
-  episodes: number,
-  seed: number,
-  threads?: number,
-): Promise<EvalResult> {
-  const { policy, release } = await sessionPolicy(cfg, dims, params, threads);
-  try {
-    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed, frameSize: isPixels(dims) ? dims.obsShape![0] : undefined });
-  } finally {
-    await release();
-  }
+/** The goal sampler of an agent: its settings and exactly the keys of its batch spec. */
+export function samplerFor(agent: AgentName, c: AgentConfig, ds: Dataset, traj: TrajectoryIndex): GoalSampler {
+  const def = AGENTS[agent];
+  return new GoalSampler(ds, traj, def.sampling(c), Object.keys(def.batch) as BatchKey[]);
 }
 
 export interface TrainResult {
@@ -143,7 +70,7 @@ export async function train(
   const dims = datasetDims(ds);
   const traj = buildTrajectoryIndex(ds.terminals);
 
-  const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims, version: '0.1.0' };
+  const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims, version: VERSION };
   const cfgPath = join(runDir, CONFIG_FILE);
   if (o.resume) {
     const prev = readRunInfo(runDir);
@@ -155,7 +82,7 @@ export async function train(
     if (existsSync(join(runDir, CHECKPOINT_FILE)))
       throw new Error(`'${runDir}' already holds a run; pass --resume to continue it or choose another --run-dir`);
     writeFileAtomic(cfgPath, new TextEncoder().encode(JSON.stringify(info, null, 2) + '\n'));
-    for (const f of ['metrics.jsonl', 'eval.jsonl']) writeFileSync(join(runDir, f), '');
+    for (const f of [METRICS_FILE, EVAL_FILE]) writeFileSync(join(runDir, f), '');
   }
 
   const useMask = ds.actionMask !== null;
@@ -193,7 +120,7 @@ export async function train(
   });
   runner.stepCount = startStep;
   const B = cfg.agentConfig.batchSize;
-  const sampler = new GoalSampler(ds, traj, samplerConfig(cfg.agentConfig, cfg.agent), cfg.agent === 'hiql' ? 'hiql' : 'flat', 0);
+  const sampler = samplerFor(cfg.agent, cfg.agentConfig, ds, traj);
 
   const shapes = new Map(step.params.map((p) => [p.name, p.shape]));
   const save = async (stepNo: number) => {
@@ -207,7 +134,7 @@ export async function train(
   };
   const doEval = async (stepNo: number): Promise<EvalResult> => {
     const r = await evaluateParams(cfg, dims, step.fromState(await runner.snapshot()), t.evalEpisodes, t.seed, threads);
-    appendFileSync(join(runDir, 'eval.jsonl'), JSON.stringify({ step: stepNo, ...r }) + '\n');
+    appendFileSync(join(runDir, EVAL_FILE), JSON.stringify({ step: stepNo, ...r }) + '\n');
     cb.onEval?.(stepNo, r);
     return r;
   };
@@ -219,8 +146,8 @@ export async function train(
   const sums: Record<string, number> = {};
   let count = 0;
   for (let s = startStep + 1; s <= t.steps; s++) {
-    sampler.rng = new Rng(deriveSeed(t.seed, 'batch', s));
-    const batch = sampler.sample();
+    // A generator per step, so that a resumed run draws the batches an uninterrupted one would.
+    const batch = sampler.sample(new Rng(deriveSeed(t.seed, 'batch', s)));
     const m = await runner.step(batchFeeds(step.batchKeys, batch, dims, B));
     for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
     count++;
@@ -231,7 +158,7 @@ export async function train(
       const avg: Record<string, number> = {};
       for (const [k, v] of Object.entries(sums)) avg[k] = v / count;
       appendFileSync(
-        join(runDir, 'metrics.jsonl'),
+        join(runDir, METRICS_FILE),
         JSON.stringify({ step: s, time: (now - startTime) / 1000, stepsPerSec: sps, ...avg }) + '\n',
       );
       cb.onLog?.({ step: s, steps: t.steps, stepsPerSec: sps, etaSec: (t.steps - s) / sps, metrics: avg });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../train/cli-data.ts';
+import { run } from '../../cli/data.ts';
 import { readNpz } from '../../train/data/npz.ts';
 import { decodePng } from '../../envs/png.ts';
 

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { evaluateExported, type CardData } from '../../export/card.ts';
+import { evaluateExported } from '../../export/evaluate.ts';
+import { type CardData } from '../../export/card.ts';
 
 const dir = fileURLToPath(new URL('../../models/', import.meta.url));
 const cards = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Graph, assertPlacedOn, nodePlacement, parsePlacementLog } from '../../onnx/index.ts';
-import { buildAgentStep } from '../../train/agents/index.ts';
+import { buildAgentStep } from '../../train/step.ts';
 import { resolveConfig } from '../../train/config.ts';
 
 const webgpuLog = readFileSync(fileURLToPath(new URL('../fixtures/ort-1.30-webgpu-placement.log', import.meta.url)), 'utf8');

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportPolicy } from '../../export/export.ts';
-import { buildAgentStep, initAgentState, type AgentName, type Dims } from '../../train/agents/index.ts';
+import { buildAgentStep, initAgentState } from '../../train/step.ts';
+import { type AgentName } from '../../train/agents/index.ts';
+import { type Dims } from '../../train/dims.ts';
 import { configHash, resolveConfig, type RunConfig } from '../../train/config.ts';
-import type { RunInfo } from '../../train/trainer.ts';
+import type { RunInfo } from '../../train/run-folder.ts';
 
 export const ENV = 'pointmaze-medium-navigate';
 export const DIMS: Dims = { obsDim: 2, actionDim: 2 };

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Graph } from '../../onnx/index.ts';
 import { metadataFor } from '../../export/export.ts';
-import { buildPolicyGraph } from '../../train/agents/index.ts';
+import { buildPolicyGraph } from '../../train/graphs.ts';
 import { SUPPORTED_FORMAT_VERSION, loadPolicy, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from '../../runtime/src/index.ts';
 import { makePolicy, randomFloats, tempDir, DIMS } from './helpers.ts';
 

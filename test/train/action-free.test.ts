@@ -7,9 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepRunner } from '../../onnx/index.ts';
 import { generateDataset } from '../../envs/datasets.ts';
-import { batchFeeds, buildAgentStep, initAgentState, AGENTS, type AgentName } from '../../train/agents/index.ts';
+import { batchFeeds } from '../../train/batch.ts';
+import { buildAgentStep, initAgentState } from '../../train/step.ts';
+import { AGENTS, type AgentName } from '../../train/agents/index.ts';
 import { buildTrajectoryIndex, datasetFromGenerated, dropActions, labelledTrajectories } from '../../train/data/dataset.ts';
-import { GoalSampler } from '../../train/sampler.ts';
+import { Rng } from '../../rng/rng.ts';
+import { samplerFor } from '../../train/trainer.ts';
 import { resolveConfig } from '../../train/config.ts';
 import { train } from '../../train/trainer.ts';
 
@@ -23,14 +26,8 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     assert.ok(ds.actionMask!.some((m) => m === 0) && ds.actionMask!.some((m) => m === 1));
     const c = { ...AGENTS[agent].defaults, ...small } as never;
     const step = buildAgentStep(agent, c, dims, { actionMask: true });
-    const sampler = new GoalSampler(
-      ds,
-      buildTrajectoryIndex(ds.terminals),
-      { ...(c as object), batchSize: 64, subgoalSteps: 25 } as never,
-      agent === 'hiql' ? 'hiql' : 'flat',
-      9,
-    );
-    const batch = sampler.sample();
+    const sampler = samplerFor(agent, c, ds, buildTrajectoryIndex(ds.terminals));
+    const batch = sampler.sample(new Rng(9));
     const mask = batch['actionMask']!;
     assert.ok(mask.includes(0) && mask.includes(1), 'the batch mixes labelled and unlabelled rows');
     const run = async (poison: number) => {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configHash, resolveConfig } from '../../train/config.ts';
-import { trainConfigFromArgs } from '../../train/cli-train.ts';
+import { trainConfigFromArgs } from '../../cli/train.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

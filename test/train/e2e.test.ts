@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { generateDataset } from '../../envs/datasets.ts';
 import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
-import { readRunInfo, readRunParams, train } from '../../train/trainer.ts';
+import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
+import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 

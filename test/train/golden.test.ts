@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StepRunner, createSession, ort } from '../../onnx/index.ts';
-import { AGENTS, batchFeeds, buildAgentStep, buildPolicyGraph, buildValueGraph, type AgentName } from '../../train/agents/index.ts';
+import { AGENTS, type AgentName } from '../../train/agents/index.ts';
+import { batchFeeds } from '../../train/batch.ts';
+import { buildAgentStep } from '../../train/step.ts';
+import { buildPolicyGraph, buildValueGraph } from '../../train/graphs.ts';
 
 interface Arr {
   shape: number[];

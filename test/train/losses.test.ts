@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StepRunner } from '../../onnx/index.ts';
-import { AGENTS, batchFeeds, buildAgentStep, initAgentParams, type AgentName } from '../../train/agents/index.ts';
+import { AGENTS, type AgentName } from '../../train/agents/index.ts';
+import { batchFeeds } from '../../train/batch.ts';
+import { buildAgentStep, initAgentParams } from '../../train/step.ts';
 
 type P = Map<string, Float32Array>;
 type Vec = number[];

@@ -11,13 +11,17 @@ import { getMaze } from '../../envs/maze.ts';
 import { renderPixelObservation, renderPixelObservations } from '../../envs/render.ts';
 import { Graph, createSession, gradients, ort } from '../../onnx/index.ts';
 import { InputParams, conv3x3 } from '../../train/networks.ts';
-import { buildAgentStep, buildPolicyGraph } from '../../train/agents/index.ts';
+import { buildAgentStep } from '../../train/step.ts';
+import { buildPolicyGraph } from '../../train/graphs.ts';
 import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
-import { datasetDims, readRunInfo, readRunParams, train } from '../../train/trainer.ts';
+import { datasetDims } from '../../train/dims.ts';
+import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
+import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
 import { loadPolicy } from '../../runtime/src/index.ts';
-import { GoalSampler } from '../../train/sampler.ts';
+import { Rng } from '../../rng/rng.ts';
+import { samplerFor } from '../../train/trainer.ts';
 import { buildTrajectoryIndex } from '../../train/data/dataset.ts';
 
 const ENV = 'visual-pointmaze-medium-navigate';
@@ -117,14 +121,8 @@ test('pixel HIQL: one encoder per network (phi on 6 channels), a target encoder,
     step.layouts.target_params.entries.some((e) => e.name === 'target_value/encoder/dense/kernel'),
     'the target encoder is a target (EMA) copy',
   );
-  const sampler = new GoalSampler(
-    ds,
-    buildTrajectoryIndex(ds.terminals),
-    { ...(cfg.agentConfig as object), subgoalSteps: 25 } as never,
-    'hiql',
-    1,
-  );
-  const batch = sampler.sample();
+  const sampler = samplerFor('hiql', cfg.agentConfig, ds, buildTrajectoryIndex(ds.terminals));
+  const batch = sampler.sample(new Rng(1));
   assert.ok(batch['observations'] instanceof Uint8Array && batch['highActorTargets'] instanceof Uint8Array);
   assert.ok(batch['actions'] instanceof Float32Array);
   // The flat baselines have no pixel encoder: a clear error, not a dtype failure inside onnxruntime.

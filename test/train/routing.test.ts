@@ -4,13 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, StepRunner, createSession, gradients, ort } from '../../onnx/index.ts';
-import { HIQL_BATCH_KEYS, HIQL_DEFAULTS, hiqlLoss, type HiqlBatch } from '../../train/agents/hiql.ts';
-import { batchFeeds, batchShape, buildAgentStep, initAgentParams } from '../../train/agents/index.ts';
+import { HIQL_BATCH, HIQL_DEFAULTS, hiqlLoss, type HiqlBatch } from '../../train/agents/hiql.ts';
+import { batchFeeds, batchInputs, batchKeys, batchShape } from '../../train/batch.ts';
+import { buildAgentStep, initAgentParams } from '../../train/step.ts';
 import { InputParams, initParams } from '../../train/networks.ts';
 
 const B = 8;
 const dims = { obsDim: 2, actionDim: 2 };
 const small = { ...HIQL_DEFAULTS, batchSize: B, actorHiddenDims: [8, 8], valueHiddenDims: [8, 8], repDim: 3 };
+const HIQL_BATCH_KEYS = batchKeys(HIQL_BATCH, false);
 
 function batchArrays(seed: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
@@ -28,10 +30,9 @@ function batchArrays(seed: number): Record<string, Float32Array> {
 async function gradNorms(lowActorRepGrad: boolean) {
   const c = { ...small, lowActorRepGrad };
   const g = new Graph('routing');
-  const batch: Record<string, ReturnType<Graph['input']>> = {};
-  for (const k of HIQL_BATCH_KEYS) batch[k] = g.input(k, 'float32', batchShape(k, dims, B));
+  const batch = batchInputs(g, HIQL_BATCH_KEYS, dims, B) as HiqlBatch;
   const P = new InputParams(g);
-  const { metrics } = hiqlLoss(g, P, batch as HiqlBatch, c);
+  const { metrics } = hiqlLoss(g, P, batch, c);
   const params = [...P.tensors.values()];
   const parts = { value: metrics['value/value_loss']!, low: metrics['low_actor/actor_loss']!, high: metrics['high_actor/actor_loss']! };
   const outNames: Record<string, string[]> = {};

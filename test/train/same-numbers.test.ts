@@ -18,7 +18,8 @@ import { getMaze } from '../../envs/maze.ts';
 import { renderPixelObservations } from '../../envs/render.ts';
 import { datasetFromGenerated, type Dataset } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
-import { readRunParams, train } from '../../train/trainer.ts';
+import { readRunParams } from '../../train/run-folder.ts';
+import { train } from '../../train/trainer.ts';
 
 const FIXTURE = new URL('../fixtures/training-numbers.json', import.meta.url);
 const RECORD = process.env['HIQL_RECORD'] === '1';

@@ -1,9 +1,13 @@
-// Goal-sampler statistics (SPEC.md section 3) over many draws, on a synthetic dataset whose
+// Goal-sampler statistics (docs/spec.md section 3) over many draws, on a synthetic dataset whose
 // observation x is the row index, so that every sampled goal reveals its index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildTrajectoryIndex, type Dataset } from '../../train/data/dataset.ts';
-import { GoalSampler } from '../../train/sampler.ts';
+import { Rng } from '../../rng/rng.ts';
+import { HIQL_BATCH } from '../../train/agents/hiql.ts';
+import { GCIVL_BATCH } from '../../train/agents/gcivl.ts';
+import type { BatchKey } from '../../train/batch.ts';
+import { GoalSampler, type GoalSampling } from '../../train/sampler.ts';
 
 function indexDataset(numTraj: number, len: number): Dataset {
   const n = numTraj * len;
@@ -30,26 +34,23 @@ const cfg = {
   batchSize: 4096,
   discount: 0.99,
   gcNegative: true,
-  valuePCurgoal: 0.2,
-  valuePTrajgoal: 0.5,
-  valuePRandomgoal: 0.3,
-  valueGeomSample: true,
-  actorPRandomgoal: 0,
-  actorPTrajgoal: 1,
-  actorGeomSample: false,
-  subgoalSteps: 25,
-};
+  value: { pCur: 0.2, pTraj: 0.5, geom: true },
+  highActor: { pRandom: 0, geom: false, subgoalSteps: 25 },
+} satisfies GoalSampling;
+const HIQL_KEYS = Object.keys(HIQL_BATCH) as BatchKey[];
+const FLAT_KEYS = Object.keys(GCIVL_BATCH) as BatchKey[];
 
 test('value goals follow the 0.2 / 0.5 / 0.3 mix; rewards and masks come from index equality', () => {
   const LEN = 301;
   const ds = indexDataset(400, LEN);
-  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), cfg, 'hiql', 1);
+  const rng = new Rng(1);
+  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), cfg, HIQL_KEYS);
   let cur = 0;
   let future = 0;
   let other = 0;
   let total = 0;
   for (let r = 0; r < 10; r++) {
-    const b = s.sample();
+    const b = s.sample(rng);
     for (let i = 0; i < cfg.batchSize; i++) {
       const t = b['observations']![2 * i]!;
       const g = b['valueGoals']![2 * i]!;
@@ -72,25 +73,27 @@ test('value goals follow the 0.2 / 0.5 / 0.3 mix; rewards and masks come from in
 
 test('geometric offsets have mean 1 / (1 - discount) and are clipped at the trajectory end', () => {
   const ds = indexDataset(2, 5001);
-  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...cfg, discount: 0.95 }, 'hiql', 2);
+  const rng = new Rng(2);
+  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...cfg, discount: 0.95 }, HIQL_KEYS);
   let sum = 0;
   const N = 200_000;
-  for (let k = 0; k < N; k++) sum += s.geometricFuture(100, 4999) - 100;
+  for (let k = 0; k < N; k++) sum += s.geometricFuture(rng, 100, 4999) - 100;
   assert.ok(Math.abs(sum / N - 20) < 0.3, `mean offset ${sum / N}, expected 20`);
   let min = Infinity;
-  for (let k = 0; k < 10_000; k++) min = Math.min(min, s.geometricFuture(100, 4999) - 100);
+  for (let k = 0; k < 10_000; k++) min = Math.min(min, s.geometricFuture(rng, 100, 4999) - 100);
   assert.equal(min, 1, 'offsets start at 1');
-  for (let k = 0; k < 1000; k++) assert.ok(s.geometricFuture(4990, 4999) <= 4999);
+  for (let k = 0; k < 1000; k++) assert.ok(s.geometricFuture(rng, 4990, 4999) <= 4999);
 });
 
 test('subgoals and high-level targets are truncated at the trajectory end; high goals are in the future', () => {
   const LEN = 60;
   const ds = indexDataset(50, LEN);
   const traj = buildTrajectoryIndex(ds.terminals);
-  const s = new GoalSampler(ds, traj, cfg, 'hiql', 3);
+  const rng = new Rng(3);
+  const s = new GoalSampler(ds, traj, cfg, HIQL_KEYS);
   let truncated = 0;
   for (let r = 0; r < 5; r++) {
-    const b = s.sample();
+    const b = s.sample(rng);
     for (let i = 0; i < cfg.batchSize; i++) {
       const t = b['observations']![2 * i]!;
       const final = Math.floor(t / LEN) * LEN + LEN - 2;
@@ -110,8 +113,9 @@ test('subgoals and high-level targets are truncated at the trajectory end; high 
 test('actorPRandomgoal draws random high-level goals with target min(t + k, final)', () => {
   const LEN = 200;
   const ds = indexDataset(200, LEN);
-  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...cfg, actorPRandomgoal: 0.5, actorPTrajgoal: 0.5 }, 'hiql', 4);
-  const b = s.sample();
+  const rng = new Rng(4);
+  const s = new GoalSampler(ds, buildTrajectoryIndex(ds.terminals), { ...cfg, highActor: { ...cfg.highActor, pRandom: 0.5 } }, HIQL_KEYS);
+  const b = s.sample(rng);
   let random = 0;
   for (let i = 0; i < cfg.batchSize; i++) {
     const t = b['observations']![2 * i]!;
@@ -129,14 +133,14 @@ test('actorPRandomgoal draws random high-level goals with target min(t + k, fina
 test('flat agents get actor goals uniformly from the future of the trajectory', () => {
   const LEN = 101;
   const ds = indexDataset(100, LEN);
+  const rng = new Rng(5);
   const s = new GoalSampler(
     ds,
     buildTrajectoryIndex(ds.terminals),
-    { ...cfg, actorPCurgoal: 0, actorPTrajgoal: 1, actorPRandomgoal: 0 },
-    'flat',
-    5,
+    { ...cfg, highActor: undefined, actor: { pCur: 0, pTraj: 1, geom: false } },
+    FLAT_KEYS,
   );
-  const b = s.sample();
+  const b = s.sample(rng);
   let gapSum = 0;
   for (let i = 0; i < cfg.batchSize; i++) {
     const t = b['observations']![2 * i]!;
@@ -152,7 +156,8 @@ test('the action mask of action-free rows reaches the batch', () => {
   const ds = indexDataset(10, 50);
   const mask = new Uint8Array(ds.size);
   mask.fill(1, 0, 250);
-  const s = new GoalSampler({ ...ds, actionMask: mask }, buildTrajectoryIndex(ds.terminals), { ...cfg, batchSize: 512 }, 'hiql', 6);
-  const b = s.sample();
+  const rng = new Rng(6);
+  const s = new GoalSampler({ ...ds, actionMask: mask }, buildTrajectoryIndex(ds.terminals), { ...cfg, batchSize: 512 }, HIQL_KEYS);
+  const b = s.sample(rng);
   for (let i = 0; i < 512; i++) assert.equal(b['actionMask']![i], b['observations']![2 * i]! < 250 ? 1 : 0);
 });

@@ -1,8 +1,11 @@
 // GCBC (OGBench impls/agents/gcbc.py): goal-conditioned behaviour cloning, -log pi(a | s, g) with
-// goals drawn uniformly from the trajectory's future. SPEC.md section 4.
+// goals drawn uniformly from the trajectory's future. docs/spec.md section 4.
 import type { Graph, Tensor } from '../../onnx/index.ts';
-import { actorLogStd, actorMean, gaussianLogProbStd, type ParamSource } from '../networks.ts';
-import { bcLoss, type LossOut, statesOnly } from './common.ts';
+import type { Batch, BatchSpec } from '../batch.ts';
+import { actorLogStd, actorMean, type ParamSource } from '../networks.ts';
+import type { GoalSampling } from '../sampler.ts';
+import type { AgentDef } from './agent.ts';
+import { bcLoss, statesOnly, type LossOut } from './losses.ts';
 
 export const GCBC_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -19,10 +22,23 @@ export const GCBC_DEFAULTS = {
 };
 export type GcbcConfig = typeof GCBC_DEFAULTS;
 
-export const GCBC_BATCH_KEYS = ['observations', 'actions', 'actorGoals'] as const;
-export type GcbcBatch = Record<(typeof GCBC_BATCH_KEYS)[number], Tensor> & { actionMask?: Tensor };
+/** What one GCBC batch holds. */
+export const GCBC_BATCH = {
+  observations: 's: the state at t',
+  actions: 'a: the action at t (action-free rows are masked)',
+  actorGoals: 'the goal: a uniform future state of the trajectory',
+} satisfies BatchSpec;
+export type GcbcBatch = Batch<typeof GCBC_BATCH>;
 
-export const GCBC_TARGETS: readonly [string, string][] = [];
+const sampling = (c: GcbcConfig): GoalSampling => ({
+  batchSize: c.batchSize,
+  discount: c.discount,
+  gcNegative: c.gcNegative,
+  // OGBench's GCDataset draws a value goal for every agent; GCBC's batch does not hold it, but
+  // drawing it keeps GCBC's batch stream that of the dataset class.
+  value: { pCur: 0, pTraj: 1, geom: true },
+  actor: { pCur: c.actorPCurgoal, pTraj: c.actorPTrajgoal, geom: c.actorGeomSample },
+});
 
 const actorOpts = (c: GcbcConfig, actionDim: number) => ({
   hidden: c.actorHiddenDims,
@@ -31,13 +47,13 @@ const actorOpts = (c: GcbcConfig, actionDim: number) => ({
   learnStd: c.learnActorStd,
 });
 
+/** Behaviour cloning towards the batch's actions. */
 export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig): LossOut {
   statesOnly(b.observations, 'gcbc');
   const actor = g.scope('actor_loss', () => {
     const o = actorOpts(c, b.actions.shape[1] as number);
     const mu = actorMean(g, P, 'actor', g.concat([b.observations, b.actorGoals], 1), o);
-    const logStd = actorLogStd(g, P, 'actor', o);
-    return bcLoss(g, gaussianLogProbStd(g, b.actions, mu, logStd), mu, b.actions, logStd, b.actionMask);
+    return bcLoss(g, { mu, logStd: actorLogStd(g, P, 'actor', o), target: b.actions, mask: b.actionMask });
   });
   const metrics: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(actor.metrics)) metrics[`actor/${k}`] = v;
@@ -45,7 +61,16 @@ export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig):
 }
 
 /** Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
-export function gcbcPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcbcConfig, actionDim: number): { action: Tensor } {
+export function gcbcPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcbcConfig, actionDim: number) {
   statesOnly(obs, 'gcbc');
   return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
 }
+
+export const GCBC: AgentDef<GcbcConfig, typeof GCBC_BATCH> = {
+  defaults: GCBC_DEFAULTS,
+  batch: GCBC_BATCH,
+  sampling,
+  loss: gcbcLoss,
+  targetUpdate: () => null,
+  policy: gcbcPolicy,
+};

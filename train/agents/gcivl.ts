@@ -1,8 +1,12 @@
 // GCIVL (OGBench impls/agents/gcivl.py): HIQL's action-free expectile value loss on V(s, g) with no
-// goal representation, and one flat actor trained by AWR on adv = V(s', g) - V(s, g). SPEC.md section 4.
+// goal representation, and one flat actor trained by AWR on adv = V(s', g) - V(s, g).
+// docs/spec.md section 4. Reading order: config, batch, value loss, actor loss, target update, policy.
 import type { Graph, Tensor } from '../../onnx/index.ts';
-import { actorLogStd, actorMean, gaussianLogProbStd, valueHeads, type ParamSource } from '../networks.ts';
-import { awrLoss, expectileValueLoss, mean2, rowsOf, type LossOut, statesOnly } from './common.ts';
+import type { Batch, BatchSpec } from '../batch.ts';
+import { actorLogStd, actorMean, valueHeads, type ParamSource } from '../networks.ts';
+import type { GoalSampling } from '../sampler.ts';
+import type { AgentDef, TargetUpdate } from './agent.ts';
+import { awrLoss, expectileValueLoss, mean2, stacked, statesOnly, type LossOut, type ValuePair } from './losses.ts';
 
 export const GCIVL_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -28,10 +32,25 @@ export const GCIVL_DEFAULTS = {
 };
 export type GcivlConfig = typeof GCIVL_DEFAULTS;
 
-export const GCIVL_BATCH_KEYS = ['observations', 'nextObservations', 'actions', 'rewards', 'masks', 'valueGoals', 'actorGoals'] as const;
-export type GcivlBatch = Record<(typeof GCIVL_BATCH_KEYS)[number], Tensor> & { actionMask?: Tensor };
+/** What one GCIVL batch holds (OGBench's GCDataset). */
+export const GCIVL_BATCH = {
+  observations: 's: the state at t',
+  nextObservations: "s': the state at t + 1",
+  actions: 'a: the action at t (action-free rows are masked)',
+  rewards: 'r: 0 where the value goal is s, else -1',
+  masks: 'm: 0 where the value goal is s, else 1',
+  valueGoals: 'the value goal: s, a geometric future state or a random state',
+  actorGoals: "the actor's goal: a uniform future state of the trajectory (or a random state on stitch)",
+} satisfies BatchSpec;
+export type GcivlBatch = Batch<typeof GCIVL_BATCH>;
 
-export const GCIVL_TARGETS: readonly [string, string][] = [['target_value', 'value']];
+const sampling = (c: GcivlConfig): GoalSampling => ({
+  batchSize: c.batchSize,
+  discount: c.discount,
+  gcNegative: c.gcNegative,
+  value: { pCur: c.valuePCurgoal, pTraj: c.valuePTrajgoal, geom: c.valueGeomSample },
+  actor: { pCur: c.actorPCurgoal, pTraj: c.actorPTrajgoal, geom: c.actorGeomSample },
+});
 
 const headOpts = (c: GcivlConfig) => ({ hidden: c.valueHiddenDims, layerNorm: c.layerNorm });
 const actorOpts = (c: GcivlConfig, actionDim: number) => ({
@@ -43,35 +62,19 @@ const actorOpts = (c: GcivlConfig, actionDim: number) => ({
 
 export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfig): LossOut {
   statesOnly(b.observations, 'gcivl');
-  const s = b.observations;
-  const s1 = b.nextObservations;
-  const heads = (prefix: string, pairs: [Tensor, Tensor][]) => {
-    const [v1, v2] = valueHeads(
-      g,
-      P,
-      prefix,
-      g.concat(
-        pairs.map(([st, goal]) => g.concat([st, goal], 1)),
-        0,
-      ),
-      headOpts(c),
-    );
-    return {
-      v1: rowsOf(g, v1!, pairs.length).map((t) => g.stopGradient(t)),
-      v2: rowsOf(g, v2!, pairs.length).map((t) => g.stopGradient(t)),
-    };
-  };
+  const { observations: s, nextObservations: sNext, valueGoals, actorGoals } = b;
+  // A value ensemble on [s; g], without gradient (targets and advantages).
+  const heads = (prefix: string) => (states: Tensor, goals: Tensor) =>
+    valueHeads(g, P, prefix, g.concat([states, goals], 1), headOpts(c)).map((v) => g.stopGradient(v));
+  const pair = ([v1, v2]: Tensor[]): ValuePair => ({ v1: v1!, v2: v2! });
 
   // 1. Value loss.
   const value = g.scope('value_loss', () => {
-    const tgt = heads('target_value', [
-      [s1, b.valueGoals],
-      [s, b.valueGoals],
-    ]);
-    const [v1, v2] = valueHeads(g, P, 'value', g.concat([s, b.valueGoals], 1), headOpts(c));
+    const target = stacked(g, heads('target_value'), { next: [sNext, valueGoals], here: [s, valueGoals] });
+    const online = pair(valueHeads(g, P, 'value', g.concat([s, valueGoals], 1), headOpts(c)));
     return expectileValueLoss(
       g,
-      { nv1t: tgt.v1[0]!, nv2t: tgt.v2[0]!, v1t: tgt.v1[1]!, v2t: tgt.v2[1]!, v1: v1!, v2: v2! },
+      { targetNext: pair(target.next), targetHere: pair(target.here), online },
       b.rewards,
       b.masks,
       c.discount,
@@ -81,15 +84,11 @@ export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfi
 
   // 2. Actor: AWR with adv = V(s', g) - V(s, g) from the online value, no gradient.
   const actor = g.scope('actor_loss', () => {
-    const on = heads('value', [
-      [s, b.actorGoals],
-      [s1, b.actorGoals],
-    ]);
-    const adv = g.sub(mean2(g, on.v1[1]!, on.v2[1]!), mean2(g, on.v1[0]!, on.v2[0]!));
+    const v = stacked(g, heads('value'), { here: [s, actorGoals], next: [sNext, actorGoals] });
+    const adv = g.sub(mean2(g, v.next[0]!, v.next[1]!), mean2(g, v.here[0]!, v.here[1]!));
     const o = actorOpts(c, b.actions.shape[1] as number);
-    const mu = actorMean(g, P, 'actor', g.concat([s, b.actorGoals], 1), o);
-    const logStd = actorLogStd(g, P, 'actor', o);
-    return awrLoss(g, adv, c.alpha, gaussianLogProbStd(g, b.actions, mu, logStd), mu, b.actions, logStd, b.actionMask);
+    const mu = actorMean(g, P, 'actor', g.concat([s, actorGoals], 1), o);
+    return awrLoss(g, adv, c.alpha, { mu, logStd: actorLogStd(g, P, 'actor', o), target: b.actions, mask: b.actionMask });
   });
 
   const metrics: Record<string, Tensor> = {};
@@ -98,8 +97,11 @@ export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfi
   return { loss: g.add(value.loss, actor.loss), metrics };
 }
 
-/** Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
-export function gcivlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig, actionDim: number): { action: Tensor } {
+/** 3. Target update: the target value heads follow the online ones at rate tau. */
+const targetUpdate = (c: GcivlConfig): TargetUpdate => ({ pairs: [['target_value', 'value']], tau: c.tau });
+
+/** 4. Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
+export function gcivlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig, actionDim: number) {
   statesOnly(obs, 'gcivl');
   return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
 }
@@ -109,3 +111,13 @@ export function gcivlValue(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, 
   const [v1, v2] = valueHeads(g, P, 'value', g.concat([obs, goal], 1), headOpts(c));
   return mean2(g, v1!, v2!);
 }
+
+export const GCIVL: AgentDef<GcivlConfig, typeof GCIVL_BATCH> = {
+  defaults: GCIVL_DEFAULTS,
+  batch: GCIVL_BATCH,
+  sampling,
+  loss: gcivlLoss,
+  targetUpdate,
+  policy: gcivlPolicy,
+  value: gcivlValue,
+};

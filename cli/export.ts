@@ -1,9 +1,10 @@
 // `hiql export RUN_DIR --out models/NAME.onnx`
-import { parseArgs, optInt, optString, rejectUnknown } from '../train/args.ts';
-import { cardData, evaluateExported, writeCard } from './card.ts';
-import { readRunInfo, readRunParams } from '../train/trainer.ts';
-import { exportPolicy } from './export.ts';
+import { cardData, writeCard } from '../export/card.ts';
+import { evaluateExported } from '../export/evaluate.ts';
+import { exportPolicy } from '../export/export.ts';
 import type { Backend } from '../runtime/src/index.ts';
+import { readRunInfo, readRunParams } from '../train/run-folder.ts';
+import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
 
 const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
 

@@ -16,10 +16,10 @@ import {
   labelledRows,
   loadDataset,
   saveDatasetNpz,
-} from './data/dataset.ts';
-import type { NpyArray } from './data/npy.ts';
-import { readNpz } from './data/npz.ts';
-import { readHdf5 } from './data/hdf5.ts';
+} from '../train/data/dataset.ts';
+import type { NpyArray } from '../train/data/npy.ts';
+import { readNpz } from '../train/data/npz.ts';
+import { readHdf5 } from '../train/data/hdf5.ts';
 
 const USAGE = `Usage:
   hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val] [--frame-size 64]

@@ -17,11 +17,11 @@ Run 'hiql <command> --help' for a command's options.`;
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  quickstart: async () => (await import('./cli-quickstart.ts')).run,
-  data: async () => (await import('./cli-data.ts')).run,
-  train: async () => (await import('./cli-train.ts')).runTrain,
-  eval: async () => (await import('./cli-train.ts')).runEval,
-  export: async () => (await import('../export/cli-export.ts')).run,
+  quickstart: async () => (await import('./quickstart.ts')).run,
+  data: async () => (await import('./data.ts')).run,
+  train: async () => (await import('./train.ts')).runTrain,
+  eval: async () => (await import('./eval.ts')).runEval,
+  export: async () => (await import('./export.ts')).run,
 };
 
 export async function main(argv: string[]): Promise<number> {

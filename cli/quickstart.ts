@@ -4,12 +4,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generateDataset } from '../envs/datasets.ts';
-import { evaluateExported } from '../export/card.ts';
+import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
-import { parseArgs, optInt, optString, rejectUnknown } from './args.ts';
-import { resolveConfig } from './config.ts';
-import { datasetFromGenerated, saveDatasetNpz } from './data/dataset.ts';
-import { readRunInfo, readRunParams, train } from './trainer.ts';
+import { resolveConfig } from '../train/config.ts';
+import { datasetFromGenerated, saveDatasetNpz } from '../train/data/dataset.ts';
+import { readRunInfo, readRunParams } from '../train/run-folder.ts';
+import { train } from '../train/trainer.ts';
+import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
 
 const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0] [--run-dir runs/quickstart] [--episodes 50]
 

@@ -1,10 +1,12 @@
-// `hiql train` and `hiql eval`.
+// `hiql train`: resolve the run's config from the command line, train, print progress.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs, optInt, optString, requireString, rejectUnknown } from './args.ts';
-import { AGENTS, AGENT_NAMES, type AgentName } from './agents/index.ts';
-import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from './config.ts';
-import { evaluateParams, readRunInfo, readRunParams, train } from './trainer.ts';
+import { AGENTS, AGENT_NAMES, type AgentName } from '../train/agents/index.ts';
+import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from '../train/config.ts';
+import { readRunInfo } from '../train/run-folder.ts';
+import { train } from '../train/trainer.ts';
+import { optString, parseArgs, requireString } from './args.ts';
+import { fmtTime } from './progress.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
            [--steps N] [--run-dir runs/NAME] [--seed S] [--action-fraction F] [--device cpu|webgpu|cuda]
@@ -17,20 +19,7 @@ e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown key
 With --resume, the run continues exactly from its checkpoint under its saved config; only
 trainer keys (--steps, --eval-every, --threads, ...) may be given again.`;
 
-const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV]
-
-Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
-last line printed is a JSON object with per-task and overall success.`;
-
 const kebabToCamel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
-
-function fmtTime(sec: number): string {
-  if (!Number.isFinite(sec)) return '?';
-  const h = Math.floor(sec / 3600);
-  const m = Math.floor((sec % 3600) / 60);
-  const s = Math.floor(sec % 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
-}
 
 /** The metrics shown on the progress line, per agent. */
 const SHOWN: Record<AgentName, [string, string][]> = {
@@ -124,29 +113,5 @@ export async function runTrain(argv: string[]): Promise<number> {
   );
   if (result.finalEval)
     console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));
-  return 0;
-}
-
-export async function runEval(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
-    console.log(EVAL_HELP);
-    return 0;
-  }
-  const args = parseArgs(argv);
-  rejectUnknown(args, ['episodes', 'seed', 'env', 'threads'], 'eval');
-  const runDir = args.positionals[0];
-  if (!runDir) throw new RangeError('hiql eval: give the run folder, e.g. hiql eval runs/NAME');
-  const info = readRunInfo(runDir);
-  const { params, step } = readRunParams(runDir);
-  const episodes = optInt(args, 'episodes') ?? 50;
-  const seed = optInt(args, 'seed') ?? info.config.trainer.seed;
-  const cfg: RunConfig = { ...info.config, env: optString(args, 'env') ?? info.config.env };
-  const t0 = performance.now();
-  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, optInt(args, 'threads'));
-  console.error(
-    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-  );
-  for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
-  console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));
   return 0;
 }

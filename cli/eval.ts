@@ -1,0 +1,34 @@
+// `hiql eval`: evaluate a run's latest checkpoint under the evaluation protocol.
+import { evaluateParams } from '../train/eval-session.ts';
+import type { RunConfig } from '../train/config.ts';
+import { readRunInfo, readRunParams } from '../train/run-folder.ts';
+import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+
+const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV]
+
+Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
+last line printed is a JSON object with per-task and overall success.`;
+
+export async function runEval(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(EVAL_HELP);
+    return 0;
+  }
+  const args = parseArgs(argv);
+  rejectUnknown(args, ['episodes', 'seed', 'env', 'threads'], 'eval');
+  const runDir = args.positionals[0];
+  if (!runDir) throw new RangeError('hiql eval: give the run folder, e.g. hiql eval runs/NAME');
+  const info = readRunInfo(runDir);
+  const { params, step } = readRunParams(runDir);
+  const episodes = optInt(args, 'episodes') ?? 50;
+  const seed = optInt(args, 'seed') ?? info.config.trainer.seed;
+  const cfg: RunConfig = { ...info.config, env: optString(args, 'env') ?? info.config.env };
+  const t0 = performance.now();
+  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, optInt(args, 'threads'));
+  console.error(
+    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
+  console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));
+  return 0;
+}

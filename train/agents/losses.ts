@@ -1,0 +1,140 @@
+// Loss formulas that HIQL, GCIVL and GCBC share, written as in docs/spec.md section 2, and the
+// helper that runs one network once on several named batches.
+import { gaussianLogProb, mean, type Graph, type Tensor } from '../../onnx/index.ts';
+
+export interface LossOut {
+  loss: Tensor;
+  metrics: Record<string, Tensor>;
+}
+
+/** The flat baselines have no pixel encoder: a clear error for uint8 frame observations. */
+export function statesOnly(obs: Tensor, agent: string): void {
+  if (obs.dtype === 'uint8')
+    throw new RangeError(
+      `${agent} has no pixel encoder: it needs state observations, got uint8 frames [${obs.shape}] (train hiql on pixel datasets)`,
+    );
+}
+
+/**
+ * Runs `net` once on several equal-sized batches stacked along the batch axis, and returns its
+ * outputs split back per name: `stacked(g, net, { next: [s1, goal], here: [s, goal] })` gives
+ * `{ next: net(s1, goal), here: net(s, goal) }`. One call of a larger matrix product is cheaper
+ * than several small ones. `net` returns a tensor, or a list of tensors (ensemble members).
+ */
+export function stacked<K extends string, Out extends Tensor | Tensor[]>(
+  g: Graph,
+  net: (...inputs: Tensor[]) => Out,
+  calls: Readonly<Record<K, readonly Tensor[]>>,
+): Record<K, Out> {
+  const names = Object.keys(calls) as K[];
+  const arity = calls[names[0]!].length;
+  const inputs = Array.from({ length: arity }, (_, i) =>
+    g.concat(
+      names.map((n) => calls[n][i]!),
+      0,
+    ),
+  );
+  const out = net(...inputs);
+  const split = (x: Tensor) => rowsOf(g, x, names.length);
+  const parts: Tensor[][] = Array.isArray(out) ? out.map(split) : [split(out)];
+  const result = {} as Record<K, Out>;
+  names.forEach((n, j) => {
+    const mine = parts.map((p) => p[j]!);
+    result[n] = (Array.isArray(out) ? mine : mine[0]) as Out;
+  });
+  return result;
+}
+
+/** Splits the rows of a tensor stacked from `n` equal static batches back into the n batches. */
+function rowsOf(g: Graph, x: Tensor, n: number): Tensor[] {
+  if (n === 1) return [x];
+  const rows = x.shape[0];
+  if (typeof rows !== 'number' || rows % n !== 0) throw new RangeError(`stacked: ${rows} rows do not split into ${n} equal static parts`);
+  return g.split(x, Array<number>(n).fill(rows / n), 0);
+}
+
+/** The mean of two tensors: the value of a two-member ensemble. */
+export const mean2 = (g: Graph, a: Tensor, b: Tensor): Tensor => g.div(g.add(a, b), 2);
+
+/** A two-member value ensemble's outputs. */
+export interface ValuePair {
+  v1: Tensor;
+  v2: Tensor;
+}
+
+/**
+ * Action-free IQL value loss, double-value style (docs/spec.md section 2), from the target values
+ * at s' (`targetNext`) and at s (`targetHere`) and the online values at s (`online`):
+ * q = r + gamma m min(v1t', v2t'); adv = q - (v1t + v2t)/2; qi = r + gamma m vit';
+ * L = sum_i mean(w (qi - vi)^2), w = expectile where adv >= 0, else 1 - expectile.
+ */
+export function expectileValueLoss(
+  g: Graph,
+  v: { targetNext: ValuePair; targetHere: ValuePair; online: ValuePair },
+  rewards: Tensor,
+  masks: Tensor,
+  discount: number,
+  expectile: number,
+): LossOut {
+  const { targetNext: next, targetHere: here, online } = v;
+  const gm = g.mul(masks, discount);
+  const q = g.add(rewards, g.mul(gm, g.min(next.v1, next.v2)));
+  const adv = g.sub(q, mean2(g, here.v1, here.v2));
+  const q1 = g.add(rewards, g.mul(gm, next.v1));
+  const q2 = g.add(rewards, g.mul(gm, next.v2));
+  const w = g.where(g.greaterOrEqual(adv, 0), expectile, 1 - expectile);
+  const sq = (d: Tensor) => g.mul(d, d);
+  const loss = g.add(mean(g, g.mul(w, sq(g.sub(q1, online.v1)))), mean(g, g.mul(w, sq(g.sub(q2, online.v2)))));
+  const vm = mean2(g, online.v1, online.v2);
+  return {
+    loss,
+    metrics: { value_loss: loss, v_mean: mean(g, vm), v_max: g.reduceMax(vm, undefined, false), v_min: g.reduceMin(vm, undefined, false) },
+  };
+}
+
+/** A Gaussian actor's output on a batch, and the targets it is fitted to. */
+export interface ActorFit {
+  /** Mean of the action (or subgoal) distribution [B, d]. */
+  mu: Tensor;
+  /** Learned log-std [d], or null for std 1. */
+  logStd: Tensor | null;
+  /** What the actor should put probability on [B, d]. */
+  target: Tensor;
+  /** Action-free data: [B], 1 where the row has an action (the mean runs over those rows only). */
+  mask?: Tensor;
+}
+
+/** Advantage-weighted regression: L = -mean(min(exp(alpha adv), 100) log pi(target)). */
+export function awrLoss(g: Graph, adv: Tensor, alpha: number, fit: ActorFit): LossOut {
+  const logProb = gaussianLogProb(g, fit.target, fit.mu, fit.logStd);
+  const weight = g.min(g.exp(g.mul(adv, alpha)), 100);
+  return weightedLogLikelihood(g, weight, logProb, fit, { adv: mean(g, adv) });
+}
+
+/** Behaviour cloning: L = -mean(log pi(target)). */
+export function bcLoss(g: Graph, fit: ActorFit): LossOut {
+  return weightedLogLikelihood(g, null, gaussianLogProb(g, fit.target, fit.mu, fit.logStd), fit, {});
+}
+
+function weightedLogLikelihood(g: Graph, weight: Tensor | null, logProb: Tensor, fit: ActorFit, extra: Record<string, Tensor>): LossOut {
+  const { mu, logStd, target, mask } = fit;
+  const wl = weight ? g.mul(weight, logProb) : logProb;
+  let loss: Tensor;
+  let bc: Tensor;
+  let mse: Tensor;
+  const d = g.sub(mu, target);
+  if (mask) {
+    // Mean over labelled rows only; max(count, 1) keeps a batch with no labelled row finite (loss 0).
+    const count = g.max(g.reduceSum(mask, undefined, false), 1);
+    loss = g.neg(g.div(g.reduceSum(g.mul(wl, mask), undefined, false), count));
+    bc = g.div(g.reduceSum(g.mul(logProb, mask), undefined, false), count);
+    const dm = g.mul(d, g.unsqueeze(mask, [1]));
+    mse = g.div(mean(g, g.mul(dm, dm)), g.div(count, mask.shape[0] as number));
+  } else {
+    loss = g.neg(mean(g, wl));
+    bc = mean(g, logProb);
+    mse = mean(g, g.mul(d, d));
+  }
+  const std = logStd ? mean(g, g.exp(logStd)) : g.constant(1, mu.dtype);
+  return { loss, metrics: { actor_loss: loss, ...extra, bc_log_prob: bc, mse, std } };
+}
