@@ -11,6 +11,7 @@ import { datasetFromGenerated, saveDatasetNpz } from '../train/data/dataset.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
 import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+import { progress } from './progress.ts';
 
 const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0] [--run-dir runs/quickstart] [--episodes 50]
 
@@ -48,19 +49,20 @@ export async function run(argv: string[]): Promise<number> {
   const resume = args.options.has('resume');
   console.error(`[2/4] training ${agent} (quick preset: batch ${cfg.agentConfig.batchSize}, ${cfg.trainer.steps} steps) -> ${runDir}`);
   const t0 = performance.now();
+  const bar = progress({ label: '      step', total: cfg.trainer.steps });
   const res = await train(cfg, runDir, {
     resume,
     evalAtEnd: false,
     cb: {
+      onInfo: (m) => bar.log(`      ${m}`),
       onLog: (e) => {
-        if (e.step % 1000 === 0 || e.step === e.steps)
-          console.error(
-            `      step ${e.step}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${Math.round(e.etaSec / 60)} min  loss ${e.metrics['loss']!.toFixed(3)}`,
-          );
+        // In a log (not a TTY), a line every 1000 steps is enough.
+        if (bar.interactive || e.step % 1000 === 0 || e.step === e.steps)
+          bar.update({ step: e.step, stepsPerSec: e.stepsPerSec, etaSec: e.etaSec, text: `loss ${e.metrics['loss']?.toFixed(3) ?? '?'}` });
       },
-      onEval: (s, r) => console.error(`      eval @ ${s}: ${(100 * r.success).toFixed(0)}% success`),
+      onEval: (s, r) => bar.log(`      eval @ ${s}: ${(100 * r.success).toFixed(0)}% success`),
     },
-  });
+  }).finally(() => bar.stop());
   const trainMin = (performance.now() - t0) / 60000;
 
   const out = `${runDir}/${env}-${agent}.onnx`;

@@ -6,7 +6,7 @@ import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from '../train/config
 import { readRunInfo } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
 import { optString, parseArgs, requireString } from './args.ts';
-import { fmtTime } from './progress.ts';
+import { progress } from './progress.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
            [--steps N] [--run-dir runs/NAME] [--seed S] [--action-fraction F] [--device cpu|webgpu|cuda]
@@ -92,22 +92,21 @@ export async function runTrain(argv: string[]): Promise<number> {
     `training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`,
   );
   const shown = SHOWN[cfg.agent];
+  const bar = progress({ label: 'step', total: t.steps });
   const result = await train(cfg, runDir, {
     resume,
     cb: {
-      onInfo: (m) => console.error(m),
+      onInfo: (m) => bar.log(m),
       onLog: (e) => {
-        const ms = shown.map(([k, label]) => `${label} ${e.metrics[k]?.toFixed(3) ?? '?'}`).join('  ');
-        console.error(
-          `step ${String(e.step).padStart(String(e.steps).length)}/${e.steps}  ${e.stepsPerSec.toFixed(1)} steps/s  ETA ${fmtTime(e.etaSec)}  ${ms}`,
-        );
+        const text = shown.map(([k, label]) => `${label} ${e.metrics[k]?.toFixed(3) ?? '?'}`).join('  ');
+        bar.update({ step: e.step, stepsPerSec: e.stepsPerSec, etaSec: e.etaSec, text });
       },
-      onEval: (step, r) =>
-        console.error(
-          `eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ')}]`,
-        ),
+      onEval: (step, r) => {
+        const tasks = r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ');
+        bar.log(`eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${tasks}]`);
+      },
     },
-  });
+  }).finally(() => bar.stop());
   console.error(
     `done: ${result.steps} steps at ${result.stepsPerSec.toFixed(1)} steps/s; run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`,
   );
