@@ -2,7 +2,7 @@
 // export and the runtime use: `observation` and `goal` [batch, obsDim] (uint8 [batch, H, W, C]
 // frames for pixel policies) -> `action` (and HIQL's `subgoal`). Parameters are initializers with
 // known values, or (params null) graph inputs as in the training graph.
-import { Graph } from '../onnx/index.ts';
+import { Graph, type Tensor } from '../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
 import { obsInput, type Dims } from './dims.ts';
 import { ConstParams, InputParams, type ParamSource } from './networks.ts';
@@ -35,24 +35,31 @@ export function buildLowPolicyGraph(agent: AgentName, c: AgentConfig, dims: Dims
   return g;
 }
 
-/** A hierarchical agent's goal representation phi([s; g]): `observation`, `goal` -> `representation`. */
-export function buildGoalRepGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ParamValues): Graph {
-  const def = AGENTS[agent];
-  if (!def.goalRep) throw new RangeError(`agent '${agent}' has no goal representation`);
-  const g = new Graph(`${agent}_goal_rep`);
+/** A graph from (`observation`, `goal`) to one output, as the network function `f` computes it. */
+function obsGoalGraph(
+  name: string,
+  dims: Dims,
+  params: ParamValues,
+  output: string,
+  f: (g: Graph, P: ParamSource, obs: Tensor, goal: Tensor) => Tensor,
+): Graph {
+  const g = new Graph(name);
   const obs = obsOf(g, 'observation', dims);
   const goal = obsOf(g, 'goal', dims);
-  g.output(def.goalRep(g, sourceFor(g, params), obs, goal, c), 'representation');
+  g.output(f(g, sourceFor(g, params), obs, goal), output);
   return g;
+}
+
+/** A hierarchical agent's goal representation phi([s; g]): `observation`, `goal` -> `representation`. */
+export function buildGoalRepGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ParamValues): Graph {
+  const goalRep = AGENTS[agent].goalRep;
+  if (!goalRep) throw new RangeError(`agent '${agent}' has no goal representation`);
+  return obsGoalGraph(`${agent}_goal_rep`, dims, params, 'representation', (g, P, obs, goal) => goalRep(g, P, obs, goal, c));
 }
 
 /** The online value V(s, g) (mean of the heads): `observation`, `goal` -> `value` [batch, 1]. */
 export function buildValueGraph(agent: AgentName, c: AgentConfig, dims: Dims, params: ParamValues): Graph {
-  const def = AGENTS[agent];
-  if (!def.value) throw new RangeError(`agent '${agent}' has no value function`);
-  const g = new Graph(`${agent}_value`);
-  const obs = obsOf(g, 'observation', dims);
-  const goal = obsOf(g, 'goal', dims);
-  g.output(def.value(g, sourceFor(g, params), obs, goal, c), 'value');
-  return g;
+  const value = AGENTS[agent].value;
+  if (!value) throw new RangeError(`agent '${agent}' has no value function`);
+  return obsGoalGraph(`${agent}_value`, dims, params, 'value', (g, P, obs, goal) => value(g, P, obs, goal, c));
 }

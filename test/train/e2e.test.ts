@@ -52,23 +52,19 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
 
 test('--resume continues exactly as an uninterrupted run', async () => {
   const base = { ...small, valueHiddenDims: '16,16', actorHiddenDims: '16,16', batchSize: 32, logEvery: 10, saveEvery: 30, evalEvery: 0 };
+  const hiqlFor = (steps: number) =>
+    resolveConfig({
+      agent: 'hiql',
+      preset: 'quick',
+      env: 'pointmaze-medium-navigate',
+      dataset: 'generated',
+      overrides: { ...base, steps },
+    });
   const straight = mkdtempSync(join(tmpdir(), 'resume-a-'));
-  const cfg60 = resolveConfig({
-    agent: 'hiql',
-    preset: 'quick',
-    env: 'pointmaze-medium-navigate',
-    dataset: 'generated',
-    overrides: { ...base, steps: 60 },
-  });
+  const cfg60 = hiqlFor(60);
   await train(cfg60, straight, { dataset: ds, evalAtEnd: false });
   const split = mkdtempSync(join(tmpdir(), 'resume-b-'));
-  const cfg30 = resolveConfig({
-    agent: 'hiql',
-    preset: 'quick',
-    env: 'pointmaze-medium-navigate',
-    dataset: 'generated',
-    overrides: { ...base, steps: 30 },
-  });
+  const cfg30 = hiqlFor(30);
   await train(cfg30, split, { dataset: ds, evalAtEnd: false });
   // steps is a trainer setting: it does not change the config hash, so the run can be extended.
   await train(cfg60, split, { dataset: ds, resume: true, evalAtEnd: false });
