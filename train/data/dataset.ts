@@ -137,7 +137,8 @@ export function d4rlToOgbench(arrays: Record<string, NpyArray>, source: string, 
   const timeouts = flag('timeouts');
   if (!term && !timeouts && !arrays['next_observations']) {
     throw new RangeError(
-      `${source}: a D4RL file needs 'terminals', 'timeouts' or 'next_observations' to find trajectory ends; keys present: ${Object.keys(arrays).join(', ')}`,
+      `${source}: a D4RL file needs 'terminals', 'timeouts' or 'next_observations' to find trajectory ends; ` +
+        `keys present: ${Object.keys(arrays).join(', ')}`,
     );
   }
   const ends = new Uint8Array(n);
@@ -379,7 +380,8 @@ export function datasetFromGenerated(
   const n = g.terminals.length;
   if (frames && frames.data.length !== n * frames.size * frames.size * 3)
     throw new RangeError(
-      `datasetFromGenerated: ${n} frames of ${frames.size} x ${frames.size} x 3 need ${n * frames.size * frames.size * 3} bytes, got ${frames.data.length}`,
+      `datasetFromGenerated: ${n} frames of ${frames.size} x ${frames.size} x 3 need ${n * frames.size * frames.size * 3} bytes, ` +
+        `got ${frames.data.length}`,
     );
   return {
     name: g.name,

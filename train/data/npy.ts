@@ -79,7 +79,8 @@ export function canonicalDtype(descr: string, source = 'array'): string {
     const oneByte = /^[biu]1$/.test(rest);
     if ((order === '>' || order === '!') && !oneByte) {
       throw new RangeError(
-        `${source}: big-endian dtype '${descr}' is not supported; convert the array to little-endian ('<${rest}') first, e.g. arr.astype('<${rest}')`,
+        `${source}: big-endian dtype '${descr}' is not supported; ` +
+          `convert the array to little-endian ('<${rest}') first, e.g. arr.astype('<${rest}')`,
       );
     }
     d = oneByte ? `|${rest}` : `<${rest}`;
@@ -202,7 +203,8 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
   for (let k = 0; k < 6; k++) {
     if (bytes[k] !== MAGIC[k]) {
       throw new Error(
-        `${source}: bad magic: not a .npy file (expected the bytes \\x93NUMPY, got ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))})`,
+        `${source}: bad magic: not a .npy file (expected the bytes \\x93NUMPY, ` +
+          `got ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))})`,
       );
     }
   }
