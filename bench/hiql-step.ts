@@ -1,8 +1,9 @@
 // HIQL update throughput at the `ogbench` (3 x 512, batch 1024) and `quick` (3 x 256, batch 256)
 // configurations, and on pixels: `visual-ogbench` (64 x 64 frames, impala small 16/32/32, batch
-// 256) and `visual-quick` (16 x 16 frames, 8/16/16, Dense 128, batch 64): the whole update (value + low actor + high actor + Adam + target EMA) is one graph,
-// timed through StepRunner with a batch drawn by the real goal sampler, against the roof of a single
-// large MatMul at the same thread count.
+// 256) and `visual-quick` (16 x 16 frames, 8/16/16, Dense 128, batch 64): the whole update (value +
+// low actor + high actor + Adam + target EMA) is one graph, timed through StepRunner with a batch
+// drawn by the real goal sampler, against the roof of a single large MatMul at the same thread
+// count.
 //
 //   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench] [--device cpu,webgpu]
 //
@@ -71,7 +72,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     else if (argv[i] === '--device') devices = argv[++i]!.split(',');
     else
       throw new RangeError(
-        `unknown option ${argv[i]}; options: --threads N, --steps N, --configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`,
+        `unknown option ${argv[i]}; options: --threads N, --steps N, ` +
+          `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`,
       );
   }
   for (const c of configs)
@@ -166,7 +168,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       };
       results.push(r);
       console.log(
-        `[${device}] ${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ${r.hoursPer1M.toFixed(1)} h per 1M steps${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
+        `[${device}] ${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ` +
+          `${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ` +
+          `${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ` +
+          `${r.hoursPer1M.toFixed(1)} h per 1M steps` +
+          `${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
       );
     }
   }

@@ -71,7 +71,8 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--optimization') o.optimization = val() as Options['optimization'];
     else
       throw new RangeError(
-        `unknown option '${a}' (valid: --threads N, --batches 256,1024, --steps N, --rounds N, --layouts tensors,flat, --profile DIR, --optimization LEVEL)`,
+        `unknown option '${a}' (valid: --threads N, --batches 256,1024, --steps N, --rounds N, ` +
+          `--layouts tensors,flat, --profile DIR, --optimization LEVEL)`,
       );
   }
   for (const l of o.layouts)
@@ -275,7 +276,8 @@ async function profileBatch(
     console.log(`\nprofile, batch ${batch}, layout ${layout}: kernel time per step by ${title}`);
     for (const [k, r] of [...m].sort((p, q) => q[1].us - p[1].us)) {
       console.log(
-        `  ${k.padEnd(24)} ${(r.us / steps / 1e3).toFixed(2).padStart(8)} ms  ${((100 * r.us) / total).toFixed(1).padStart(5)}%  (${r.n / steps} nodes)`,
+        `  ${k.padEnd(24)} ${(r.us / steps / 1e3).toFixed(2).padStart(8)} ms  ` +
+          `${((100 * r.us) / total).toFixed(1).padStart(5)}%  (${r.n / steps} nodes)`,
       );
     }
     console.log(`  ${'total'.padEnd(24)} ${(total / steps / 1e3).toFixed(2).padStart(8)} ms`);
@@ -290,17 +292,22 @@ export async function main(argv: readonly string[]): Promise<void> {
   const builds = o.layouts.map((l) => buildStep(l));
   const nParams = [...builds[0]!.params.values()].reduce((s, a) => s + a.length, 0);
   console.log(
-    `train-step: MLP ${IN} -> ${HIDDEN.join(' -> ')} -> ${OUT} (Dense, GELU tanh approximation, LayerNorm), ${nParams} parameters, MSE loss, Adam`,
+    `train-step: MLP ${IN} -> ${HIDDEN.join(' -> ')} -> ${OUT} (Dense, GELU tanh approximation, LayerNorm), ` +
+      `${nParams} parameters, MSE loss, Adam`,
   );
   for (const b of builds)
     console.log(
-      `  layout '${b.layout}': one graph of ${Graph.fromBytes(b.spec.model).graph.nodes.length} nodes, ${b.spec.state.length} state tensors`,
+      `  layout '${b.layout}': one graph of ${Graph.fromBytes(b.spec.model).graph.nodes.length} nodes, ` +
+        `${b.spec.state.length} state tensors`,
     );
   console.log(
-    `onnxruntime-node ${ort.env.versions.common}, CPU provider, ${o.threads} intra-op thread(s), optimisation level '${o.optimization ?? 'all'}'`,
+    `onnxruntime-node ${ort.env.versions.common}, CPU provider, ${o.threads} intra-op thread(s), ` +
+      `optimisation level '${o.optimization ?? 'all'}'`,
   );
   console.log(
-    `timing: ${o.rounds} rounds, each the roof (5 runs) then every batch size and layout (${o.steps} steps); per round the median; reported: the best round (other processes on the machine only add time)`,
+    `timing: ${o.rounds} rounds, each the roof (5 runs) then every batch size and layout (${o.steps} steps); ` +
+      `per round the median; reported: the best round ` +
+      `(other processes on the machine only add time)`,
   );
   const roof = await createRoof({ threads: o.threads });
   const prepared = [];
@@ -320,7 +327,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const spread = (xs: number[]) => `${best(xs).toFixed(1)}..${Math.max(...xs).toFixed(1)}`;
   const roofGflops = roof.flop / (best(roofMs) * 1e6);
   console.log(
-    `roof: ${roof.n}x${roof.n}x${roof.n} float32 MatMul: ${best(roofMs).toFixed(1)} ms = ${roofGflops.toFixed(1)} GFLOP/s (rounds: ${spread(roofMs)} ms)`,
+    `roof: ${roof.n}x${roof.n}x${roof.n} float32 MatMul: ${best(roofMs).toFixed(1)} ms = ` +
+      `${roofGflops.toFixed(1)} GFLOP/s (rounds: ${spread(roofMs)} ms)`,
   );
   const results: BatchResult[] = [];
   for (const [i, p] of prepared.entries()) {
@@ -340,7 +348,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       loss: p.loss(),
     });
     console.log(
-      `batch ${p.batch}, ${p.layout}: step rounds ${spread(m.ms)} ms, fresh-output rounds ${spread(m.fresh)} ms, loss after ${p.runner.stepCount} steps ${p.loss().toFixed(4)}`,
+      `batch ${p.batch}, ${p.layout}: step rounds ${spread(m.ms)} ms, fresh-output rounds ${spread(m.fresh)} ms, ` +
+        `loss after ${p.runner.stepCount} steps ${p.loss().toFixed(4)}`,
     );
     await p.runner.release();
   }

@@ -107,7 +107,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     results.push(r);
     console.log(
-      `${runDir.padEnd(28)} ${agent.padEnd(6)} step ${step}: Spearman(-V, path) ${spearman.toFixed(3)}; wall AUC ${wallAuc.toFixed(3)} (${walled.length} walled, ${open.length} open pairs; mean V ${r.meanVWalled.toFixed(1)} vs ${r.meanVOpen.toFixed(1)})`,
+      `${runDir.padEnd(28)} ${agent.padEnd(6)} step ${step}: Spearman(-V, path) ${spearman.toFixed(3)}; ` +
+        `wall AUC ${wallAuc.toFixed(3)} (${walled.length} walled, ${open.length} open pairs; ` +
+        `mean V ${r.meanVWalled.toFixed(1)} vs ${r.meanVOpen.toFixed(1)})`,
     );
   }
   console.log(JSON.stringify({ bench: 'value-quality', results }));

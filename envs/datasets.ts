@@ -66,7 +66,9 @@ export interface ParsedEnvName {
 export function parseEnvName(name: string): ParsedEnvName {
   const bad = () =>
     new RangeError(
-      `unknown environment '${name}'; expected [visual-]pointmaze-MAZE[-TYPE][-v0] with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, e.g. pointmaze-medium-navigate`,
+      `unknown environment '${name}'; expected [visual-]pointmaze-MAZE[-TYPE][-v0] ` +
+        `with MAZE one of ${MAZE_NAMES.join(', ')} and TYPE one of ${DATASET_TYPES.join(', ')}, ` +
+        `e.g. pointmaze-medium-navigate`,
     );
   const parts = name.trim().split('-');
   const visual = parts[0] === 'visual';

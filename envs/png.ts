@@ -109,7 +109,8 @@ export function decodePng(bytes: Uint8Array): PngImage {
       const ctype = body[9]!;
       if (depth !== 8 || (ctype !== 2 && ctype !== 6) || body[12] !== 0) {
         throw new Error(
-          `decodePng: only 8-bit RGB/RGBA non-interlaced PNGs are supported (bit depth ${depth}, colour type ${ctype}, interlace ${body[12]})`,
+          `decodePng: only 8-bit RGB/RGBA non-interlaced PNGs are supported ` +
+            `(bit depth ${depth}, colour type ${ctype}, interlace ${body[12]})`,
         );
       }
       channels = ctype === 6 ? 4 : 3;

@@ -75,7 +75,10 @@ test('hiql train --device webgpu trains on the GPU where there is one and says w
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /hiql train: onnxruntime could not start the 'webgpu' execution provider: .+WebGPU needs a GPU adapter \(on Linux: a Vulkan driver and loader\), or use cpu/,
+      new RegExp(
+        /hiql train: onnxruntime could not start the 'webgpu' execution provider: /.source +
+          /.+WebGPU needs a GPU adapter \(on Linux: a Vulkan driver and loader\), or use cpu/.source,
+      ),
     );
     assert.ok(!existsSync(join(cwd, 'runs/g/checkpoint.bin')), 'no checkpoint from a run that never started');
   }

@@ -65,9 +65,15 @@ test('hiql data info and render', async () => {
 });
 
 test('hiql data rejects unknown options and missing arguments with the valid choices', async () => {
-  await assert.rejects(run(['generate', '--env', 'pointmaze-medium-navigate', '--out', 'x.npz', '--epsiodes', '3']), /hiql data generate: unknown option --epsiodes; valid options: --env, --out, --episodes, --seed, --val/);
+  await assert.rejects(
+    run(['generate', '--env', 'pointmaze-medium-navigate', '--out', 'x.npz', '--epsiodes', '3']),
+    /hiql data generate: unknown option --epsiodes; valid options: --env, --out, --episodes, --seed, --val/,
+  );
   await assert.rejects(run(['generate', '--out', 'x.npz']), /hiql data generate: --env is required/);
-  await assert.rejects(run(['generate', '--env', 'pointmaze-tiny-navigate', '--out', 'x.npz']), /unknown environment 'pointmaze-tiny-navigate'/);
+  await assert.rejects(
+    run(['generate', '--env', 'pointmaze-tiny-navigate', '--out', 'x.npz']),
+    /unknown environment 'pointmaze-tiny-navigate'/,
+  );
   await assert.rejects(run(['info']), /give a FILE/);
   assert.equal((await capture(['frobnicate'])).code, 2);
   assert.equal((await capture(['--help'])).code, 0);

@@ -102,7 +102,10 @@ test('D4RL HDF5 layout loads with the right trajectories (terminals, timeouts, i
     path,
     {
       observations: f32([n, 3]),
-      actions: f32([n, 2], Array.from({ length: 2 * n }, (_, k) => k / 100)),
+      actions: f32(
+        [n, 2],
+        Array.from({ length: 2 * n }, (_, k) => k / 100),
+      ),
       rewards: f32([n], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
       terminals: { dtype: '|b1', shape: [n], data: Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0, 0, 0) },
       timeouts: { dtype: '|b1', shape: [n], data: Uint8Array.of(0, 0, 0, 0, 0, 0, 1, 0, 0, 0) },
@@ -134,7 +137,10 @@ test('D4RL: next_observations that do not continue into the next row split traje
   const next = f32([6, 1], [1, 2, 3, 11, 12, 13]); // row 2 jumps: 3 != 10
   const out = d4rlToOgbench({ observations: obs, next_observations: next, actions: f32([6, 1]), rewards: f32([6]) }, 'x.hdf5');
   assert.deepEqual([...out['terminals']!.data], [0, 0, 1, 0, 0, 1]);
-  assert.throws(() => d4rlToOgbench({ observations: obs, actions: f32([6, 1]) }, 'y.hdf5'), /y\.hdf5: a D4RL file needs 'terminals', 'timeouts' or 'next_observations'/);
+  assert.throws(
+    () => d4rlToOgbench({ observations: obs, actions: f32([6, 1]) }, 'y.hdf5'),
+    /y\.hdf5: a D4RL file needs 'terminals', 'timeouts' or 'next_observations'/,
+  );
 });
 
 // ---- malformed datasets: each error names the file, the key and what was expected ----
@@ -142,16 +148,31 @@ test('D4RL: next_observations that do not continue into the next row split traje
 test('malformed: mismatched lengths', async () => {
   const path = join(dir, 'mismatch.npz');
   writeNpz(path, { observations: f32([5, 2]), actions: f32([4, 2]), terminals: f32([5], [0, 0, 0, 0, 1]) });
-  await assert.rejects(loadDataset(path), new RegExp(`^RangeError: ${esc(path)}\\[actions\\]: length mismatch: actions has 4 rows but observations has 5$`));
+  await assert.rejects(
+    loadDataset(path),
+    new RegExp(`^RangeError: ${esc(path)}\\[actions\\]: length mismatch: actions has 4 rows but observations has 5$`),
+  );
   assert.throws(
     () => datasetFromArrays({ observations: f32([5, 2]), actions: f32([5, 2]), terminals: f32([6]) }, 'm.npz'),
     /m\.npz\[terminals\]: length mismatch: terminals has 6 rows but observations has 5/,
   );
   assert.throws(
-    () => datasetFromArrays({ observations: f32([5, 2]), actions: f32([5, 2]), terminals: f32([5], [0, 0, 0, 0, 1]), action_mask: { dtype: '|u1', shape: [3], data: new Uint8Array(3) } }, 'm.npz'),
+    () =>
+      datasetFromArrays(
+        {
+          observations: f32([5, 2]),
+          actions: f32([5, 2]),
+          terminals: f32([5], [0, 0, 0, 0, 1]),
+          action_mask: { dtype: '|u1', shape: [3], data: new Uint8Array(3) },
+        },
+        'm.npz',
+      ),
     /m\.npz\[action_mask\]: length mismatch: 3 rows but observations has 5/,
   );
-  assert.throws(() => datasetFromArrays({ observations: f32([5, 2]), terminals: f32([5], [0, 0, 0, 0, 1]) }, 'k.npz'), /k\.npz: missing required array 'actions'; keys present: observations, terminals/);
+  assert.throws(
+    () => datasetFromArrays({ observations: f32([5, 2]), terminals: f32([5], [0, 0, 0, 0, 1]) }, 'k.npz'),
+    /k\.npz: missing required array 'actions'; keys present: observations, terminals/,
+  );
 });
 
 test('malformed: NaN and Inf are rejected with their position', async () => {
@@ -159,20 +180,38 @@ test('malformed: NaN and Inf are rejected with their position', async () => {
   obs.data[5] = NaN;
   const path = join(dir, 'nan.npz');
   writeNpz(path, { observations: obs, actions: f32([4, 2]), terminals: f32([4], [0, 0, 0, 1]) });
-  await assert.rejects(loadDataset(path), new RegExp(`${esc(path)}\\[observations\\]: non-finite value NaN at row 2, column 1; datasets must be finite`));
+  await assert.rejects(
+    loadDataset(path),
+    new RegExp(`${esc(path)}\\[observations\\]: non-finite value NaN at row 2, column 1; datasets must be finite`),
+  );
   const act = f32([4, 2]);
   act.data[6] = -Infinity;
-  assert.throws(() => datasetFromArrays({ observations: f32([4, 2]), actions: act, terminals: f32([4], [0, 0, 0, 1]) }, 'inf.npz'), /inf\.npz\[actions\]: non-finite value -Infinity at row 3, column 0/);
+  assert.throws(
+    () => datasetFromArrays({ observations: f32([4, 2]), actions: act, terminals: f32([4], [0, 0, 0, 1]) }, 'inf.npz'),
+    /inf\.npz\[actions\]: non-finite value -Infinity at row 3, column 0/,
+  );
   // float64 values beyond float32 range would silently become Inf: rejected too.
   const big: NpyArray = { dtype: '<f8', shape: [4, 2], data: Float64Array.of(0, 0, 1e300, 0, 0, 0, 0, 0) };
-  assert.throws(() => datasetFromArrays({ observations: big, actions: f32([4, 2]), terminals: f32([4], [0, 0, 0, 1]) }, 'big.npz'), /big\.npz\[observations\]: non-finite value 1e\+300 at row 1, column 0/);
+  assert.throws(
+    () => datasetFromArrays({ observations: big, actions: f32([4, 2]), terminals: f32([4], [0, 0, 0, 1]) }, 'big.npz'),
+    /big\.npz\[observations\]: non-finite value 1e\+300 at row 1, column 0/,
+  );
 });
 
 test('malformed: wrong dtypes and non-flag terminals', () => {
   const base = { observations: f32([3, 2]), actions: f32([3, 2]), terminals: f32([3], [0, 0, 1]) };
-  assert.throws(() => datasetFromArrays({ ...base, terminals: f32([3], [0, 0.5, 1]) }, 't.npz'), /t\.npz\[terminals\]: expected 0\/1 flags, got 0\.5 at row 1/);
-  assert.throws(() => datasetFromArrays({ ...base, observations: { dtype: '<i4', shape: [3, 2], data: new Int32Array(6) } }, 'o.npz'), /o\.npz\[observations\]: expected float32\/float64 states or uint8 pixels, got dtype <i4/);
-  assert.throws(() => datasetFromArrays({ ...base, actions: { dtype: '|u1', shape: [3, 2], data: new Uint8Array(6) } }, 'a.npz'), /a\.npz\[actions\]: expected float32 or float64 actions, got dtype \|u1/);
+  assert.throws(
+    () => datasetFromArrays({ ...base, terminals: f32([3], [0, 0.5, 1]) }, 't.npz'),
+    /t\.npz\[terminals\]: expected 0\/1 flags, got 0\.5 at row 1/,
+  );
+  assert.throws(
+    () => datasetFromArrays({ ...base, observations: { dtype: '<i4', shape: [3, 2], data: new Int32Array(6) } }, 'o.npz'),
+    /o\.npz\[observations\]: expected float32\/float64 states or uint8 pixels, got dtype <i4/,
+  );
+  assert.throws(
+    () => datasetFromArrays({ ...base, actions: { dtype: '|u1', shape: [3, 2], data: new Uint8Array(6) } }, 'a.npz'),
+    /a\.npz\[actions\]: expected float32 or float64 actions, got dtype \|u1/,
+  );
   // uint8 pixel observations are kept as uint8 with their per-observation shape.
   const px = datasetFromArrays({ ...base, observations: { dtype: '|u1', shape: [3, 4, 4, 3], data: new Uint8Array(144) } }, 'p.npz');
   assert.deepEqual(px.obsShape, [4, 4, 3]);
@@ -182,7 +221,10 @@ test('malformed: wrong dtypes and non-flag terminals', () => {
 });
 
 test('malformed: unknown file types and non-HDF5 files', async () => {
-  await assert.rejects(loadDataset(join(dir, 'x.csv')), /x\.csv: unknown dataset format; expected a \.npz \(OGBench\) or \.hdf5\/\.h5 \(D4RL\) file/);
+  await assert.rejects(
+    loadDataset(join(dir, 'x.csv')),
+    /x\.csv: unknown dataset format; expected a \.npz \(OGBench\) or \.hdf5\/\.h5 \(D4RL\) file/,
+  );
   const fake = join(dir, 'fake.hdf5');
   writeFileSync(fake, 'definitely not hdf5');
   await assert.rejects(loadDataset(fake), new RegExp(`${esc(fake)}: bad magic: not an HDF5 file`));

@@ -26,7 +26,13 @@ const le32 = (x: number) => Uint8Array.of(x & 0xff, (x >>> 8) & 0xff, (x >>> 16)
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** A .npy file built by hand following the format spec, exactly as numpy >= 1.24 writes it. */
-function handNpy(descr: string, shapeRepr: string, firstDim: number | null, data: Uint8Array, opts: { version?: 1 | 2; align?: number; growth?: boolean; fortran?: boolean } = {}): Uint8Array {
+function handNpy(
+  descr: string,
+  shapeRepr: string,
+  firstDim: number | null,
+  data: Uint8Array,
+  opts: { version?: 1 | 2; align?: number; growth?: boolean; fortran?: boolean } = {},
+): Uint8Array {
   const version = opts.version ?? 1;
   const align = opts.align ?? 64;
   let dict = `{'descr': '${descr}', 'fortran_order': ${opts.fortran ? 'True' : 'False'}, 'shape': ${shapeRepr}, }`;
@@ -50,14 +56,56 @@ function handZip(members: { name: string; data: Uint8Array }[], zip64Local = fal
     // ZIP64 extra field (id 1, 16 bytes) holds them; the central directory has the plain values.
     const extra = zip64Local ? concat(le16(1), le16(16), le32(m.data.length), le32(0), le32(m.data.length), le32(0)) : new Uint8Array(0);
     const size32 = zip64Local ? 0xffffffff : m.data.length;
-    const local = concat(le32(0x04034b50), le16(zip64Local ? 45 : 10), le16(0), le16(0), le16(0), le16(0x21), le32(crc), le32(size32), le32(size32), le16(name.length), le16(extra.length), name, extra);
-    const central = concat(le32(0x02014b50), le16(20), le16(10), le16(0), le16(0), le16(0), le16(0x21), le32(crc), le32(m.data.length), le32(m.data.length), le16(name.length), le16(0), le16(0), le16(0), le16(0), le32(0), le32(offset), name);
+    const local = concat(
+      le32(0x04034b50),
+      le16(zip64Local ? 45 : 10),
+      le16(0),
+      le16(0),
+      le16(0),
+      le16(0x21),
+      le32(crc),
+      le32(size32),
+      le32(size32),
+      le16(name.length),
+      le16(extra.length),
+      name,
+      extra,
+    );
+    const central = concat(
+      le32(0x02014b50),
+      le16(20),
+      le16(10),
+      le16(0),
+      le16(0),
+      le16(0),
+      le16(0x21),
+      le32(crc),
+      le32(m.data.length),
+      le32(m.data.length),
+      le16(name.length),
+      le16(0),
+      le16(0),
+      le16(0),
+      le16(0),
+      le32(0),
+      le32(offset),
+      name,
+    );
     locals.push(local, m.data);
     centrals.push(central);
     offset += local.length + m.data.length;
   }
   const cd = concat(...centrals);
-  const eocd = concat(le32(0x06054b50), le16(0), le16(0), le16(members.length), le16(members.length), le32(cd.length), le32(offset), le16(0));
+  const eocd = concat(
+    le32(0x06054b50),
+    le16(0),
+    le16(0),
+    le16(members.length),
+    le16(members.length),
+    le32(cd.length),
+    le32(offset),
+    le16(0),
+  );
   return concat(...locals, cd, eocd);
 }
 
@@ -116,9 +164,17 @@ function sampleArray(dtype: string, shape: number[], rng: Rng): NpyArray {
   const u32 = () => rng.nextU32();
   switch (dtype) {
     case '<f4':
-      return { dtype, shape, data: Float32Array.from({ length: n }, (_, k) => [NaN, -0, Infinity, -Infinity, 3.4e38, 1e-45][k] ?? rng.normal() * 1e3) };
+      return {
+        dtype,
+        shape,
+        data: Float32Array.from({ length: n }, (_, k) => [NaN, -0, Infinity, -Infinity, 3.4e38, 1e-45][k] ?? rng.normal() * 1e3),
+      };
     case '<f8':
-      return { dtype, shape, data: Float64Array.from({ length: n }, (_, k) => [NaN, -0, Infinity, Number.MAX_VALUE, 5e-324][k] ?? rng.normal() * 1e10) };
+      return {
+        dtype,
+        shape,
+        data: Float64Array.from({ length: n }, (_, k) => [NaN, -0, Infinity, Number.MAX_VALUE, 5e-324][k] ?? rng.normal() * 1e10),
+      };
     case '|b1':
       return { dtype, shape, data: Uint8Array.from({ length: n }, () => rng.int(2)) };
     case '|u1':
@@ -134,9 +190,20 @@ function sampleArray(dtype: string, shape: number[], rng: Rng): NpyArray {
     case '<u4':
       return { dtype, shape, data: Uint32Array.from({ length: n }, () => u32()) };
     case '<i8':
-      return { dtype, shape, data: BigInt64Array.from({ length: n }, (_, k) => [-(2n ** 63n), 2n ** 63n - 1n][k] ?? BigInt.asIntN(64, (BigInt(u32()) << 32n) | BigInt(u32()))) };
+      return {
+        dtype,
+        shape,
+        data: BigInt64Array.from(
+          { length: n },
+          (_, k) => [-(2n ** 63n), 2n ** 63n - 1n][k] ?? BigInt.asIntN(64, (BigInt(u32()) << 32n) | BigInt(u32())),
+        ),
+      };
     case '<u8':
-      return { dtype, shape, data: BigUint64Array.from({ length: n }, (_, k) => [2n ** 64n - 1n][k] ?? (BigInt(u32()) << 32n) | BigInt(u32())) };
+      return {
+        dtype,
+        shape,
+        data: BigUint64Array.from({ length: n }, (_, k) => [2n ** 64n - 1n][k] ?? (BigInt(u32()) << 32n) | BigInt(u32())),
+      };
     default:
       throw new Error(dtype);
   }
@@ -183,7 +250,10 @@ function npzWith(name: string, npy: Uint8Array): string {
 
 test('malformed: truncated .npy data and truncated .npz', () => {
   const npy = handNpy('<f4', '(2, 3)', 2, bytesOf(new Float32Array(6)));
-  assert.throws(() => parseNpy(npy.subarray(0, npy.length - 4), 'x.npy'), /^Error: x\.npy: truncated \.npy data: shape \(2, 3\) <f4 needs 24 bytes, file has 20$/);
+  assert.throws(
+    () => parseNpy(npy.subarray(0, npy.length - 4), 'x.npy'),
+    /^Error: x\.npy: truncated \.npy data: shape \(2, 3\) <f4 needs 24 bytes, file has 20$/,
+  );
   assert.throws(() => parseNpy(npy.subarray(0, 30), 'x.npy'), /x\.npy: truncated \.npy file: header says 118 bytes but only 20 follow/);
   assert.throws(() => parseNpy(npy.subarray(0, 5), 'x.npy'), /x\.npy: truncated \.npy file: 5 bytes/);
   const path = npzWith('trunc.npz', npy);
@@ -192,7 +262,10 @@ test('malformed: truncated .npy data and truncated .npz', () => {
   const zip = encodeZip([{ name: 'observations.npy', data: npy }], { compress: false });
   const cut = join(dir, 'cut.npz');
   writeFileSync(cut, zip.subarray(0, zip.length - 40));
-  assert.throws(() => readNpz(cut), (e: Error) => e.message.startsWith(`${cut}: truncated .npz file`));
+  assert.throws(
+    () => readNpz(cut),
+    (e: Error) => e.message.startsWith(`${cut}: truncated .npz file`),
+  );
   // Member data shortened inside an otherwise valid directory: the member's own check fires.
   const inner = join(dir, 'inner.npz');
   writeFileSync(inner, encodeZip([{ name: 'observations.npy', data: npy.subarray(0, npy.length - 8) }]));
@@ -229,7 +302,10 @@ test('malformed: unsupported dtypes and big-endian data', () => {
   const dict = "{'descr': [('x', '<f4'), ('y', '<f4')], 'fortran_order': False, 'shape': (1,), }";
   const hdr = dict + ' '.repeat(64 - ((10 + dict.length + 1) % 64)) + '\n';
   const file = concat(structured, le16(hdr.length), ascii(hdr), new Uint8Array(8));
-  assert.throws(() => parseNpy(file, 'st.npy'), /st\.npy: unsupported dtype \[\["x","<f4"\],\["y","<f4"\]\] \(structured arrays are not supported\)/);
+  assert.throws(
+    () => parseNpy(file, 'st.npy'),
+    /st\.npy: unsupported dtype \[\["x","<f4"\],\["y","<f4"\]\] \(structured arrays are not supported\)/,
+  );
   // One-byte types accept any byte-order mark.
   assert.equal(parseNpy(handNpy('>u1', '(1,)', 1, Uint8Array.of(9)), 'b.npy').dtype, '|u1');
 });
@@ -239,8 +315,14 @@ test('malformed: Fortran order and data length that does not match the shape', (
   const path = npzWith('fortran.npz', fortran);
   assert.throws(() => readNpz(path), /fortran\.npz\[observations\]: fortran_order True is not supported; save a C-ordered array/);
   const long = concat(handNpy('<f4', '(2, 2)', 2, new Uint8Array(16)), new Uint8Array(4));
-  assert.throws(() => parseNpy(long, 'long.npy'), /^RangeError: long\.npy: data length mismatch: shape \(2, 2\) <f4 needs 16 bytes, file has 20 \(4 extra\)$/);
-  assert.throws(() => parseNpy(handNpy('|b1', '(2,)', 2, Uint8Array.of(1, 7)), 'b.npy'), /b\.npy: bool array holds byte value 7 at element 1; expected 0 or 1/);
+  assert.throws(
+    () => parseNpy(long, 'long.npy'),
+    /^RangeError: long\.npy: data length mismatch: shape \(2, 2\) <f4 needs 16 bytes, file has 20 \(4 extra\)$/,
+  );
+  assert.throws(
+    () => parseNpy(handNpy('|b1', '(2,)', 2, Uint8Array.of(1, 7)), 'b.npy'),
+    /b\.npy: bool array holds byte value 7 at element 1; expected 0 or 1/,
+  );
 });
 
 test('malformed: corrupt compressed data is caught by the CRC', () => {
@@ -248,6 +330,12 @@ test('malformed: corrupt compressed data is caught by the CRC', () => {
   const zip = encodeZip([{ name: 'observations.npy', data: npy }], { compress: false });
   const bad = Uint8Array.from(zip);
   bad[30 + 'observations.npy'.length + 130]! ^= 0xff; // flip a data byte of the stored member
-  assert.throws(() => parseNpz(bad, 'c.npz'), /c\.npz\[observations\.npy\]: CRC-32 mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\): the file is corrupt/);
-  assert.throws(() => parseNpz(encodeZip([{ name: 'readme.txt', data: ascii('hi') }]), 'r.npz'), /r\.npz: member 'readme\.txt' is not a \.npy array/);
+  assert.throws(
+    () => parseNpz(bad, 'c.npz'),
+    /c\.npz\[observations\.npy\]: CRC-32 mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\): the file is corrupt/,
+  );
+  assert.throws(
+    () => parseNpz(encodeZip([{ name: 'readme.txt', data: ascii('hi') }]), 'r.npz'),
+    /r\.npz: member 'readme\.txt' is not a \.npy array/,
+  );
 });

@@ -28,7 +28,9 @@ for (const file of cards) {
     const e = card.evaluation;
     const r = await evaluateExported(join(dir, card.files[0]!.file), card.env, e.episodesPerTask, e.seed);
     const one = 1 / e.episodesPerTask + 1e-9;
-    r.tasks.forEach((t, i) => assert.ok(Math.abs(t.success - e.tasks[i]!.success) <= one, `task ${t.task}: ${t.success} now, card says ${e.tasks[i]!.success}`));
+    r.tasks.forEach((t, i) =>
+      assert.ok(Math.abs(t.success - e.tasks[i]!.success) <= one, `task ${t.task}: ${t.success} now, card says ${e.tasks[i]!.success}`),
+    );
     assert.ok(Math.abs(r.success - e.success) <= one, `overall ${r.success} now, card says ${e.success}`);
   });
 }

@@ -66,7 +66,10 @@ test("visual names: frames of the state dataset's first episodes; the visual pre
   assert.equal((cfg.agentConfig as { lowActorRepGrad: boolean }).lowActorRepGrad, true);
 });
 
-test('6-channel convolutions run zero-padded to 8 channels (WebGPU Conv is wrong at 6): same output and kernel gradient, same parameter shape', async () => {
+const PADDED_CONV_TEST =
+  '6-channel convolutions run zero-padded to 8 channels (WebGPU Conv is wrong at 6): ' +
+  'same output and kernel gradient, same parameter shape';
+test(PADDED_CONV_TEST, async () => {
   const g = new Graph('conv');
   const P = new InputParams(g);
   const x = g.input('x', 'float32', [2, 6, 5, 5]);

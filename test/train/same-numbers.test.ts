@@ -123,7 +123,10 @@ if (RECORD) {
   const rec = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Recorded;
   const sameCpu = rec.cpu === cpu;
   for (const c of CASES) {
-    test(`${c.name}: a short run from a fixed seed gives the numbers recorded before the layout change${sameCpu ? ' (bit for bit)' : ' (to 1e-5: another CPU model)'}`, async () => {
+    const name =
+      `${c.name}: a short run from a fixed seed gives the numbers recorded before the layout change` +
+      `${sameCpu ? ' (bit for bit)' : ' (to 1e-5: another CPU model)'}`;
+    test(name, async () => {
       const want = rec.cases[c.name];
       assert.ok(want, `fixture has case '${c.name}'`);
       const got = await run(c);

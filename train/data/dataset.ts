@@ -136,14 +136,19 @@ export function d4rlToOgbench(arrays: Record<string, NpyArray>, source: string, 
   const term = flag('terminals');
   const timeouts = flag('timeouts');
   if (!term && !timeouts && !arrays['next_observations']) {
-    throw new RangeError(`${source}: a D4RL file needs 'terminals', 'timeouts' or 'next_observations' to find trajectory ends; keys present: ${Object.keys(arrays).join(', ')}`);
+    throw new RangeError(
+      `${source}: a D4RL file needs 'terminals', 'timeouts' or 'next_observations' to find trajectory ends; ` +
+        `keys present: ${Object.keys(arrays).join(', ')}`,
+    );
   }
   const ends = new Uint8Array(n);
   for (let t = 0; t < n; t++) ends[t] = (mode === 'split' && term?.[t]) || timeouts?.[t] ? 1 : 0;
   const next = arrays['next_observations'];
   if (next) {
     if (next.shape.length !== obs.shape.length || next.shape.some((s, k) => s !== obs.shape[k])) {
-      throw new RangeError(`${source}[next_observations]: shape (${next.shape.join(', ')}) differs from observations (${obs.shape.join(', ')})`);
+      throw new RangeError(
+        `${source}[next_observations]: shape (${next.shape.join(', ')}) differs from observations (${obs.shape.join(', ')})`,
+      );
     }
     const d = n > 0 ? shapeSize(obs.shape) / n : 0;
     const a = obs.data;
@@ -229,7 +234,9 @@ export function datasetFromArrays(arrays: Record<string, NpyArray>, source: stri
     ['terminals', term],
   ] as const) {
     if (a.shape[0] !== n) {
-      throw new RangeError(`${source}[${key}]: length mismatch: ${key} has ${a.shape.length ? a.shape[0] : 'no'} rows but observations has ${n}`);
+      throw new RangeError(
+        `${source}[${key}]: length mismatch: ${key} has ${a.shape.length ? a.shape[0] : 'no'} rows but observations has ${n}`,
+      );
     }
   }
   let observations: Float32Array | Uint8Array;
@@ -252,7 +259,8 @@ export function datasetFromArrays(arrays: Record<string, NpyArray>, source: stri
   let actionMask: Uint8Array | null = null;
   const mask = arrays['action_mask'];
   if (mask) {
-    if (mask.shape[0] !== n) throw new RangeError(`${source}[action_mask]: length mismatch: ${mask.shape[0]} rows but observations has ${n}`);
+    if (mask.shape[0] !== n)
+      throw new RangeError(`${source}[action_mask]: length mismatch: ${mask.shape[0]} rows but observations has ${n}`);
     actionMask = toFlags(mask, `${source}[action_mask]`);
   }
   const extras: Record<string, NpyArray> = {};
@@ -370,7 +378,11 @@ export function datasetFromGenerated(
   frames?: { data: Uint8Array; size: number },
 ): Dataset {
   const n = g.terminals.length;
-  if (frames && frames.data.length !== n * frames.size * frames.size * 3) throw new RangeError(`datasetFromGenerated: ${n} frames of ${frames.size} x ${frames.size} x 3 need ${n * frames.size * frames.size * 3} bytes, got ${frames.data.length}`);
+  if (frames && frames.data.length !== n * frames.size * frames.size * 3)
+    throw new RangeError(
+      `datasetFromGenerated: ${n} frames of ${frames.size} x ${frames.size} x 3 need ${n * frames.size * frames.size * 3} bytes, ` +
+        `got ${frames.data.length}`,
+    );
   return {
     name: g.name,
     size: n,

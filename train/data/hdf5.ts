@@ -39,7 +39,8 @@ function dtypeFor(meta: H5Meta, where: string): string {
     if (!isBool) throw new RangeError(`${where}: unsupported HDF5 enum type (members ${Object.keys(m).join(', ')})`);
     type = H5T_INTEGER;
   }
-  if (!meta.littleEndian && size > 1) throw new RangeError(`${where}: big-endian HDF5 data is not supported; rewrite the dataset as little-endian`);
+  if (!meta.littleEndian && size > 1)
+    throw new RangeError(`${where}: big-endian HDF5 data is not supported; rewrite the dataset as little-endian`);
   if (isBool) return '|b1';
   if (type === H5T_FLOAT) {
     if (size === 4) return '<f4';

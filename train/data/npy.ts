@@ -78,7 +78,10 @@ export function canonicalDtype(descr: string, source = 'array'): string {
     const rest = d.slice(1);
     const oneByte = /^[biu]1$/.test(rest);
     if ((order === '>' || order === '!') && !oneByte) {
-      throw new RangeError(`${source}: big-endian dtype '${descr}' is not supported; convert the array to little-endian ('<${rest}') first, e.g. arr.astype('<${rest}')`);
+      throw new RangeError(
+        `${source}: big-endian dtype '${descr}' is not supported; ` +
+          `convert the array to little-endian ('<${rest}') first, e.g. arr.astype('<${rest}')`,
+      );
     }
     d = oneByte ? `|${rest}` : `<${rest}`;
   } else if (/^[biuf]\d+$/.test(d)) {
@@ -199,7 +202,10 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
   if (bytes.length < 10) throw new Error(`${source}: truncated .npy file: ${bytes.length} bytes, a header needs at least 10`);
   for (let k = 0; k < 6; k++) {
     if (bytes[k] !== MAGIC[k]) {
-      throw new Error(`${source}: bad magic: not a .npy file (expected the bytes \\x93NUMPY, got ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))})`);
+      throw new Error(
+        `${source}: bad magic: not a .npy file (expected the bytes \\x93NUMPY, ` +
+          `got ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))})`,
+      );
     }
   }
   const major = bytes[6]!;
@@ -211,7 +217,8 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
     headerLen = view.getUint16(8, true);
     headerStart = 10;
   } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new Error(`${source}: truncated .npy file: ${bytes.length} bytes, a version ${major}.0 header needs at least 12`);
+    if (bytes.length < 12)
+      throw new Error(`${source}: truncated .npy file: ${bytes.length} bytes, a version ${major}.0 header needs at least 12`);
     headerLen = view.getUint32(8, true);
     headerStart = 12;
   } else {
@@ -224,20 +231,24 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
   const hb = bytes.subarray(headerStart, dataStart);
   const text = major === 3 ? new TextDecoder('utf-8').decode(hb) : latin1(hb);
   const dict = parsePyLiteral(text, source);
-  if (typeof dict !== 'object' || dict === null || Array.isArray(dict)) throw new Error(`${source}: malformed .npy header: not a dict: ${text.trim()}`);
+  if (typeof dict !== 'object' || dict === null || Array.isArray(dict))
+    throw new Error(`${source}: malformed .npy header: not a dict: ${text.trim()}`);
   for (const key of ['descr', 'fortran_order', 'shape']) {
     if (!(key in dict)) throw new Error(`${source}: malformed .npy header: missing key '${key}': ${text.trim()}`);
   }
   const descr = dict['descr'];
   if (typeof descr !== 'string') {
-    throw new RangeError(`${source}: unsupported dtype ${JSON.stringify(descr)} (structured arrays are not supported); supported: ${NPY_DTYPES.join(', ')}`);
+    throw new RangeError(
+      `${source}: unsupported dtype ${JSON.stringify(descr)} (structured arrays are not supported); supported: ${NPY_DTYPES.join(', ')}`,
+    );
   }
   const dtype = canonicalDtype(descr, source);
   if (dict['fortran_order'] !== false) {
     throw new RangeError(`${source}: fortran_order True is not supported; save a C-ordered array (np.ascontiguousarray(arr)) instead`);
   }
   const shapeV = dict['shape'];
-  if (!Array.isArray(shapeV) || shapeV.some((s) => typeof s !== 'number')) throw new Error(`${source}: malformed .npy header: shape must be a tuple of ints, got ${JSON.stringify(shapeV)}`);
+  if (!Array.isArray(shapeV) || shapeV.some((s) => typeof s !== 'number'))
+    throw new Error(`${source}: malformed .npy header: shape must be a tuple of ints, got ${JSON.stringify(shapeV)}`);
   const shape = shapeV as number[];
   const n = shapeSize(shape, source);
   const info = DTYPES[dtype]!;
@@ -247,7 +258,9 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
     throw new Error(`${source}: truncated .npy data: shape (${shape.join(', ')}) ${dtype} needs ${want} bytes, file has ${have}`);
   }
   if (have > want) {
-    throw new RangeError(`${source}: data length mismatch: shape (${shape.join(', ')}) ${dtype} needs ${want} bytes, file has ${have} (${have - want} extra)`);
+    throw new RangeError(
+      `${source}: data length mismatch: shape (${shape.join(', ')}) ${dtype} needs ${want} bytes, file has ${have} (${have - want} extra)`,
+    );
   }
   // Copy into a fresh buffer: the data offset is 64-aligned within the file, but the file's own
   // buffer (e.g. an entry inflated out of a zip) may not be aligned for Float64Array views.

@@ -63,16 +63,19 @@ export function listZip(bytes: Uint8Array, source: string): ZipEntry[] {
     const loc = eocd - 20;
     if (loc < 0 || v.getUint32(loc, true) !== SIG_ZIP64_LOCATOR) throw new Error(`${source}: ZIP64 archive without a ZIP64 locator`);
     const z = u64(v, loc + 8);
-    if (z + 56 > n || v.getUint32(z, true) !== SIG_ZIP64_EOCD) throw new Error(`${source}: ZIP64 end-of-central-directory record missing at offset ${z}`);
+    if (z + 56 > n || v.getUint32(z, true) !== SIG_ZIP64_EOCD)
+      throw new Error(`${source}: ZIP64 end-of-central-directory record missing at offset ${z}`);
     count = u64(v, z + 32);
     cdSize = u64(v, z + 40);
     cdOffset = u64(v, z + 48);
   }
-  if (cdOffset + cdSize > n) throw new Error(`${source}: truncated .npz file: central directory at ${cdOffset} (+${cdSize} bytes) lies past the end (${n} bytes)`);
+  if (cdOffset + cdSize > n)
+    throw new Error(`${source}: truncated .npz file: central directory at ${cdOffset} (+${cdSize} bytes) lies past the end (${n} bytes)`);
   const entries: ZipEntry[] = [];
   let o = cdOffset;
   for (let k = 0; k < count; k++) {
-    if (o + 46 > n || v.getUint32(o, true) !== SIG_CENTRAL) throw new Error(`${source}: corrupt ZIP central directory at offset ${o} (entry ${k} of ${count})`);
+    if (o + 46 > n || v.getUint32(o, true) !== SIG_CENTRAL)
+      throw new Error(`${source}: corrupt ZIP central directory at offset ${o} (entry ${k} of ${count})`);
     const flags = v.getUint16(o + 8, true);
     const method = v.getUint16(o + 10, true);
     const crc = v.getUint32(o + 16, true);
@@ -116,7 +119,8 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const where = `${source}[${entry.name}]`;
   const o = entry.localHeaderOffset;
-  if (o + 30 > bytes.length || v.getUint32(o, true) !== SIG_LOCAL) throw new Error(`${where}: corrupt ZIP: no local file header at offset ${o}`);
+  if (o + 30 > bytes.length || v.getUint32(o, true) !== SIG_LOCAL)
+    throw new Error(`${where}: corrupt ZIP: no local file header at offset ${o}`);
   const start = o + 30 + v.getUint16(o + 26, true) + v.getUint16(o + 28, true);
   const end = start + entry.compressedSize;
   if (end > bytes.length) {
@@ -137,7 +141,8 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   }
   if (out.length !== entry.size) throw new Error(`${where}: member inflates to ${out.length} bytes, directory says ${entry.size}`);
   const crc = crc32(out);
-  if (crc !== entry.crc32) throw new Error(`${where}: CRC-32 mismatch (stored ${hex(entry.crc32)}, computed ${hex(crc)}): the file is corrupt`);
+  if (crc !== entry.crc32)
+    throw new Error(`${where}: CRC-32 mismatch (stored ${hex(entry.crc32)}, computed ${hex(crc)}): the file is corrupt`);
   return out;
 }
 
