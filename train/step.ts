@@ -4,7 +4,7 @@
 // `target_params` (the targets), with named views for the network code (see onnx/flat.ts for why).
 import { FlatLayout, Graph, buildTrainStep, ema, flatGradient, flatViews, type StepGraphSpec, type Tensor } from '../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
-import { batchInputs, batchKeys, type BatchKey } from './batch.ts';
+import { batchInputs, batchKeys, type Batch, type BatchKey, type BatchSpec } from './batch.ts';
 import type { Dims } from './dims.ts';
 import { InputParams, initParams, type ParamSource, type ParamSpec } from './networks.ts';
 
@@ -60,7 +60,8 @@ export function buildAgentStep(
     const mask = batch['actionMask'];
     const actions = batch['actions'];
     if (mask && actions) used['actions'] = g.scope('action_mask', () => g.where(g.greater(g.unsqueeze(mask, [1]), 0.5), actions, 0));
-    return { batch, ...def.loss(g, P, used, c) };
+    // The inputs are exactly the keys of the agent's own batch spec (batchKeys above).
+    return { batch, ...def.loss(g, P, used as Batch<BatchSpec>, c) };
   };
   // Pass 1 finds the parameters (names, shapes, order) that the losses ask for.
   const probeGraph = new Graph('probe');
