@@ -1,9 +1,9 @@
-// Offline datasets collected by the noisy expert (SPEC.md section 6), in OGBench's layout.
+// Offline datasets collected by the noisy expert (docs/spec.md section 6), in OGBench's layout.
 //
 // Layout: episodes are stored one after another, episodeLength rows each. Row t of an episode holds
 // the observation (position) before step t, the action taken at step t, and qpos/qvel before step t.
 // terminals is 1 at the last row of each episode. The last row's action is a real action whose
-// outcome is not stored; training never uses it (that row has no successor, see SPEC.md section 3).
+// outcome is not stored; training never uses it (that row has no successor, see docs/spec.md section 3).
 //
 // navigate: start uniform over free cells, goal uniform over vertex cells, a new goal the moment the
 //   ball is within GOAL_TOLERANCE of the current one; 1000 episodes x 1001 rows (giant 500 x 2001).
@@ -33,10 +33,10 @@ export type DatasetType = (typeof DATASET_TYPES)[number];
 /** pointmaze-{medium,large,giant,teleport}-{navigate,stitch} */
 export const DATASET_NAMES: readonly string[] = MAZE_NAMES.flatMap((m) => DATASET_TYPES.map((t) => `pointmaze-${m}-${t}`));
 
-/** The pixel variants (SPEC.md section 8): visual-pointmaze-{medium,large}-navigate, 64 x 64 x 3 uint8 frames. */
+/** The pixel variants (docs/spec.md section 8): visual-pointmaze-{medium,large}-navigate, 64 x 64 x 3 uint8 frames. */
 export const VISUAL_DATASET_NAMES: readonly string[] = ['medium', 'large'].map((m) => `visual-pointmaze-${m}-navigate`);
 
-/** Frame size of the visual datasets (SPEC.md section 8); generation may choose another. */
+/** Frame size of the visual datasets (docs/spec.md section 8); generation may choose another. */
 export const VISUAL_FRAME_SIZE = 64;
 
 /**
@@ -101,7 +101,7 @@ export interface DatasetSpec {
   size: number;
 }
 
-/** Episode count and length of a dataset per SPEC.md section 6 (validation: episodes / 10). */
+/** Episode count and length of a dataset per docs/spec.md section 6 (validation: episodes / 10). */
 export function datasetSpec(name: string, split: Split = 'train'): DatasetSpec {
   const p = parseEnvName(name);
   if (!p.datasetType) throw new RangeError(`'${name}' names an environment, not a dataset; add -navigate or -stitch`);

@@ -1,11 +1,11 @@
-// The noisy scripted expert of SPEC.md section 6 (OGBench's PointMaze data collector).
+// The noisy scripted expert of docs/spec.md section 6 (OGBench's PointMaze data collector).
 //
 // BFS over free cells from the goal cell; from the ball's cell, head for the centre of the
 // neighbouring cell with the smallest BFS distance (ties broken in the order up, left, down, right,
 // as OGBench does); inside the goal cell, head for the goal itself. The action is the unit vector
 // towards that target plus N(0, noise^2) per axis, clipped to [-1, 1].
 //
-// OGBench's oracle heads for the goal cell's centre while in the goal cell; SPEC.md (and this file)
+// OGBench's oracle heads for the goal cell's centre while in the goal cell; docs/spec.md (and this file)
 // head for the goal point, which reaches noisy goals near a cell corner without relying on noise.
 //
 // All BFS work happens once per maze: `next[g * cells + c]` is the cell to head for from cell c when
@@ -15,7 +15,7 @@ import { type MazeSpec, bfsDistances, cellCenterX, cellCenterY, colOf, isWall, r
 import type { Rng } from '../rng/rng.ts';
 
 export interface ExpertOptions {
-  /** Standard deviation of the Gaussian action noise per axis (SPEC.md: 0.5). */
+  /** Standard deviation of the Gaussian action noise per axis (docs/spec.md: 0.5). */
   noise?: number;
   /**
    * Treat inbound teleporter cells as walls when planning (teleport maze only). OGBench's expert
@@ -26,7 +26,7 @@ export interface ExpertOptions {
   avoidTeleporters?: boolean;
 }
 
-/** Default expert action noise (SPEC.md section 6). */
+/** Default expert action noise (docs/spec.md section 6). */
 export const EXPERT_NOISE = 0.5;
 
 export class NoisyExpert {

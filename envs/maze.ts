@@ -1,4 +1,4 @@
-// PointMaze maps, evaluation tasks and grid helpers (SPEC.md section 5).
+// PointMaze maps, evaluation tasks and grid helpers (docs/spec.md section 5).
 //
 // Coordinates: cell (i, j) is row i, column j of the map; its centre is x = 4j - 4, y = 4i - 4, so
 // rows run along the y axis and cell (1, 1) sits at the origin. Every map has a wall border, and
@@ -44,7 +44,7 @@ export interface MazeSpec {
   yMax: number;
 }
 
-// Maps as in SPEC.md section 5 (1 = wall, row i = 0 first).
+// Maps as in docs/spec.md section 5 (1 = wall, row i = 0 first).
 const MAPS: Record<MazeName, readonly string[]> = {
   medium: ['11111111', '10011001', '10010001', '11000111', '10010001', '10100101', '10001001', '11111111'],
   large: [
@@ -85,7 +85,7 @@ const MAPS: Record<MazeName, readonly string[]> = {
   ],
 };
 
-// Evaluation tasks, start cell -> goal cell (SPEC.md section 5).
+// Evaluation tasks, start cell -> goal cell (docs/spec.md section 5).
 const TASKS: Record<MazeName, readonly (readonly [Cell, Cell])[]> = {
   medium: [
     [

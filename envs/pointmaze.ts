@@ -1,8 +1,8 @@
-// PointMaze dynamics (SPEC.md section 5): a ball moved directly by its action, pushed out of the
+// PointMaze dynamics (docs/spec.md section 5): a ball moved directly by its action, pushed out of the
 // maze's wall blocks, with the teleport maze's teleporters.
 //
 // The reference is a MuJoCo point mass. We replace its physics by a kinematic rule that reproduces
-// what SPEC.md measured in it:
+// what docs/spec.md measured in it:
 //   - position += 0.2 * clip(action, -1, 1) exactly when no wall is touched;
 //   - a step into a wall keeps its component along the wall and loses the component into it;
 //   - the ball centre never comes closer than the ball radius to any wall block.
@@ -17,7 +17,7 @@ import { Rng } from '../rng/rng.ts';
 
 /**
  * Ball radius in world units. The reference ball is a MuJoCo sphere of size 0.7 with soft contact;
- * SPEC.md measured the ball centre settling 0.55-0.7 from a wall surface, so a hard-contact radius of
+ * docs/spec.md measured the ball centre settling 0.55-0.7 from a wall surface, so a hard-contact radius of
  * 0.6 sits in that band (walls keep the centre exactly 0.6 from their surface here).
  */
 export const BALL_RADIUS = 0.6;

@@ -1,5 +1,5 @@
 // Rendering: a top-down picture of a maze (walls, teleporters, ball, goal, subgoal, trajectories)
-// and the 64 x 64 pixel observations of SPEC.md section 8. Pure typed-array code, deterministic (only
+// and the 64 x 64 pixel observations of docs/spec.md section 8. Pure typed-array code, deterministic (only
 // IEEE +, -, *, /, sqrt and rounding), no canvas, so it runs in Node, in workers and in browsers.
 //
 // Orientation: pictures are drawn with world y growing downwards, so row 0 of the map is the top row
@@ -320,7 +320,7 @@ function segmentCoverage(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pixel observations (SPEC.md section 8).
+// Pixel observations (docs/spec.md section 8).
 
 /**
  * Side of the square world window a pixel observation shows, centred on the ball. The reference

@@ -1,4 +1,4 @@
-// Evaluation (SPEC.md section 7): the evaluation tasks of a maze, N episodes each, deterministic
+// Evaluation (docs/spec.md section 7): the evaluation tasks of a maze, N episodes each, deterministic
 // actions; all episodes stepped in lockstep with one batched policy call per step. The policy is any
 // function from (observations, goals) to actions, so the same protocol runs a training-time session
 // and an exported model through the runtime.

@@ -11,7 +11,7 @@ const sha = (...arrays: ArrayBufferView[]) => {
   return h.digest('hex');
 };
 
-/** Episode count and length per SPEC.md section 6. */
+/** Episode count and length per docs/spec.md section 6. */
 const EXPECTED: Record<string, [episodes: number, length: number]> = {
   'pointmaze-medium-navigate': [1000, 1001],
   'pointmaze-large-navigate': [1000, 1001],
@@ -43,7 +43,7 @@ test('dataset names and parseEnvName', () => {
   assert.throws(() => datasetSpec('pointmaze-medium'), /names an environment, not a dataset/);
 });
 
-test('dataset sizes match SPEC.md for every name (train and validation split)', () => {
+test('dataset sizes match docs/spec.md for every name (train and validation split)', () => {
   for (const name of DATASET_NAMES) {
     const [episodes, length] = EXPECTED[name]!;
     const train = datasetSpec(name);

@@ -1,4 +1,4 @@
-// Loss values on a tiny hand-built batch equal the SPEC.md section 2 formulas, computed here
+// Loss values on a tiny hand-built batch equal the docs/spec.md section 2 formulas, computed here
 // independently in plain TypeScript (float64) from the same parameters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

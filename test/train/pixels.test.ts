@@ -1,4 +1,4 @@
-// Pixels (SPEC.md section 8), CI-sized: a visual dataset of uint8 frames, HIQL with its impala
+// Pixels (docs/spec.md section 8), CI-sized: a visual dataset of uint8 frames, HIQL with its impala
 // encoders trained on it, evaluated on rendered frames, exported with uint8 inputs and run by the
 // runtime, which must agree with the training-side policy graph.
 import { test } from 'node:test';
