@@ -451,7 +451,8 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
     const rule = GRAD_RULES[node.opType];
     if (!rule)
       throw new Error(
-        `no gradient rule for op '${node.opType}' (node '${node.name}') on the path from [${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`,
+        `no gradient rule for op '${node.opType}' (node '${node.name}') on the path from ` +
+          `[${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`,
       );
     const x = node.inputs.map((n) => (n ? g.tensor(n) : null));
     const y = node.outputs.map((o) => g.tensor(o));

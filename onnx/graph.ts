@@ -246,7 +246,8 @@ export class Graph {
       outs = rule(this, [...inputs], attrs, name);
     } catch (e) {
       const err = e as Error;
-      const msg = `node '${name}' (${opType}, inputs ${inputs.map((x) => (x ? `${x.name}${shapeToString(x.shape)}:${x.dtype}` : '<none>')).join(', ')}): ${err.message}`;
+      const described = inputs.map((x) => (x ? `${x.name}${shapeToString(x.shape)}:${x.dtype}` : '<none>')).join(', ');
+      const msg = `node '${name}' (${opType}, inputs ${described}): ${err.message}`;
       throw err instanceof RangeError ? new RangeError(msg) : err instanceof TypeError ? new TypeError(msg) : new Error(msg);
     }
     const count = opts.outputs ?? outs.length;

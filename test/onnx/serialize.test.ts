@@ -80,7 +80,7 @@ async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
   return r;
 }
 
-test('a graph serialised with toBytes and loaded with Graph.fromBytes has the same nodes, initializers, inputs, outputs and metadata', async () => {
+test('toBytes then Graph.fromBytes gives the same nodes, initializers, inputs, outputs and metadata', async () => {
   const { g, feeds } = richGraph();
   const metadata = { 'hiql/config': JSON.stringify({ tau: 0.7 }), producer: 'serialize.test', empty: '' };
   const bytes = g.toBytes({ metadata, opset: 17, irVersion: 8 });
