@@ -4,7 +4,9 @@
 // ReduceMean and ReduceMax still take `axes` as an attribute.
 import {
   Graph,
+  ONNX_DTYPE,
   SHAPE_RULES,
+  dtypeOfOnnx,
   isFloat,
   isStatic,
   shapeToString,
@@ -167,9 +169,7 @@ SHAPE_RULES.set('Clip', (_g, [x, lo, hi]) => {
 });
 SHAPE_RULES.set('Cast', (_g, [x], attrs) => {
   const to = attrInt(attrs, 'to', 0);
-  const dt = (Object.entries({ 1: 'float32', 2: 'uint8', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' }) as [string, DType][]).find(
-    ([k]) => Number(k) === to,
-  )?.[1];
+  const dt = dtypeOfOnnx(to);
   if (!dt) throw new TypeError(`Cast to unsupported type ${to}`);
   return [{ dtype: dt, shape: x!.shape }];
 });
@@ -550,7 +550,7 @@ function binary(op: string): Binary {
   return function (this: Graph, a: Operand, b: Operand): Tensor {
     if (typeof a === 'number' && typeof b === 'number') throw new TypeError(`${op}: at least one operand must be a tensor`);
     const dt = typeof a === 'number' ? (b as Tensor).dtype : (a as Tensor).dtype;
-    return this.node(op, [this.lift(a, dt), this.lift(b, typeof b === 'number' && op === 'Pow' ? dt : dt)])[0]!;
+    return this.node(op, [this.lift(a, dt), this.lift(b, dt)])[0]!;
   };
 }
 function unary(op: string): Unary {
@@ -603,8 +603,7 @@ P.clip = function (this: Graph, x: Tensor, min?: number, max?: number) {
   ])[0]!;
 };
 P.cast = function (this: Graph, x: Tensor, to: DType) {
-  const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 }[to];
-  return this.node('Cast', [x], { to: int(code) })[0]!;
+  return this.node('Cast', [x], { to: int(ONNX_DTYPE[to]) })[0]!;
 };
 P.matMul = function (this: Graph, a: Tensor, b: Tensor) {
   return this.node('MatMul', [a, b])[0]!;
