@@ -90,9 +90,19 @@ export function typedArrayFor(dtype: DType, n: number): TypedArray {
   }
 }
 
+/**
+ * What a shape rule may ask of its graph: the value of a constant input, a fresh symbolic dimension.
+ * (Narrower than Graph, so that the op table's type, which declares Graph's op methods, does not
+ * depend on Graph's own members.)
+ */
+export interface ShapeContext {
+  constValue(t: Tensor): ConstTensor | undefined;
+  unknownDim(): string;
+}
+
 /** Shape inference: given the node's input tensors and attributes, returns output (dtype, shape) pairs. */
 export type InferFn = (
-  g: Graph,
+  g: ShapeContext,
   inputs: (Tensor | null)[],
   attrs: Readonly<Record<string, Attr>>,
   nodeName: string,
@@ -101,7 +111,7 @@ export type InferFn = (
 /** Registry of shape-inference rules, filled by ops.ts. The set of keys is the set of supported ops. */
 export const SHAPE_RULES = new Map<string, InferFn>();
 
-export class Graph {
+export class Graph implements ShapeContext {
   readonly nodes: Node[] = [];
   readonly values = new Map<string, Tensor>();
   readonly inputs: Tensor[] = [];
