@@ -358,7 +358,7 @@ function convWeightGrad(g: Graph, a: Tensor, dY: Tensor, strides: number[], pads
   return g.transpose(g.slice(full, [0, 0], kernel, [2, 3]), [1, 0, 2, 3]);
 }
 
-/** Ops whose outputs carry no gradient to their inputs (comparisons, shapes, integer and random ops). */
+/** Ops of the builder whose outputs carry no gradient to their inputs (comparisons, shapes, integer-valued ops). */
 export const NO_GRADIENT: ReadonlySet<string> = new Set([
   'Shape',
   'Size',
@@ -373,17 +373,10 @@ export const NO_GRADIENT: ReadonlySet<string> = new Set([
   'Xor',
   'ConstantOfShape',
   'ArgMax',
-  'ArgMin',
   'Sign',
   'Floor',
   'Ceil',
   'Round',
-  'RandomUniform',
-  'RandomNormal',
-  'RandomUniformLike',
-  'RandomNormalLike',
-  'Range',
-  'NonZero',
 ]);
 
 /** Reduces a gradient of a broadcast shape back to `target`'s shape (sum over broadcast axes). */
