@@ -88,7 +88,8 @@ function requireFloat(t: Tensor, op: string): void {
   if (!isFloat(t.dtype)) throw new TypeError(`${op} needs a float tensor, got ${t.dtype}`);
 }
 
-function constInts(g: ShapeContext, t: Tensor | null | undefined, what: string): number[] {
+/** The values of an int64 constant input (axes, sizes, pads); a computed or missing one is a RangeError naming `what`. */
+export function constInts(g: ShapeContext, t: Tensor | null | undefined, what: string): number[] {
   if (!t) throw new RangeError(`${what} is required`);
   const c = g.constValue(t);
   if (!c) throw new RangeError(`${what} must be a constant (initializer), '${t.name}' is computed`);
