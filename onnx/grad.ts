@@ -5,7 +5,7 @@
 // Ops whose outputs carry no gradient are listed in NO_GRADIENT; any other op on a differentiated path
 // is an error that names it.
 import { Graph, isFloat, isStatic, shapeToString, type Node, type Tensor } from './graph.ts';
-import { attrFloat, attrInt, attrInts } from './ops.ts';
+import { attrFloat, attrInt, attrInts, constInts } from './ops.ts';
 
 export interface GradContext {
   g: Graph;
@@ -20,17 +20,19 @@ export interface GradContext {
 
 export type GradRule = (c: GradContext) => (Tensor | null)[];
 
-const constAxes = (g: Graph, t: Tensor | null | undefined): number[] | undefined => {
-  if (!t) return undefined;
-  const c = g.constValue(t);
-  if (!c) throw new Error(`axes '${t.name}' must be a constant to differentiate through it`);
-  return Array.from(c.data as BigInt64Array, Number);
-};
+/** An optional int64 constant input (the node's shape rule already required it to be a constant). */
+const constAxes = (g: Graph, t: Tensor | null | undefined, what: string): number[] | undefined => (t ? constInts(g, t, what) : undefined);
+
+/** x's shape as a Reshape or Expand target: its dimensions when static, else Shape(x). */
+const shapeOf = (g: Graph, x: Tensor): readonly number[] | Tensor => (isStatic(x.shape) ? x.shape : g.shape(x));
+
+/** Reshape, Squeeze, Unsqueeze: dY reshaped back to the input's shape. */
+const reshapeBack: GradRule = ({ g, x, dy }) => [g.reshape(dy[0]!, shapeOf(g, x[0]!)), null];
 
 /** Reduction axes of `node` normalised to non-negative, all axes when none are given. */
 function reduceAxes(c: GradContext): number[] {
   const rank = c.x[0]!.shape.length;
-  const axes = c.node.opType === 'ReduceSum' ? constAxes(c.g, c.x[1]) : attrInts(c.node.attrs, 'axes');
+  const axes = c.node.opType === 'ReduceSum' ? constAxes(c.g, c.x[1], 'ReduceSum axes') : attrInts(c.node.attrs, 'axes');
   return (axes && axes.length ? axes : c.x[0]!.shape.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
 }
 
@@ -41,7 +43,7 @@ function expandReduced(c: GradContext, dy: Tensor): Tensor {
   const axes = reduceAxes(c);
   const keep = attrInt(c.node.attrs, 'keepdims', 1) === 1;
   const dk = keep ? dy : g.unsqueeze(dy, axes);
-  return g.expand(dk, isStatic(x.shape) ? (x.shape as number[]) : g.shape(x));
+  return g.expand(dk, shapeOf(g, x));
 }
 
 /** Number of elements reduced by a reduction node, as a scalar of the input's dtype. */
@@ -163,9 +165,9 @@ export const GRAD_RULES: Record<string, GradRule> = {
   },
   Slice: ({ g, x, y, dy, node }) => {
     const xs = x[0]!;
-    const starts = constAxes(g, x[1])!;
-    const axes = constAxes(g, x[3]) ?? starts.map((_, i) => i);
-    const steps = constAxes(g, x[4]) ?? starts.map(() => 1);
+    const starts = constAxes(g, x[1], 'Slice starts')!;
+    const axes = constAxes(g, x[3], 'Slice axes') ?? starts.map((_, i) => i);
+    const steps = constAxes(g, x[4], 'Slice steps') ?? starts.map(() => 1);
     if (steps.some((s) => s !== 1)) throw new Error(`Slice '${node.name}': gradient implemented for step 1 only`);
     const rank = xs.shape.length;
     const pads = new Array<number>(2 * rank).fill(0);
@@ -181,9 +183,9 @@ export const GRAD_RULES: Record<string, GradRule> = {
     });
     return [g.pad(dy[0]!, pads), null, null, null, null];
   },
-  Reshape: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
-  Squeeze: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
-  Unsqueeze: ({ g, x, dy }) => [g.reshape(dy[0]!, isStatic(x[0]!.shape) ? (x[0]!.shape as number[]) : g.shape(x[0]!)), null],
+  Reshape: reshapeBack,
+  Squeeze: reshapeBack,
+  Unsqueeze: reshapeBack,
   Transpose: ({ g, x, dy, node }) => {
     const rank = x[0]!.shape.length;
     const perm = attrInts(node.attrs, 'perm') ?? [...Array(rank).keys()].reverse();
@@ -193,7 +195,7 @@ export const GRAD_RULES: Record<string, GradRule> = {
   },
   Pad: ({ g, x, dy, node }) => {
     const xs = x[0]!;
-    const pads = constAxes(g, x[1])!;
+    const pads = constAxes(g, x[1], 'Pad pads')!;
     const rank = xs.shape.length;
     if (pads.some((p) => p < 0)) throw new Error(`Pad '${node.name}': gradient implemented for non-negative pads`);
     const dims = xs.shape.map((d, i) => (typeof d === 'number' ? d : pads[i] === 0 && pads[i + rank] === 0 ? null : NaN));
@@ -358,7 +360,7 @@ function convWeightGrad(g: Graph, a: Tensor, dY: Tensor, strides: number[], pads
   return g.transpose(g.slice(full, [0, 0], kernel, [2, 3]), [1, 0, 2, 3]);
 }
 
-/** Ops whose outputs carry no gradient to their inputs (comparisons, shapes, integer and random ops). */
+/** Ops of the builder whose outputs carry no gradient to their inputs (comparisons, shapes, integer-valued ops). */
 export const NO_GRADIENT: ReadonlySet<string> = new Set([
   'Shape',
   'Size',
@@ -373,17 +375,10 @@ export const NO_GRADIENT: ReadonlySet<string> = new Set([
   'Xor',
   'ConstantOfShape',
   'ArgMax',
-  'ArgMin',
   'Sign',
   'Floor',
   'Ceil',
   'Round',
-  'RandomUniform',
-  'RandomNormal',
-  'RandomUniformLike',
-  'RandomNormalLike',
-  'Range',
-  'NonZero',
 ]);
 
 /** Reduces a gradient of a broadcast shape back to `target`'s shape (sum over broadcast axes). */
@@ -400,7 +395,7 @@ function unbroadcast(g: Graph, grad: Tensor, target: Tensor): Tensor {
   const leadAxes = [...Array(lead).keys()];
   if (oneAxes.length === 0) return g.reduceSum(grad, leadAxes, false);
   const summed = g.reduceSum(grad, [...leadAxes, ...oneAxes], true);
-  return lead === 0 ? summed : g.reshape(summed, isStatic(ts) ? (ts as number[]) : g.shape(target));
+  return lead === 0 ? summed : g.reshape(summed, shapeOf(g, target));
 }
 
 /**
@@ -451,7 +446,8 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
     const rule = GRAD_RULES[node.opType];
     if (!rule)
       throw new Error(
-        `no gradient rule for op '${node.opType}' (node '${node.name}') on the path from [${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`,
+        `no gradient rule for op '${node.opType}' (node '${node.name}') on the path from ` +
+          `[${wrt.map((w) => w.name).join(', ')}] to '${loss.name}'`,
       );
     const x = node.inputs.map((n) => (n ? g.tensor(n) : null));
     const y = node.outputs.map((o) => g.tensor(o));

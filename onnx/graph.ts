@@ -1,14 +1,9 @@
 // Graph IR and builder. A Graph holds ONNX nodes in topological (creation) order; every value has a
 // dtype and a shape checked at build time, where a dimension is a number or a symbol such as 'batch'.
-// Op helpers live in ops.ts and are attached to Graph as methods so that code reads `g.matMul(a, b)`.
-import {
-  decodeModel,
-  encodeModel,
-  type AttributeProtoObj,
-  type ModelProtoObj,
-  type TensorProtoObj,
-  type ValueInfoProtoObj,
-} from './proto.ts';
+// Op helpers live in ops.ts and are attached to Graph as methods so that code reads `g.matMul(a, b)`;
+// serialize.ts converts a Graph to and from an ONNX model (toModel, toBytes, fromBytes).
+import { graphFromBytes, graphToBytes, graphToModel, type LoadedGraph, type ModelOptions } from './serialize.ts';
+import type { ModelProtoObj } from './proto.ts';
 
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
 export type Dim = number | string;
@@ -47,8 +42,14 @@ export interface Node {
   readonly attrs: Readonly<Record<string, Attr>>;
 }
 
-export const ONNX_DTYPE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 };
-const DTYPE_OF: Record<number, DType> = { 1: 'float32', 2: 'uint8', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
+/** ONNX TensorProto.DataType code of each dtype: the one table of these codes in onnx/. */
+export const ONNX_DTYPE: Readonly<Record<DType, number>> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 };
+const DTYPE_OF = new Map(Object.entries(ONNX_DTYPE).map(([dtype, code]) => [code, dtype as DType]));
+
+/** The dtype of an ONNX TensorProto.DataType code, undefined for a type the builder does not support. */
+export function dtypeOfOnnx(code: number): DType | undefined {
+  return DTYPE_OF.get(code);
+}
 
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64';
@@ -89,9 +90,19 @@ export function typedArrayFor(dtype: DType, n: number): TypedArray {
   }
 }
 
+/**
+ * What a shape rule may ask of its graph: the value of a constant input, a fresh symbolic dimension.
+ * (Narrower than Graph, so that the op table's type, which declares Graph's op methods, does not
+ * depend on Graph's own members.)
+ */
+export interface ShapeContext {
+  constValue(t: Tensor): ConstTensor | undefined;
+  unknownDim(): string;
+}
+
 /** Shape inference: given the node's input tensors and attributes, returns output (dtype, shape) pairs. */
 export type InferFn = (
-  g: Graph,
+  g: ShapeContext,
   inputs: (Tensor | null)[],
   attrs: Readonly<Record<string, Attr>>,
   nodeName: string,
@@ -100,7 +111,7 @@ export type InferFn = (
 /** Registry of shape-inference rules, filled by ops.ts. The set of keys is the set of supported ops. */
 export const SHAPE_RULES = new Map<string, InferFn>();
 
-export class Graph {
+export class Graph implements ShapeContext {
   readonly nodes: Node[] = [];
   readonly values = new Map<string, Tensor>();
   readonly inputs: Tensor[] = [];
@@ -246,7 +257,8 @@ export class Graph {
       outs = rule(this, [...inputs], attrs, name);
     } catch (e) {
       const err = e as Error;
-      const msg = `node '${name}' (${opType}, inputs ${inputs.map((x) => (x ? `${x.name}${shapeToString(x.shape)}:${x.dtype}` : '<none>')).join(', ')}): ${err.message}`;
+      const described = inputs.map((x) => (x ? `${x.name}${shapeToString(x.shape)}:${x.dtype}` : '<none>')).join(', ');
+      const msg = `node '${name}' (${opType}, inputs ${described}): ${err.message}`;
       throw err instanceof RangeError ? new RangeError(msg) : err instanceof TypeError ? new TypeError(msg) : new Error(msg);
     }
     const count = opts.outputs ?? outs.length;
@@ -289,175 +301,26 @@ export class Graph {
     return y!;
   }
 
-  // ---- serialisation --------------------------------------------------------------------------
+  // ---- serialisation (serialize.ts) -----------------------------------------------------------
 
   /** Builds the ModelProto. Only nodes needed for the outputs are kept; unused initializers are dropped. */
-  toModel(
-    opts: { opset?: number; irVersion?: number; metadata?: Record<string, string>; producerVersion?: string; docString?: string } = {},
-  ): ModelProtoObj {
-    const needed = new Set<string>(this.outputs.map((o) => o.name));
-    const kept: Node[] = [];
-    for (let i = this.nodes.length - 1; i >= 0; i--) {
-      const n = this.nodes[i]!;
-      if (n.outputs.some((o) => needed.has(o))) {
-        kept.push(n);
-        for (const x of n.inputs) if (x) needed.add(x);
-      }
-    }
-    kept.reverse();
-    const inputNames = new Set(this.inputs.map((t) => t.name));
-    const initializer: TensorProtoObj[] = [];
-    for (const [name, c] of this.initializers) {
-      if (needed.has(name) && !inputNames.has(name)) initializer.push(tensorProto(name, c));
-    }
-    return {
-      irVersion: opts.irVersion ?? 8,
-      opsetImport: [{ domain: '', version: opts.opset ?? 17 }],
-      producerName: 'hiql-ts',
-      producerVersion: opts.producerVersion ?? '0.1.0',
-      docString: opts.docString ?? '',
-      graph: {
-        name: this.name,
-        node: kept.map(nodeProto),
-        initializer,
-        input: this.inputs.map(valueInfo),
-        output: this.outputs.map(valueInfo),
-      },
-      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    };
+  toModel(opts: ModelOptions = {}): ModelProtoObj {
+    return graphToModel(this, opts);
   }
 
-  toBytes(opts: Parameters<Graph['toModel']>[0] = {}): Uint8Array {
-    return encodeModel(this.toModel(opts));
+  toBytes(opts: ModelOptions = {}): Uint8Array {
+    return graphToBytes(this, opts);
   }
 
   /** Rebuilds a Graph from ONNX bytes, re-running shape inference on every node. */
-  static fromBytes(bytes: Uint8Array): { graph: Graph; metadata: Record<string, string>; opset: number; irVersion: number } {
-    const model = decodeModel(bytes);
-    const gp = model.graph;
-    const g = new Graph(gp.name || 'graph');
-    for (const init of gp.initializer ?? []) g.initializer(init.name, constFromProto(init));
-    for (const vi of gp.input ?? []) {
-      if (g.initializers.has(vi.name)) continue;
-      const tt = vi.type.tensorType;
-      const dt = DTYPE_OF[tt.elemType];
-      if (!dt) throw new Error(`input '${vi.name}' has unsupported element type ${tt.elemType}`);
-      g.input(
-        vi.name,
-        dt,
-        (tt.shape?.dim ?? []).map((d) => (d.dimParam !== undefined && d.dimParam !== '' ? d.dimParam : Number(d.dimValue ?? 0))),
-      );
-    }
-    for (const np of gp.node ?? []) {
-      if (np.domain) throw new Error(`node '${np.name}': custom domain '${np.domain}' is not supported`);
-      const attrs: Record<string, Attr> = {};
-      for (const a of np.attribute ?? []) attrs[a.name] = attrFromProto(a);
-      const ins = (np.input ?? []).map((n) => (n === '' ? null : g.tensor(n)));
-      g.node(np.opType, ins, attrs, { outNames: np.output, outputs: np.output.length, name: np.name || np.opType });
-      // stopGradient's Identity nodes are recognised by the name the builder gives them.
-      if (np.opType === 'Identity' && STOP_GRADIENT_NAME.test(np.name)) g.stopped.add(np.output[0]!);
-    }
-    for (const vo of gp.output ?? []) g.outputs.push(g.tensor(vo.name));
-    const metadata: Record<string, string> = {};
-    for (const p of model.metadataProps) metadata[p.key] = p.value;
-    const opset = Number(model.opsetImport.find((o) => !o.domain)?.version ?? 0);
-    return { graph: g, metadata, opset, irVersion: Number(model.irVersion) };
+  static fromBytes(bytes: Uint8Array): LoadedGraph {
+    return graphFromBytes(bytes);
   }
 }
-
-/** Names uniqueName gives stopGradient nodes: `[scope/]StopGradient[_k]`. */
-const STOP_GRADIENT_NAME = /(^|\/)StopGradient(_\d+)?$/;
 
 function fill(dtype: DType, values: readonly number[]): TypedArray {
   const a = typedArrayFor(dtype, values.length);
   if (a instanceof BigInt64Array) values.forEach((v, i) => (a[i] = BigInt(Math.trunc(v))));
   else (a as Float32Array).set(values);
   return a;
-}
-
-function valueInfo(t: Tensor): ValueInfoProtoObj {
-  return {
-    name: t.name,
-    type: {
-      tensorType: {
-        elemType: ONNX_DTYPE[t.dtype],
-        shape: { dim: t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
-}
-
-function bytesOf(data: TypedArray): Uint8Array {
-  // Typed arrays are little-endian on every platform onnxruntime supports, as ONNX raw_data requires.
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function tensorProto(name: string, c: ConstTensor): TensorProtoObj {
-  return { name, dims: [...c.dims], dataType: ONNX_DTYPE[c.dtype], rawData: bytesOf(c.data) };
-}
-
-export function constFromProto(t: TensorProtoObj): ConstTensor {
-  const dtype = DTYPE_OF[t.dataType];
-  if (!dtype) throw new Error(`tensor '${t.name}' has unsupported data type ${t.dataType}`);
-  const dims = (t.dims ?? []).map(Number);
-  const n = dims.reduce((a, b) => a * b, 1);
-  const out = typedArrayFor(dtype, n);
-  if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== out.byteLength)
-      throw new RangeError(
-        `tensor '${t.name}': raw data has ${t.rawData.length} bytes, dims ${shapeToString(dims)} of ${dtype} need ${out.byteLength}`,
-      );
-    new Uint8Array(out.buffer).set(t.rawData);
-  } else {
-    const src = t.floatData?.length
-      ? t.floatData
-      : t.doubleData?.length
-        ? t.doubleData
-        : t.int64Data?.length
-          ? t.int64Data
-          : (t.int32Data ?? []);
-    if (src.length !== n) throw new RangeError(`tensor '${t.name}': has ${src.length} values, dims need ${n}`);
-    if (out instanceof BigInt64Array) src.forEach((v, i) => (out[i] = BigInt(v)));
-    else (out as Float32Array).set(src);
-  }
-  return { dtype, dims, data: out };
-}
-
-function nodeProto(n: Node) {
-  const attribute: AttributeProtoObj[] = Object.entries(n.attrs).map(([name, a]) => {
-    switch (a.type) {
-      case 'int':
-        return { name, type: 2, i: a.value };
-      case 'float':
-        return { name, type: 1, f: a.value };
-      case 'ints':
-        return { name, type: 7, ints: [...a.value] };
-      case 'floats':
-        return { name, type: 6, floats: [...a.value] };
-      case 'string':
-        return { name, type: 3, s: new TextEncoder().encode(a.value) };
-      case 'tensor':
-        return { name, type: 4, t: tensorProto('', a.value) };
-    }
-  });
-  return { name: n.name, opType: n.opType, domain: n.domain, input: [...n.inputs], output: [...n.outputs], attribute };
-}
-
-function attrFromProto(a: AttributeProtoObj): Attr {
-  switch (a.type) {
-    case 1:
-      return { type: 'float', value: a.f ?? 0 };
-    case 2:
-      return { type: 'int', value: Number(a.i ?? 0) };
-    case 3:
-      return { type: 'string', value: new TextDecoder().decode(a.s ?? new Uint8Array()) };
-    case 4:
-      return { type: 'tensor', value: constFromProto(a.t!) };
-    case 6:
-      return { type: 'floats', value: a.floats ?? [] };
-    case 7:
-      return { type: 'ints', value: (a.ints ?? []).map(Number) };
-    default:
-      throw new Error(`attribute '${a.name}' has unsupported type ${a.type}`);
-  }
 }

@@ -1,5 +1,6 @@
 // The ONNX engine: graph builder, ops, gradients, optimisers, sessions, trainer core, checkpoints.
 export * from './graph.ts';
+export * from './serialize.ts';
 export * from './ops.ts';
 export * from './grad.ts';
 export * from './optim.ts';

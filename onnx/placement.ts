@@ -75,7 +75,12 @@ const CHILD = `
 const [ortPath, modelPath, ep] = process.argv.slice(1);
 const ort = await import(ortPath);
 try {
-  await ort.InferenceSession.create(modelPath, { executionProviders: [ep], logSeverityLevel: 0, logVerbosityLevel: 0, graphOptimizationLevel: 'all' });
+  await ort.InferenceSession.create(modelPath, {
+    executionProviders: [ep],
+    logSeverityLevel: 0,
+    logVerbosityLevel: 0,
+    graphOptimizationLevel: 'all',
+  });
 } catch (e) {
   process.stderr.write('\\nSESSION-ERROR ' + String(e && e.message || e).replace(/\\n/g, ' ') + '\\n');
   process.exit(3);

@@ -38,12 +38,15 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
         .split('\n')
         .filter((l) => l.trim())
         .pop() ?? String(e);
-    throw new Error(`onnxruntime could not start the '${gpu}' execution provider: ${reason.trim()}. ${PROVIDER_HINTS[gpu] ?? ''}`.trim(), { cause: e });
+    const hint = PROVIDER_HINTS[gpu] ?? '';
+    throw new Error(`onnxruntime could not start the '${gpu}' execution provider: ${reason.trim()}. ${hint}`.trim(), { cause: e });
   }
 }
 
 export const PROVIDER_HINTS: Record<string, string> = {
-  cuda: 'The CUDA provider is not installed by default: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs CUDA 12 and cuDNN 9), or use cpu.',
+  cuda:
+    'The CUDA provider is not installed by default: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 ' +
+    '(needs CUDA 12 and cuDNN 9), or use cpu.',
   webgpu: 'WebGPU needs a GPU adapter (on Linux: a Vulkan driver and loader), or use cpu.',
 };
 

@@ -339,6 +339,8 @@ describe('the backward walk', () => {
     assert.deepEqual(missing, [], `ops with neither a gradient rule nor a NO_GRADIENT entry: ${missing.join(', ')}`);
     const both = Object.keys(GRAD_RULES).filter((op) => NO_GRADIENT.has(op));
     assert.deepEqual(both, [], `ops with a rule and a NO_GRADIENT entry: ${both.join(', ')}`);
+    const unknown = [...Object.keys(GRAD_RULES), ...NO_GRADIENT].filter((op) => !SHAPE_RULES.has(op));
+    assert.deepEqual(unknown, [], `gradient entries for ops the builder does not support: ${unknown.join(', ')}`);
   });
 
   test('an op without a gradient rule on a differentiated path throws an error naming the op and node', () => {

@@ -187,7 +187,10 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
       const err = Math.abs(a - n);
       if (!(err <= rtol * Math.max(Math.abs(a), Math.abs(n)) + atol)) {
         assert.fail(
-          `${label}: d loss / d ${s.name}[${j}] = ${a} (rule) vs ${n} (finite difference), error ${err.toExponential(2)} > rtol ${rtol} / atol ${atol.toExponential(1)}\n rule:    ${Array.from(analytic, (v) => v.toPrecision(6)).join(' ')}\n numeric: ${Array.from(numeric, (v) => v.toPrecision(6)).join(' ')}`,
+          `${label}: d loss / d ${s.name}[${j}] = ${a} (rule) vs ${n} (finite difference), error ${err.toExponential(2)} ` +
+            `> rtol ${rtol} / atol ${atol.toExponential(1)}\n` +
+            ` rule:    ${Array.from(analytic, (v) => v.toPrecision(6)).join(' ')}\n` +
+            ` numeric: ${Array.from(numeric, (v) => v.toPrecision(6)).join(' ')}`,
         );
       }
     }

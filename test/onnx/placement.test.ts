@@ -21,7 +21,8 @@ test('the placement log of a WebGPU session is parsed: counts, CPU nodes, missin
   assert.ok(cpu.some((n) => n.name === 'value_loss/value/encoder/value/encoder/stack2/MaxPool_Grad/Or_6'));
   assert.deepEqual([...new Set(p.missingKernels.map((n) => n.opType))].sort(), ['Concat', 'Or']);
   const all = parsePlacementLog(
-    '[V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 1026',
+    '[V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  ' +
+      'All nodes placed on [WebGpuExecutionProvider]. Number of nodes: 1026',
   );
   assert.deepEqual([...all.counts], [['WebGpuExecutionProvider', 1026]]);
   assert.throws(() => parsePlacementLog('nothing here'), /no node placement/);
