@@ -179,7 +179,8 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
   const fv = meta['hiql.format_version'];
   if (fv === undefined) {
     throw new Error(
-      `${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' (policies are written by 'hiql export')`,
+      `${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' ` +
+        "(policies are written by 'hiql export')",
     );
   }
   if (!/^\d+$/.test(fv)) throw new Error(`${where}: 'hiql.format_version' must be a positive integer, got '${fv}'`);

@@ -1,7 +1,8 @@
 // The runtime core: a loaded policy (sessions for the policy file and, for HIQL, its companions)
 // with input validation, reused input buffers, serialised calls and explicit backend fallback.
 // Independent of which onnxruntime package runs it: the entry points (index.ts for Node, web.ts
-// for browsers) inject the module for each backend.
+// for browsers) inject the module for each backend and say how to read a companion beside the
+// policy; finding, checking and loading the files happens here, once for both.
 import { readPolicyInfo, type PolicyInfo, type PolicyRole } from './metadata.js';
 
 export type Backend = 'cpu' | 'cuda' | 'webgpu' | 'wasm';
@@ -130,7 +131,10 @@ class Runner {
     inputs.forEach((s, i) => (this.oneFeeds[s.name] = tensorFor(ort, s, this.one[i]!, 1)));
   }
 
-  /** Validates and copies the inputs into this runner's buffers; returns the feeds for batch n. */
+  /**
+   * Validates and copies the inputs into this runner's buffers; returns the feeds for batch n.
+   * Only for a call that holds the session: the buffers are shared.
+   */
   feeds(method: string, args: readonly unknown[], n: number, batch: boolean): Record<string, OrtTensor> {
     const specs = batch ? this.batchInputs : this.inputs;
     if (n === 1) {
@@ -152,6 +156,9 @@ class Runner {
   }
 }
 
+const describeData = (d: unknown): string =>
+  ArrayBuffer.isView(d) ? `${(d as unknown as ArrayLike<number>).length} values of ${typeName(d)}` : typeName(d);
+
 /** Copies `src` (n rows of spec.dim numbers) into `dst`, checking type, length and finiteness (or bytes). */
 function copyChecked(dst: Buffer, src: unknown, spec: InputSpec, n: number, method: string, batch: boolean): void {
   const what = spec.label;
@@ -172,7 +179,8 @@ function copyChecked(dst: Buffer, src: unknown, spec: InputSpec, n: number, meth
       const v = src[i];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255)
         throw new RangeError(
-          `${method}: ${where(i)} is ${String(v)}; pixel frames must be integers 0..255 (a Uint8Array of ${spec.shape?.join(' x ') ?? spec.dim} per row)`,
+          `${method}: ${where(i)} is ${String(v)}; pixel frames must be integers 0..255 ` +
+            `(a Uint8Array of ${spec.shape?.join(' x ') ?? spec.dim} per row)`,
         );
       dst[i] = v;
     }
@@ -222,8 +230,11 @@ const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[
   },
 };
 
+type CompanionRole = 'low_policy' | 'goal_rep';
+const COMPANION_ROLES: readonly CompanionRole[] = ['low_policy', 'goal_rep'];
+
 /** Checks a companion's metadata against the policy it belongs to. */
-function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: 'low_policy' | 'goal_rep', name: string): void {
+function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: CompanionRole, name: string): void {
   const bad = (what: string) => {
     throw new Error(`'${name}' is not the ${role} companion of this policy: ${what}`);
   };
@@ -250,23 +261,23 @@ interface LoadedSessions {
   phi: Runner | null;
 }
 
-async function createSessions(
-  backend: Backend,
-  provider: OrtProvider,
-  threads: number | undefined,
-  extra: Record<string, unknown> | undefined,
-  models: { role: PolicyRole; source: ModelSource; info: PolicyInfo }[],
-): Promise<LoadedSessions> {
-  const ort = await provider.module(backend, threads);
+interface CheckedModel {
+  role: PolicyRole;
+  source: ModelSource;
+  info: PolicyInfo;
+}
+
+async function createSessions(backend: Backend, provider: OrtProvider, o: LoadOptions, models: CheckedModel[]): Promise<LoadedSessions> {
+  const ort = await provider.module(backend, o.threads);
   const options: Record<string, unknown> = {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
-    intraOpNumThreads: threads ?? 1,
+    intraOpNumThreads: o.threads ?? 1,
     interOpNumThreads: 1,
     enableCpuMemArena: true,
     enableMemPattern: true,
-    ...extra,
+    ...o.sessionOptions,
   };
   const created: OrtSession[] = [];
   const runners: Partial<Record<PolicyRole, Runner>> = {};
@@ -279,9 +290,9 @@ async function createSessions(
       for (const s of inputs)
         if (!session.inputNames.includes(s.name))
           throw new Error(`'${m.source.name}' (${m.role}) has no input '${s.name}'; its inputs: ${session.inputNames.join(', ')}`);
-      for (const o of io.outputs(m.info))
-        if (!session.outputNames.includes(o))
-          throw new Error(`'${m.source.name}' (${m.role}) has no output '${o}'; its outputs: ${session.outputNames.join(', ')}`);
+      for (const out of io.outputs(m.info))
+        if (!session.outputNames.includes(out))
+          throw new Error(`'${m.source.name}' (${m.role}) has no output '${out}'; its outputs: ${session.outputNames.join(', ')}`);
       runners[m.role] = new Runner(ort, session, inputs);
     }
   } catch (e) {
@@ -291,15 +302,11 @@ async function createSessions(
   return { ort, policy: runners.policy!, low: runners.low_policy ?? null, phi: runners.goal_rep ?? null };
 }
 
-/**
- * Loads a policy from its bytes (and, for HIQL, its companions' bytes) on `provider`. Entry points
- * call this after reading files or URLs.
- */
 /** Companion models given as bytes in `options.companions`, checked for type. */
 export function companionsFromOptions(options: LoadOptions): { low_policy?: ModelSource; goal_rep?: ModelSource } {
   const given = options.companions ?? {};
   const companions: { low_policy?: ModelSource; goal_rep?: ModelSource } = {};
-  for (const role of ['low_policy', 'goal_rep'] as const) {
+  for (const role of COMPANION_ROLES) {
     const b = given[role];
     if (b !== undefined) {
       if (!(b instanceof Uint8Array)) throw new TypeError(`loadPolicy: options.companions.${role} must be a Uint8Array, got ${typeof b}`);
@@ -309,14 +316,11 @@ export function companionsFromOptions(options: LoadOptions): { low_policy?: Mode
   return companions;
 }
 
-export async function createPolicy(
-  main: ModelSource,
-  companions: { low_policy?: ModelSource; goal_rep?: ModelSource },
-  options: LoadOptions,
-  provider: OrtProvider,
-): Promise<Policy> {
-  const o = options ?? {};
-  if (typeof o !== 'object') throw new TypeError(`loadPolicy: options must be an object, got ${typeName(o)}`);
+/** Reads a companion file named in the policy's metadata (beside the policy's file or URL). */
+export type CompanionReader = (file: string, role: CompanionRole) => Promise<ModelSource>;
+
+function checkOptions(o: LoadOptions, provider: OrtProvider): Backend {
+  if (o === null || typeof o !== 'object') throw new TypeError(`loadPolicy: options must be an object, got ${typeName(o)}`);
   const backend = o.backend ?? provider.defaultBackend;
   if (!BACKENDS.includes(backend))
     throw new RangeError(`loadPolicy: unknown backend '${String(backend)}'; valid backends here: ${provider.backends.join(', ')}`);
@@ -332,17 +336,48 @@ export async function createPolicy(
     );
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1))
     throw new RangeError(`loadPolicy: threads must be a positive integer, got ${String(o.threads)}`);
+  return backend;
+}
 
+/**
+ * Loads a policy from its bytes (and, for HIQL, its companions' bytes) on `provider`. Entry points
+ * call this after reading files or URLs.
+ */
+export function createPolicy(
+  main: ModelSource,
+  companions: { low_policy?: ModelSource; goal_rep?: ModelSource },
+  options: LoadOptions,
+  provider: OrtProvider,
+): Promise<Policy> {
+  return loadFrom(main, options ?? {}, provider, companions, null);
+}
+
+/**
+ * The loader behind every entry point: checks the options, reads the policy's metadata (once), finds
+ * its companions (`given`, options.companions, or read by `readCompanion` as the metadata names them), checks each file
+ * (its metadata against the policy's) and creates the sessions.
+ */
+export async function loadFrom(
+  main: ModelSource,
+  o: LoadOptions,
+  provider: OrtProvider,
+  given: { low_policy?: ModelSource; goal_rep?: ModelSource },
+  readCompanion: CompanionReader | null,
+): Promise<Policy> {
+  const backend = checkOptions(o, provider);
+  const companions = { ...companionsFromOptions(o), ...given };
   const info = readPolicyInfo(main.bytes, main.name);
   if (info.role !== 'policy') {
     throw new Error(
-      `'${main.name}' is the ${info.role} companion of a policy, not a policy; load the policy file itself (NAME.onnx), which finds its companions`,
+      `'${main.name}' is the ${info.role} companion of a policy, not a policy; ` +
+        'load the policy file itself (NAME.onnx), which finds its companions',
     );
   }
-  const models: { role: PolicyRole; source: ModelSource; info: PolicyInfo }[] = [{ role: 'policy', source: main, info }];
+  const models: CheckedModel[] = [{ role: 'policy', source: main, info }];
   if (info.hierarchical) {
-    for (const role of ['low_policy', 'goal_rep'] as const) {
-      const src = companions[role];
+    for (const role of COMPANION_ROLES) {
+      const file = info.companions[role];
+      const src = companions[role] ?? (file !== undefined && readCompanion ? await readCompanion(file, role) : undefined);
       if (!src) continue;
       const ci = readPolicyInfo(src.bytes, src.name);
       checkCompanion(info, ci, role, src.name);
@@ -360,23 +395,26 @@ export async function createPolicy(
     // exported since pad that convolution to 8 channels, but none has been re-checked on a GPU yet.
     if (backend === 'webgpu' && info.obsDtype === 'uint8')
       throw new Error(
-        "pixel policies are not validated on WebGPU (onnxruntime 1.30's WebGPU Conv over 6 input channels differs from the CPU); use cpu or wasm",
+        "pixel policies are not validated on WebGPU (onnxruntime 1.30's WebGPU Conv over 6 input channels differs from the CPU); " +
+          'use cpu or wasm',
       );
-    sessions = await createSessions(backend, provider, o.threads, o.sessionOptions, models);
+    sessions = await createSessions(backend, provider, o, models);
   } catch (e) {
     const reason = errorMessage(e);
     if (o.fallback === undefined || o.fallback === backend) {
+      const to = provider.backends.includes('cpu') ? 'cpu' : 'wasm';
       const hint =
         o.fallback === undefined && (backend === 'cuda' || backend === 'webgpu')
-          ? `; ${BACKEND_HINT[backend]}, or pass { fallback: '${provider.backends.includes('cpu') ? 'cpu' : 'wasm'}' } to fall back explicitly`
+          ? `; ${BACKEND_HINT[backend]}, or pass { fallback: '${to}' } to fall back explicitly`
           : '';
       throw new Error(`backend '${backend}' (${provider.engine(backend)}) could not load '${main.name}': ${reason}${hint}`, { cause: e });
     }
     try {
-      sessions = await createSessions(o.fallback, provider, o.threads, o.sessionOptions, models);
+      sessions = await createSessions(o.fallback, provider, o, models);
     } catch (e2) {
       throw new Error(
-        `backend '${backend}' could not load '${main.name}' (${reason}), and neither could the fallback '${o.fallback}': ${errorMessage(e2)}`,
+        `backend '${backend}' could not load '${main.name}' (${reason}), ` +
+          `and neither could the fallback '${o.fallback}': ${errorMessage(e2)}`,
         { cause: e2 },
       );
     }
@@ -390,6 +428,15 @@ const BACKEND_HINT = {
   cuda: "the CUDA backend needs onnxruntime-node's CUDA provider libraries and CUDA 12 with cuDNN 9 on this machine",
   webgpu: 'the WebGPU backend needs a WebGPU adapter (a GPU with a Vulkan, Metal or D3D12 driver; in browsers, navigator.gpu)',
 };
+
+/** Output `name` of a run of n rows: width float32 values per row. */
+function checkedOutput(method: string, r: Record<string, OrtTensor>, name: string, width: number, n: number): Float32Array {
+  const d = r[name]?.data;
+  const size = n * width;
+  if (!(d instanceof Float32Array) || d.length !== size)
+    throw new Error(`${method}: output '${name}' should be ${size} float32 values, got ${describeData(d)}`);
+  return d;
+}
 
 const FETCH_ACTION = ['action'] as const;
 const FETCH_SUBGOAL = ['subgoal'] as const;
@@ -429,16 +476,20 @@ export class Policy {
     return { low_policy: this.low !== null, goal_rep: this.phi !== null };
   }
 
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy) await new Promise<void>((r) => this.waiting.push(r));
-    this.busy = true;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.busy = false;
+  /** Takes the lock: undefined if it was free (taken now, synchronously), else a promise of the handover. */
+  private lock(): Promise<void> | undefined {
+    if (!this.busy) {
+      this.busy = true;
+      return undefined;
     }
+    return new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  /** Hands the lock to the next waiting call, or frees it. */
+  private unlock(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
   }
 
   private check(method: string): void {
@@ -464,100 +515,98 @@ export class Policy {
     if (!r) {
       const file = this.info.companions[role];
       throw new Error(
-        `policy.${method}: the ${role} companion${file ? ` '${file}'` : ''} was not loaded; load the policy from its file or URL with the companion beside it, or pass it in options.companions.${role}`,
+        `policy.${method}: the ${role} companion${file ? ` '${file}'` : ''} was not loaded; ` +
+          `load the policy from its file or URL with the companion beside it, or pass it in options.companions.${role}`,
       );
     }
     return r;
   }
 
-  /** One session run under the lock (inlined rather than via exclusive(): one async layer less per call). */
+  /** One session run under the lock; the outputs are checked for size. */
   private async run(
     method: string,
     runner: Runner,
     args: readonly unknown[],
     n: number,
     fetches: readonly string[],
+    widths: readonly number[],
     batch = false,
-  ): Promise<Record<string, OrtTensor>> {
-    if (this.busy) await new Promise<void>((r) => this.waiting.push(r));
-    this.busy = true;
+  ): Promise<Float32Array[]> {
+    const m = `policy.${method}`;
+    const wait = this.lock();
+    let r: Record<string, OrtTensor>;
     try {
+      if (wait) await wait;
       this.check(method);
       // Inputs are validated and copied only now, when this call has the session: the buffers are shared.
-      return await runner.session.run(runner.feeds(`policy.${method}`, args, n, batch), fetches);
+      r = await runner.session.run(runner.feeds(m, args, n, batch), fetches);
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.busy = false;
+      this.unlock();
     }
-  }
-
-  private out(r: Record<string, OrtTensor>, name: string, size: number): Float32Array {
-    const d = r[name]?.data;
-    if (!(d instanceof Float32Array) || d.length !== size) throw new Error(`policy: output '${name}' is not ${size} float32 values`);
-    return d;
+    return fetches.map((name, i) => checkedOutput(m, r, name, widths[i]!, n));
   }
 
   /** The action for one observation and goal (deterministic, within the action bounds). */
   async act(observation: Numeric, goal: Numeric): Promise<Float32Array> {
-    const r = await this.run('act', this.policyRunner, [observation, goal], 1, FETCH_ACTION);
-    return this.out(r, 'action', this.info.actionDim);
+    const [a] = await this.run('act', this.policyRunner, [observation, goal], 1, FETCH_ACTION, [this.info.actionDim]);
+    return a!;
   }
 
   /** Actions [n * actionDim] for n observations and goals, row-major [n * obsDim], [n * goalDim]. */
   async actBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     this.checkN('actBatch', n);
-    const r = await this.run('actBatch', this.policyRunner, [observations, goals], n, FETCH_ACTION, true);
-    return this.out(r, 'action', n * this.info.actionDim);
+    const [a] = await this.run('actBatch', this.policyRunner, [observations, goals], n, FETCH_ACTION, [this.info.actionDim], true);
+    return a!;
   }
 
   /** HIQL: the subgoal latent [repDim] the high level proposes for this observation and goal. */
   async subgoal(observation: Numeric, goal: Numeric): Promise<Float32Array> {
     this.hier('subgoal');
-    const r = await this.run('subgoal', this.policyRunner, [observation, goal], 1, FETCH_SUBGOAL);
-    return this.out(r, 'subgoal', this.info.repDim!);
+    const [z] = await this.run('subgoal', this.policyRunner, [observation, goal], 1, FETCH_SUBGOAL, [this.info.repDim!]);
+    return z!;
   }
 
   async subgoalBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     this.hier('subgoalBatch');
     this.checkN('subgoalBatch', n);
-    const r = await this.run('subgoalBatch', this.policyRunner, [observations, goals], n, FETCH_SUBGOAL, true);
-    return this.out(r, 'subgoal', n * this.info.repDim!);
+    const [z] = await this.run('subgoalBatch', this.policyRunner, [observations, goals], n, FETCH_SUBGOAL, [this.info.repDim!], true);
+    return z!;
   }
 
   /** HIQL: action and subgoal latent from one run of the policy (action = actTowards(observation, subgoal)). */
   async actWithSubgoal(observation: Numeric, goal: Numeric): Promise<{ action: Float32Array; subgoal: Float32Array }> {
     this.hier('actWithSubgoal');
-    const r = await this.run('actWithSubgoal', this.policyRunner, [observation, goal], 1, FETCH_BOTH);
-    return { action: this.out(r, 'action', this.info.actionDim), subgoal: this.out(r, 'subgoal', this.info.repDim!) };
+    const widths = [this.info.actionDim, this.info.repDim!];
+    const [action, subgoal] = await this.run('actWithSubgoal', this.policyRunner, [observation, goal], 1, FETCH_BOTH, widths);
+    return { action: action!, subgoal: subgoal! };
   }
 
   /** HIQL: the low level's action towards a given subgoal latent (the low_policy companion). */
   async actTowards(observation: Numeric, subgoal: Numeric): Promise<Float32Array> {
     const low = this.companion('actTowards', 'low_policy');
-    const r = await this.run('actTowards', low, [observation, subgoal], 1, FETCH_ACTION);
-    return this.out(r, 'action', this.info.actionDim);
+    const [a] = await this.run('actTowards', low, [observation, subgoal], 1, FETCH_ACTION, [this.info.actionDim]);
+    return a!;
   }
 
   async actTowardsBatch(observations: Numeric, subgoals: Numeric, n: number): Promise<Float32Array> {
     const low = this.companion('actTowardsBatch', 'low_policy');
     this.checkN('actTowardsBatch', n);
-    const r = await this.run('actTowardsBatch', low, [observations, subgoals], n, FETCH_ACTION, true);
-    return this.out(r, 'action', n * this.info.actionDim);
+    const [a] = await this.run('actTowardsBatch', low, [observations, subgoals], n, FETCH_ACTION, [this.info.actionDim], true);
+    return a!;
   }
 
   /** HIQL: the goal representation phi([observation; goal]) (the goal_rep companion), [repDim]. */
   async goalRep(observation: Numeric, goal: Numeric): Promise<Float32Array> {
     const phi = this.companion('goalRep', 'goal_rep');
-    const r = await this.run('goalRep', phi, [observation, goal], 1, FETCH_REP);
-    return this.out(r, 'representation', this.info.repDim!);
+    const [r] = await this.run('goalRep', phi, [observation, goal], 1, FETCH_REP, [this.info.repDim!]);
+    return r!;
   }
 
   async goalRepBatch(observations: Numeric, goals: Numeric, n: number): Promise<Float32Array> {
     const phi = this.companion('goalRepBatch', 'goal_rep');
     this.checkN('goalRepBatch', n);
-    const r = await this.run('goalRepBatch', phi, [observations, goals], n, FETCH_REP, true);
-    return this.out(r, 'representation', n * this.info.repDim!);
+    const [r] = await this.run('goalRepBatch', phi, [observations, goals], n, FETCH_REP, [this.info.repDim!], true);
+    return r!;
   }
 
   /**
@@ -574,11 +623,16 @@ export class Policy {
   /** Releases every session; later calls throw. */
   async release(): Promise<void> {
     if (this.released) return;
-    await this.exclusive(async () => {
+    const wait = this.lock();
+    try {
+      if (wait) await wait;
+      if (this.released) return;
       this.released = true;
       const all = [this.policyRunner, this.low, this.phi].filter((r): r is Runner => r !== null);
       await Promise.all(all.map((r) => r.session.release()));
-    });
+    } finally {
+      this.unlock();
+    }
   }
 }
 
