@@ -233,25 +233,65 @@ const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[
 type CompanionRole = 'low_policy' | 'goal_rep';
 const COMPANION_ROLES: readonly CompanionRole[] = ['low_policy', 'goal_rep'];
 
-/** Checks a companion's metadata against the policy it belongs to. */
+/** Metadata keys that say what one model is, and how a difference is told (the rest are compared as is). */
+const NAMED_KEYS: [keys: string[], say: (c: PolicyInfo, m: PolicyInfo) => string][] = [
+  [['hiql.agent'], (c, m) => `it is a ${c.agent} model, the policy is ${m.agent}`],
+  [['hiql.env'], (c, m) => `it was trained on ${c.env}, the policy on ${m.env}`],
+  [
+    ['hiql.config_hash', 'hiql.config', 'hiql.preset'],
+    (c, m) =>
+      `it was exported from another config (${
+        c.configHash !== m.configHash
+          ? `hash ${c.configHash.slice(0, 12)} vs ${m.configHash.slice(0, 12)}`
+          : c.preset !== m.preset
+            ? `preset '${c.preset}' vs '${m.preset}'`
+            : 'its hiql.config differs'
+      })`,
+  ],
+  [['hiql.train_steps'], (c, m) => `it is from training step ${c.trainSteps}, the policy from step ${m.trainSteps}`],
+  [
+    ['hiql.obs_dim', 'hiql.goal_dim', 'hiql.rep_dim', 'hiql.action_dim', 'hiql.obs_dtype', 'hiql.obs_shape', 'hiql.observation_type'],
+    (c, m) => {
+      const d = (
+        [
+          ['obs', c.obsShape.join('x'), m.obsShape.join('x')],
+          ['obs dtype', c.obsDtype, m.obsDtype],
+          ['observation type', c.observationType, m.observationType],
+          ['goal', c.goalDim, m.goalDim],
+          ['rep', c.repDim, m.repDim],
+          ['action', c.actionDim, m.actionDim],
+        ] as const
+      ).filter(([, a, b]) => a !== b);
+      return `its dimensions differ (${d.map(([k, a, b]) => `${k} ${a} vs ${b}`).join(', ')})`;
+    },
+  ],
+];
+/** Keys that may differ between the files of one export. */
+const PER_FILE_KEYS = new Set(['hiql.role', 'hiql.companions']);
+
+const quote = (v: string | undefined): string => (v === undefined ? 'missing' : `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`);
+
+/**
+ * Checks a companion against the policy it belongs to: the files of one export carry the same
+ * metadata except the role (and the companion list), so every other entry must be equal.
+ */
 function checkCompanion(main: PolicyInfo, c: PolicyInfo, role: CompanionRole, name: string): void {
   const bad = (what: string) => {
     throw new Error(`'${name}' is not the ${role} companion of this policy: ${what}`);
   };
   if (c.role !== role) bad(`its role is '${c.role}'`);
-  if (c.agent !== main.agent) bad(`it is a ${c.agent} model, the policy is ${main.agent}`);
-  if (main.configHash && c.configHash && main.configHash !== c.configHash)
-    bad(`it was exported from another config (hash ${c.configHash.slice(0, 12)} vs ${main.configHash.slice(0, 12)})`);
-  if (
-    c.obsDim !== main.obsDim ||
-    c.goalDim !== main.goalDim ||
-    c.repDim !== main.repDim ||
-    c.actionDim !== main.actionDim ||
-    c.obsDtype !== main.obsDtype ||
-    c.obsShape.join() !== main.obsShape.join()
-  )
-    bad('its dimensions differ');
-  if (main.trainSteps !== c.trainSteps) bad(`it is from training step ${c.trainSteps}, the policy from step ${main.trainSteps}`);
+  const a = main.metadata;
+  const b = c.metadata;
+  const differs = (k: string) => a[k] !== b[k];
+  const problems: string[] = [];
+  const named = new Set<string>();
+  for (const [keys, say] of NAMED_KEYS) {
+    keys.forEach((k) => named.add(k));
+    if (keys.some(differs)) problems.push(say(c, main));
+  }
+  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
+    if (!named.has(k) && !PER_FILE_KEYS.has(k) && differs(k)) problems.push(`its '${k}' is ${quote(b[k])}, the policy's ${quote(a[k])}`);
+  if (problems.length > 0) bad(`${problems.join('; ')} (the files of one export carry the same metadata; keep them together)`);
 }
 
 interface LoadedSessions {

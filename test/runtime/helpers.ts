@@ -27,9 +27,9 @@ export async function makePolicy(
   dir: string,
   name: string,
   agent: AgentName,
-  o: { hidden?: number; seed?: number; step?: number; validate?: boolean } = {},
+  o: { hidden?: number; seed?: number; step?: number; validate?: boolean; env?: string } = {},
 ): Promise<TinyPolicy> {
-  const cfg = tinyConfig(agent, o.hidden ?? 32);
+  const cfg = o.env ? { ...tinyConfig(agent, o.hidden ?? 32), env: o.env } : tinyConfig(agent, o.hidden ?? 32);
   const step = buildAgentStep(agent, cfg.agentConfig, DIMS);
   const params = initAgentState(agent, step, o.seed ?? 1);
   const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: '0.1.0' };
@@ -42,6 +42,9 @@ export function tempDir(prefix = 'hiql-runtime-'): { dir: string; cleanup: () =>
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** One RegExp from several literals, for patterns too long for one line. */
+export const re = (...parts: RegExp[]): RegExp => new RegExp(parts.map((r) => r.source).join(''));
 
 /** Deterministic pseudo-random float32 values in [-lim, lim]. */
 export function randomFloats(n: number, seed: number, lim = 10): Float32Array {
