@@ -50,9 +50,10 @@ export interface PolicyInfo {
 const ROLES: readonly PolicyRole[] = ['policy', 'low_policy', 'goal_rep'];
 const AGENTS: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
 
-const describe = (source: string) => (source ? `'${source}'` : 'the model');
+export const describe = (source: string) => (source ? `'${source}'` : 'the model');
 
-class Reader {
+/** A cursor over protobuf wire-format bytes [start, end) (shared with external-data.ts). */
+export class Reader {
   pos: number;
   constructor(
     readonly b: Uint8Array,
@@ -109,7 +110,7 @@ class Reader {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+export const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The metadata_props of an ONNX model, read from the protobuf wire format without decoding the graph.

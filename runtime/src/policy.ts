@@ -3,6 +3,7 @@
 // Independent of which onnxruntime package runs it: the entry points (index.ts for Node, web.ts
 // for browsers) inject the module for each backend and say how to read a companion beside the
 // policy; finding, checking and loading the files happens here, once for both.
+import { assertSelfContained } from './external-data.js';
 import { readPolicyInfo, type PolicyInfo, type PolicyRole } from './metadata.js';
 
 export type Backend = 'cpu' | 'cuda' | 'webgpu' | 'wasm';
@@ -395,7 +396,7 @@ export function createPolicy(
 /**
  * The loader behind every entry point: checks the options, reads the policy's metadata (once), finds
  * its companions (`given`, options.companions, or read by `readCompanion` as the metadata names them), checks each file
- * (its metadata against the policy's) and creates the sessions.
+ * (no external data, metadata against the policy's) and creates the sessions.
  */
 export async function loadFrom(
   main: ModelSource,
@@ -406,6 +407,7 @@ export async function loadFrom(
 ): Promise<Policy> {
   const backend = checkOptions(o, provider);
   const companions = { ...companionsFromOptions(o), ...given };
+  assertSelfContained(main.bytes, main.name);
   const info = readPolicyInfo(main.bytes, main.name);
   if (info.role !== 'policy') {
     throw new Error(
@@ -419,6 +421,7 @@ export async function loadFrom(
       const file = info.companions[role];
       const src = companions[role] ?? (file !== undefined && readCompanion ? await readCompanion(file, role) : undefined);
       if (!src) continue;
+      assertSelfContained(src.bytes, src.name);
       const ci = readPolicyInfo(src.bytes, src.name);
       checkCompanion(info, ci, role, src.name);
       models.push({ role, source: src, info: ci });
@@ -469,12 +472,26 @@ const BACKEND_HINT = {
   webgpu: 'the WebGPU backend needs a WebGPU adapter (a GPU with a Vulkan, Metal or D3D12 driver; in browsers, navigator.gpu)',
 };
 
-/** Output `name` of a run of n rows: width float32 values per row. */
-function checkedOutput(method: string, r: Record<string, OrtTensor>, name: string, width: number, n: number): Float32Array {
+/**
+ * Output `name` of a run of n rows: width float32 values per row, all finite. A non-finite output for
+ * finite inputs means the model is broken (e.g. weights that are not what they should be): an Error,
+ * never a value handed to a controller.
+ */
+function checkedOutput(method: string, r: Record<string, OrtTensor>, name: string, width: number, n: number, batch: boolean): Float32Array {
   const d = r[name]?.data;
   const size = n * width;
   if (!(d instanceof Float32Array) || d.length !== size)
     throw new Error(`${method}: output '${name}' should be ${size} float32 values, got ${describeData(d)}`);
+  for (let i = 0; i < size; i++) {
+    const v = d[i]!;
+    if (v - v !== 0) {
+      const where = batch ? `${name}[${i}] (row ${Math.floor(i / width)}, column ${i % width})` : `${name}[${i}]`;
+      throw new Error(
+        `${method}: the model returned ${where} = ${v}; expected finite numbers (the inputs were finite), ` +
+          'so the model file is broken (weights not what they should be?) and its output is not returned',
+      );
+    }
+  }
   return d;
 }
 
@@ -562,7 +579,7 @@ export class Policy {
     return r;
   }
 
-  /** One session run under the lock; the outputs are checked for size. */
+  /** One session run under the lock; the outputs are checked: finite, of the expected size. */
   private async run(
     method: string,
     runner: Runner,
@@ -583,7 +600,7 @@ export class Policy {
     } finally {
       this.unlock();
     }
-    return fetches.map((name, i) => checkedOutput(m, r, name, widths[i]!, n));
+    return fetches.map((name, i) => checkedOutput(m, r, name, widths[i]!, n, batch));
   }
 
   /** The action for one observation and goal (deterministic, within the action bounds). */
