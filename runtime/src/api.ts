@@ -11,6 +11,7 @@ export type {
   OrtProvider,
   OrtSession,
   OrtTensor,
+  Sha256Digests,
 } from './policy.js';
 export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
 export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';

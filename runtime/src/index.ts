@@ -2,6 +2,7 @@
 // Node entry of @hiql/runtime: backends 'cpu', 'cuda' and 'webgpu' run on onnxruntime-node, 'wasm'
 // on onnxruntime-web (both loaded on first use, so only the one you use needs to be installed).
 // `loadPolicy(path)` also loads a HIQL policy's companions from beside it (per `hiql.companions`).
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,7 @@ export const nodeProvider: OrtProvider = {
     if (backend === 'wasm' && m.env?.wasm) m.env.wasm.numThreads = threads ?? 1;
     return m;
   },
+  sha256: async (bytes) => createHash('sha256').update(bytes).digest('hex'),
 };
 
 const why = (e: unknown): string => {

@@ -47,7 +47,16 @@ export interface LoadOptions {
   companions?: { low_policy?: Uint8Array; goal_rep?: Uint8Array };
   /** Extra onnxruntime session options, merged over the runtime's (advanced; for benchmarks). */
   sessionOptions?: Record<string, unknown>;
+  /**
+   * Expected SHA-256 digests (hex) of the files, e.g. from the model card (models/NAME.json): its
+   * `files` array as is, or `{ policy, low_policy, goal_rep }`. Every file loaded must then have
+   * its digest and match it, checked before its metadata is read or a session is created.
+   */
+  sha256?: Sha256Digests;
 }
+
+/** Digests by role, or a model card's `files` entries ({ role, sha256 }, other keys ignored). */
+export type Sha256Digests = Partial<Record<PolicyRole, string>> | readonly { role: string; sha256: string }[];
 
 /** How an entry point provides onnxruntime for each backend it supports. */
 export interface OrtProvider {
@@ -58,6 +67,8 @@ export interface OrtProvider {
   module(backend: Backend, threads: number | undefined): Promise<OrtModule>;
   /** Package name running `backend`, e.g. 'onnxruntime-node'. */
   engine(backend: Backend): string;
+  /** SHA-256 of bytes as lowercase hex (for options.sha256; default: crypto.subtle). */
+  sha256?(bytes: Uint8Array): Promise<string>;
 }
 
 export interface FallbackReport {
@@ -233,6 +244,7 @@ const EXPECTED_IO: Record<PolicyRole, { inputs: (info: PolicyInfo) => InputSpec[
 
 type CompanionRole = 'low_policy' | 'goal_rep';
 const COMPANION_ROLES: readonly CompanionRole[] = ['low_policy', 'goal_rep'];
+const ROLES: readonly PolicyRole[] = ['policy', ...COMPANION_ROLES];
 
 /** Metadata keys that say what one model is, and how a difference is told (the rest are compared as is). */
 const NAMED_KEYS: [keys: string[], say: (c: PolicyInfo, m: PolicyInfo) => string][] = [
@@ -357,6 +369,64 @@ export function companionsFromOptions(options: LoadOptions): { low_policy?: Mode
   return companions;
 }
 
+const HEX64 = /^[0-9a-f]{64}$/i;
+
+/** options.sha256 as digests by role (lowercase hex), checked for form. */
+function digestsFromOptions(d: unknown): Partial<Record<PolicyRole, string>> | null {
+  if (d === undefined) return null;
+  const out: Partial<Record<PolicyRole, string>> = {};
+  const put = (role: unknown, hex: unknown, where: string) => {
+    if (!ROLES.includes(role as PolicyRole))
+      throw new RangeError(`loadPolicy: ${where} names role '${String(role)}'; expected one of ${ROLES.join(', ')}`);
+    if (typeof hex !== 'string' || !HEX64.test(hex))
+      throw new RangeError(
+        `loadPolicy: ${where} must be a SHA-256 digest (64 hex digits), got ${typeof hex === 'string' ? `'${hex}'` : typeName(hex)}`,
+      );
+    out[role as PolicyRole] = hex.toLowerCase();
+  };
+  if (Array.isArray(d)) d.forEach((e: { role?: unknown; sha256?: unknown }, i) => put(e?.role, e?.sha256, `options.sha256[${i}]`));
+  else if (d !== null && typeof d === 'object') for (const [k, v] of Object.entries(d)) put(k, v, `options.sha256.${k}`);
+  else
+    throw new TypeError(
+      `loadPolicy: options.sha256 must be { policy, low_policy, goal_rep } or a model card's files array, got ${typeName(d)}`,
+    );
+  return out;
+}
+
+async function sha256Hex(provider: OrtProvider, bytes: Uint8Array): Promise<string> {
+  if (provider.sha256) return provider.sha256(bytes);
+  const subtle = (globalThis as { crypto?: { subtle?: { digest(alg: string, data: Uint8Array): Promise<ArrayBuffer> } } }).crypto?.subtle;
+  if (!subtle)
+    throw new Error(
+      'loadPolicy: options.sha256 needs crypto.subtle, which this environment lacks (browsers offer it on https or localhost)',
+    );
+  return [...new Uint8Array(await subtle.digest('SHA-256', bytes))].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Checks a file's digest (when options.sha256 is given) and that it refers to no external data. */
+async function checkFile(
+  provider: OrtProvider,
+  digests: Partial<Record<PolicyRole, string>> | null,
+  role: PolicyRole,
+  src: ModelSource,
+): Promise<void> {
+  if (digests !== null) {
+    const what = role === 'policy' ? 'policy' : `${role} companion`;
+    const expected = digests[role];
+    if (expected === undefined)
+      throw new Error(
+        `loadPolicy: options.sha256 has no digest for the ${what} '${src.name}'; give every file's (a model card lists them) or none`,
+      );
+    const got = await sha256Hex(provider, src.bytes);
+    if (got !== expected)
+      throw new Error(
+        `the ${what} '${src.name}' is not the file expected: its SHA-256 is ${got}, expected ${expected} (options.sha256); ` +
+          'the file was changed, damaged or mixed up with another model',
+      );
+  }
+  assertSelfContained(src.bytes, src.name);
+}
+
 /** Reads a companion file named in the policy's metadata (beside the policy's file or URL). */
 export type CompanionReader = (file: string, role: CompanionRole) => Promise<ModelSource>;
 
@@ -396,7 +466,7 @@ export function createPolicy(
 /**
  * The loader behind every entry point: checks the options, reads the policy's metadata (once), finds
  * its companions (`given`, options.companions, or read by `readCompanion` as the metadata names them), checks each file
- * (no external data, metadata against the policy's) and creates the sessions.
+ * (digest, no external data, metadata against the policy's) and creates the sessions.
  */
 export async function loadFrom(
   main: ModelSource,
@@ -407,7 +477,8 @@ export async function loadFrom(
 ): Promise<Policy> {
   const backend = checkOptions(o, provider);
   const companions = { ...companionsFromOptions(o), ...given };
-  assertSelfContained(main.bytes, main.name);
+  const digests = digestsFromOptions(o.sha256);
+  await checkFile(provider, digests, 'policy', main);
   const info = readPolicyInfo(main.bytes, main.name);
   if (info.role !== 'policy') {
     throw new Error(
@@ -421,7 +492,7 @@ export async function loadFrom(
       const file = info.companions[role];
       const src = companions[role] ?? (file !== undefined && readCompanion ? await readCompanion(file, role) : undefined);
       if (!src) continue;
-      assertSelfContained(src.bytes, src.name);
+      await checkFile(provider, digests, role, src);
       const ci = readPolicyInfo(src.bytes, src.name);
       checkCompanion(info, ci, role, src.name);
       models.push({ role, source: src, info: ci });

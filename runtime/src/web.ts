@@ -7,7 +7,7 @@ import { loadFrom, type LoadOptions, type ModelSource, type OrtProvider, type Po
 export * from './api.js';
 export { ortWeb as ort };
 
-/** onnxruntime-web for 'wasm' and 'webgpu'. */
+/** onnxruntime-web for 'wasm' and 'webgpu' (options.sha256 is checked with crypto.subtle, the core's default). */
 export const webProvider: OrtProvider = {
   backends: ['wasm', 'webgpu'],
   defaultBackend: 'wasm',

@@ -1,7 +1,9 @@
 // Hardness of the runtime against files that are not what they claim (issue 15): companions of
-// another model, external-data references, non-finite outputs.
+// another model, external-data references, non-finite outputs, files that differ from their model
+// card.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -29,6 +31,7 @@ const MODELS = join(import.meta.dirname, '..', '..', 'models');
 const OBS = new Float32Array([3.5, 7.25]);
 const GOAL = new Float32Array([20.5, 12]);
 const bytesOf = (p: string) => new Uint8Array(readFileSync(p));
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 const hiql = await makePolicy(tmp.dir, 'p', 'hiql', { step: 1000 });
 const flat = await makePolicy(tmp.dir, 'flat', 'gcbc');
@@ -200,4 +203,70 @@ test('a non-finite output is an Error, never a returned value (act, actBatch, su
   const ok = await loadPolicy(craftedModel(flat, 'policy', [0.5, -0.25]));
   assert.deepEqual(await ok.act([2, 4], GOAL), new Float32Array([0.5 * 2 + 0.5 * 4, -0.25 * 2 - 0.25 * 4]));
   await ok.release();
+});
+
+test('integrity: sha256 digests from the model card are checked before loading; a file that differs is refused', async () => {
+  const card = JSON.parse(readFileSync(join(MODELS, 'pointmaze-medium-navigate-hiql.json'), 'utf8')) as {
+    files: { file: string; role: 'policy' | 'low_policy' | 'goal_rep'; sha256: string }[];
+  };
+  const shipped = join(MODELS, 'pointmaze-medium-navigate-hiql.onnx');
+  const byRole = Object.fromEntries(card.files.map((f) => [f.role, f.sha256]));
+  for (const digests of [card.files, byRole, { ...byRole, policy: byRole['policy']!.toUpperCase() }]) {
+    const p = await loadPolicy(shipped, { sha256: digests });
+    assert.deepEqual(p.hasCompanion, { low_policy: true, goal_rep: true });
+    assert.equal((await p.act(OBS, GOAL)).length, 2);
+    await p.release();
+  }
+  // A companion that differs from the card (here: the large maze's, renamed).
+  const dir = join(tmp.dir, 'card');
+  mkdirSync(dir);
+  for (const f of card.files) copyFileSync(join(MODELS, f.file), join(dir, f.file));
+  copyFileSync(join(MODELS, 'pointmaze-large-navigate-hiql.phi.onnx'), join(dir, 'pointmaze-medium-navigate-hiql.phi.onnx'));
+  const got = sha(join(dir, 'pointmaze-medium-navigate-hiql.phi.onnx'));
+  await assert.rejects(loadPolicy(join(dir, 'pointmaze-medium-navigate-hiql.onnx'), { sha256: card.files }), (e: Error) => {
+    assert.equal(e.constructor, Error);
+    assert.equal(
+      e.message,
+      `the goal_rep companion '${join(dir, 'pointmaze-medium-navigate-hiql.phi.onnx')}' is not the file expected: its SHA-256 is ${got}, ` +
+        `expected ${byRole['goal_rep']} (options.sha256); the file was changed, damaged or mixed up with another model`,
+    );
+    return true;
+  });
+  // One flipped byte in the policy file.
+  const flipped = bytesOf(shipped);
+  flipped[flipped.length - 100]! ^= 1;
+  await assert.rejects(
+    loadPolicy(flipped, { sha256: byRole }),
+    /^Error: the policy '\(bytes\)' is not the file expected: its SHA-256 is [0-9a-f]{64}, expected a0673c43/,
+  );
+  // Every file loaded needs its digest; from bytes without companions the policy's suffices.
+  await assert.rejects(
+    loadPolicy(hiql.path, { sha256: { policy: sha(hiql.path) } }),
+    re(
+      /^Error: loadPolicy: options\.sha256 has no digest for the low_policy companion '.*p\.low\.onnx'; /,
+      /give every file's \(a model card lists them\) or none$/,
+    ),
+  );
+  const bare = await loadPolicy(bytesOf(hiql.path), { sha256: { policy: sha(hiql.path) } });
+  assert.deepEqual(await bare.act(OBS, GOAL), await policy.act(OBS, GOAL));
+  await bare.release();
+  // The browser entry checks with crypto.subtle.
+  const web = await loadWeb(bytesOf(shipped), { sha256: card.files });
+  assert.equal(web.engine, 'onnxruntime-web');
+  await web.release();
+  await assert.rejects(loadWeb(flipped, { sha256: card.files }), /^Error: the policy '\(bytes\)' is not the file expected/);
+  // Malformed digests.
+  await assert.rejects(
+    loadPolicy(hiql.path, { sha256: { policy: 'abc' } }),
+    /^RangeError: loadPolicy: options\.sha256\.policy must be a SHA-256 digest \(64 hex digits\), got 'abc'$/,
+  );
+  await assert.rejects(
+    loadPolicy(hiql.path, { sha256: { low: sha(hiql.path) } as never }),
+    /^RangeError: loadPolicy: options\.sha256\.low names role 'low'; expected one of policy, low_policy, goal_rep$/,
+  );
+  await assert.rejects(
+    loadPolicy(hiql.path, { sha256: [{ role: 'policy' }] as never }),
+    /^RangeError: loadPolicy: options\.sha256\[0\] must be a SHA-256 digest \(64 hex digits\), got undefined$/,
+  );
+  await assert.rejects(loadPolicy(hiql.path, { sha256: 'a0673c43' as never }), /^TypeError: loadPolicy: options\.sha256 must be/);
 });
