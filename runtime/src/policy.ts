@@ -145,7 +145,7 @@ class Runner {
 
   /**
    * Validates and copies the inputs into this runner's buffers; returns the feeds for batch n.
-   * Only for a call that holds the session: the buffers are shared.
+   * Only for a call that holds the session now: the buffers are shared.
    */
   feeds(method: string, args: readonly unknown[], n: number, batch: boolean): Record<string, OrtTensor> {
     const specs = batch ? this.batchInputs : this.inputs;
@@ -165,6 +165,23 @@ class Runner {
     }
     for (let i = 0; i < specs.length; i++) copyChecked(this.bufs[i]!, args[i], specs[i]!, n, method, batch);
     return this.batchFeeds;
+  }
+
+  /** Validates and copies the inputs into arrays of their own (for a call that waits for the session). */
+  snapshot(method: string, args: readonly unknown[], n: number, batch: boolean): Buffer[] {
+    const specs = batch ? this.batchInputs : this.inputs;
+    return specs.map((s, i) => {
+      const b = bufferFor(s, n * s.dim);
+      copyChecked(b, args[i], s, n, method, batch);
+      return b;
+    });
+  }
+
+  /** Runs n rows of snapshot inputs. */
+  runSnapshot(data: readonly Buffer[], n: number, fetches: readonly string[]): Promise<Record<string, OrtTensor>> {
+    const f: Record<string, OrtTensor> = {};
+    this.inputs.forEach((s, i) => (f[s.name] = tensorFor(this.ort, s, data[i]!, n)));
+    return this.session.run(f, fetches);
   }
 }
 
@@ -650,7 +667,12 @@ export class Policy {
     return r;
   }
 
-  /** One session run under the lock; the outputs are checked: finite, of the expected size. */
+  /**
+   * One call: its inputs are validated and copied when it is made (a later change to the caller's
+   * arrays does not reach it), then it runs when it has the session. A call that finds the session
+   * free copies into the runner's reused buffers; one that must wait copies into arrays of its own.
+   * The outputs are checked: finite, of the expected size.
+   */
   private async run(
     method: string,
     runner: Runner,
@@ -660,14 +682,17 @@ export class Policy {
     widths: readonly number[],
     batch = false,
   ): Promise<Float32Array[]> {
+    this.check(method);
     const m = `policy.${method}`;
+    const data = this.busy ? runner.snapshot(m, args, n, batch) : null;
     const wait = this.lock();
     let r: Record<string, OrtTensor>;
     try {
-      if (wait) await wait;
-      this.check(method);
-      // Inputs are validated and copied only now, when this call has the session: the buffers are shared.
-      r = await runner.session.run(runner.feeds(m, args, n, batch), fetches);
+      if (wait) {
+        await wait;
+        this.check(method);
+      }
+      r = await (data === null ? runner.session.run(runner.feeds(m, args, n, batch), fetches) : runner.runSnapshot(data, n, fetches));
     } finally {
       this.unlock();
     }

@@ -1,6 +1,6 @@
 // Hardness of the runtime against files that are not what they claim (issue 15): companions of
 // another model, external-data references, non-finite outputs, files that differ from their model
-// card.
+// card; and a call's inputs are read when it is made, not when it runs.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -203,6 +203,44 @@ test('a non-finite output is an Error, never a returned value (act, actBatch, su
   const ok = await loadPolicy(craftedModel(flat, 'policy', [0.5, -0.25]));
   assert.deepEqual(await ok.act([2, 4], GOAL), new Float32Array([0.5 * 2 + 0.5 * 4, -0.25 * 2 - 0.25 * 4]));
   await ok.release();
+});
+
+test("a queued call reads its inputs when it is made: changing the caller's arrays afterwards does not reach it", async () => {
+  const other = new Float32Array([-4, 9]);
+  const [wantA, wantOther] = [await policy.act(OBS, GOAL), await policy.act(other, GOAL)];
+  assert.notDeepEqual(wantA, wantOther);
+  const buf = Float32Array.from(OBS);
+  const arr = [...OBS];
+  const first = policy.act(buf, GOAL); // takes the session now
+  const queued = policy.act(buf, GOAL); // waits for it
+  const queuedArray = policy.act(arr, GOAL);
+  buf.set(other);
+  arr[0] = other[0]!;
+  arr[1] = other[1]!;
+  assert.deepEqual(await Promise.all([first, queued, queuedArray]), [wantA, wantA, wantA]);
+  // Batch, subgoal and companion calls alike.
+  const n = 5;
+  const obs = randomFloats(2 * n, 3, 12);
+  const goals = randomFloats(2 * n, 4, 12);
+  const want = await policy.actBatch(obs, goals, n);
+  const z = await policy.subgoal(OBS, GOAL);
+  const wantTowards = await policy.actTowards(OBS, z);
+  const wantRep = await policy.goalRep(OBS, GOAL);
+  const zBuf = Float32Array.from(z);
+  const gBuf = Float32Array.from(GOAL);
+  const o2 = Float32Array.from(obs);
+  void policy.act(OBS, GOAL);
+  const calls = [policy.actBatch(o2, goals, n), policy.actTowards(OBS, zBuf), policy.goalRep(OBS, gBuf)];
+  o2.fill(0);
+  zBuf.fill(1);
+  gBuf.fill(-3);
+  assert.deepEqual(await Promise.all(calls), [want, wantTowards, wantRep]);
+  // A bad input in a queued call is reported for that call (when it is made); the others run.
+  const results = await Promise.allSettled([policy.act(OBS, GOAL), policy.act([NaN, 1], GOAL), policy.act(OBS, GOAL)]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
 });
 
 test('integrity: sha256 digests from the model card are checked before loading; a file that differs is refused', async () => {
