@@ -53,6 +53,12 @@ export interface LoadOptions {
    * its digest and match it, checked before its metadata is read or a session is created.
    */
   sha256?: Sha256Digests;
+  /**
+   * Batch calls run in chunks of at most this many rows (default: 4096, fewer for large rows such as
+   * pixel frames), so that onnxruntime's memory arena, which keeps its largest allocation until
+   * release, stays bounded whatever the batch size. Results agree with one run to float32 rounding.
+   */
+  maxBatchRows?: number;
 }
 
 /** Digests by role, or a model card's `files` entries ({ role, sha256 }, other keys ignored). */
@@ -119,9 +125,13 @@ const tensorFor = (ort: OrtModule, s: InputSpec, data: Buffer, n: number): OrtTe
     ? new ort.Tensor('uint8', data, [n, ...(s.shape ?? [s.dim])])
     : new ort.Tensor('float32', data, [n, ...(s.shape ?? [s.dim])]);
 
+/** Rows per session run by default: at most 4096, and at most 2^18 input numbers per run. */
+const defaultMaxRows = (inputs: readonly InputSpec[]): number =>
+  Math.max(1, Math.min(4096, Math.floor(2 ** 18 / inputs.reduce((a, s) => a + s.dim, 0))));
+
 /**
  * One onnxruntime session with validated, reused input buffers. Batch-1 buffers and tensors are
- * made once; the tensors of the last batch size used are kept.
+ * made once; the tensors of the last batch size used are kept (batches of at most maxRows rows).
  */
 class Runner {
   private readonly one: Buffer[];
@@ -131,21 +141,25 @@ class Runner {
   private batchFeeds: Record<string, OrtTensor> = {};
   /** The inputs as batch methods name them in messages (observations, goals, subgoals). */
   private readonly batchInputs: readonly InputSpec[];
+  /** Rows per session run: larger batches run in chunks (see LoadOptions.maxBatchRows). */
+  readonly maxRows: number;
 
   constructor(
     private readonly ort: OrtModule,
     readonly session: OrtSession,
     readonly inputs: readonly InputSpec[],
+    maxRows: number | undefined,
   ) {
     this.batchInputs = inputs.map((s) => ({ ...s, label: `${s.label}s` }));
     this.one = inputs.map((s) => bufferFor(s, s.dim));
     this.oneFeeds = {};
     inputs.forEach((s, i) => (this.oneFeeds[s.name] = tensorFor(ort, s, this.one[i]!, 1)));
+    this.maxRows = maxRows ?? defaultMaxRows(inputs);
   }
 
   /**
-   * Validates and copies the inputs into this runner's buffers; returns the feeds for batch n.
-   * Only for a call that holds the session now: the buffers are shared.
+   * Validates and copies the inputs into this runner's buffers; returns the feeds for batch n
+   * (n <= maxRows). Only for a call that holds the session now: the buffers are shared.
    */
   feeds(method: string, args: readonly unknown[], n: number, batch: boolean): Record<string, OrtTensor> {
     const specs = batch ? this.batchInputs : this.inputs;
@@ -167,7 +181,7 @@ class Runner {
     return this.batchFeeds;
   }
 
-  /** Validates and copies the inputs into arrays of their own (for a call that waits for the session). */
+  /** Validates and copies the inputs into arrays of their own (for a call that waits, or runs in chunks). */
   snapshot(method: string, args: readonly unknown[], n: number, batch: boolean): Buffer[] {
     const specs = batch ? this.batchInputs : this.inputs;
     return specs.map((s, i) => {
@@ -177,11 +191,34 @@ class Runner {
     });
   }
 
-  /** Runs n rows of snapshot inputs. */
-  runSnapshot(data: readonly Buffer[], n: number, fetches: readonly string[]): Promise<Record<string, OrtTensor>> {
-    const f: Record<string, OrtTensor> = {};
-    this.inputs.forEach((s, i) => (f[s.name] = tensorFor(this.ort, s, data[i]!, n)));
-    return this.session.run(f, fetches);
+  /** Runs n rows of snapshot inputs, maxRows rows per session run; the fetched outputs are concatenated. */
+  async runSnapshot(method: string, data: readonly Buffer[], n: number, fetches: readonly string[]): Promise<Record<string, OrtTensor>> {
+    const feedsAt = (start: number, m: number): Record<string, OrtTensor> => {
+      const f: Record<string, OrtTensor> = {};
+      this.inputs.forEach((s, i) => (f[s.name] = tensorFor(this.ort, s, data[i]!.subarray(start * s.dim, (start + m) * s.dim), m)));
+      return f;
+    };
+    if (n <= this.maxRows) return this.session.run(feedsAt(0, n), fetches);
+    // Chunks of near-equal size (no 1-row remainder, which onnxruntime may run with other kernels).
+    const chunks = Math.ceil(n / this.maxRows);
+    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    for (let c = 0, start = 0; c < chunks; c++) {
+      const m = Math.floor(n / chunks) + (c < n % chunks ? 1 : 0);
+      const r = await this.session.run(feedsAt(start, m), fetches);
+      for (const name of fetches) {
+        const t = r[name];
+        const d = t?.data;
+        const width = d instanceof Float32Array ? d.length / m : NaN;
+        if (!(d instanceof Float32Array) || !Number.isInteger(width) || (out[name] && out[name].data.length !== n * width))
+          throw new Error(
+            `${method}: output '${name}' of rows ${start}..${start + m - 1} is not ${m} rows of float32 values, got ${describeData(d)}`,
+          );
+        out[name] ??= { data: new Float32Array(n * width), dims: [n, ...t!.dims.slice(1)] };
+        out[name].data.set(d, start * width);
+      }
+      start += m;
+    }
+    return out;
   }
 }
 
@@ -363,7 +400,7 @@ async function createSessions(backend: Backend, provider: OrtProvider, o: LoadOp
       for (const out of io.outputs(m.info))
         if (!session.outputNames.includes(out))
           throw new Error(`'${m.source.name}' (${m.role}) has no output '${out}'; its outputs: ${session.outputNames.join(', ')}`);
-      runners[m.role] = new Runner(ort, session, inputs);
+      runners[m.role] = new Runner(ort, session, inputs, o.maxBatchRows);
     }
   } catch (e) {
     await Promise.allSettled(created.map((s) => s.release()));
@@ -464,6 +501,8 @@ function checkOptions(o: LoadOptions, provider: OrtProvider): Backend {
     );
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1))
     throw new RangeError(`loadPolicy: threads must be a positive integer, got ${String(o.threads)}`);
+  if (o.maxBatchRows !== undefined && !(Number.isInteger(o.maxBatchRows) && o.maxBatchRows >= 1))
+    throw new RangeError(`loadPolicy: maxBatchRows must be a positive integer, got ${String(o.maxBatchRows)}`);
   return backend;
 }
 
@@ -670,8 +709,8 @@ export class Policy {
   /**
    * One call: its inputs are validated and copied when it is made (a later change to the caller's
    * arrays does not reach it), then it runs when it has the session. A call that finds the session
-   * free copies into the runner's reused buffers; one that must wait copies into arrays of its own.
-   * The outputs are checked: finite, of the expected size.
+   * free copies into the runner's reused buffers; one that must wait, or a batch larger than one
+   * run, copies into arrays of its own. The outputs are checked: finite, of the expected size.
    */
   private async run(
     method: string,
@@ -684,7 +723,7 @@ export class Policy {
   ): Promise<Float32Array[]> {
     this.check(method);
     const m = `policy.${method}`;
-    const data = this.busy ? runner.snapshot(m, args, n, batch) : null;
+    const data = this.busy || n > runner.maxRows ? runner.snapshot(m, args, n, batch) : null;
     const wait = this.lock();
     let r: Record<string, OrtTensor>;
     try {
@@ -692,7 +731,7 @@ export class Policy {
         await wait;
         this.check(method);
       }
-      r = await (data === null ? runner.session.run(runner.feeds(m, args, n, batch), fetches) : runner.runSnapshot(data, n, fetches));
+      r = await (data === null ? runner.session.run(runner.feeds(m, args, n, batch), fetches) : runner.runSnapshot(m, data, n, fetches));
     } finally {
       this.unlock();
     }
