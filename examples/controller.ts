@@ -194,13 +194,21 @@ export async function runController(
 
 export function formatSummary(s: ControllerSummary): string {
   const f = (x: number) => x.toFixed(1);
+  const fell = s.fallback ? ` (fell back from ${s.fallback.from}: ${s.fallback.reason})` : '';
+  const episode = (e: ControllerSummary['episodes'][number]) =>
+    `task ${e.task}: ${e.success ? 'reached the goal' : 'did not reach the goal'} in ${e.steps} steps ` +
+    `(final distance ${e.finalDistance.toFixed(2)})`;
+  const missed = ((100 * s.deadlineMisses) / Math.max(1, s.ticks)).toFixed(2);
+  const a = s.actUs;
+  const j = s.startLatenessUs;
   const lines = [
-    `policy   ${s.model} (${s.env}), ${s.backend}${s.fallback ? ` (fell back from ${s.fallback.from}: ${s.fallback.reason})` : ''}, subgoal every ${s.subgoalEvery} step(s)`,
-    `episodes ${s.episodes.map((e) => `task ${e.task}: ${e.success ? 'reached the goal' : 'did not reach the goal'} in ${e.steps} steps (final distance ${e.finalDistance.toFixed(2)})`).join('; ')}`,
+    `policy   ${s.model} (${s.env}), ${s.backend}${fell}, subgoal every ${s.subgoalEvery} step(s)`,
+    `episodes ${s.episodes.map(episode).join('; ')}`,
     `rate     ${s.hz} Hz target, ${f(s.achievedHz)} Hz achieved over ${s.ticks} ticks in ${s.wallSeconds.toFixed(2)} s`,
-    `deadline ${s.deadlineMisses} missed (${((100 * s.deadlineMisses) / Math.max(1, s.ticks)).toFixed(2)}%), ${s.lateStarts} ticks started more than 10% of a period late`,
-    `act      p50 ${f(s.actUs.p50)} us, p90 ${f(s.actUs.p90)} us, p99 ${f(s.actUs.p99)} us, max ${f(s.actUs.max)} us, mean ${f(s.actUs.mean)} us (budget ${f(1e6 / s.hz)} us per tick)`,
-    `jitter   tick start lateness p50 ${f(s.startLatenessUs.p50)} us, p99 ${f(s.startLatenessUs.p99)} us, max ${f(s.startLatenessUs.max)} us`,
+    `deadline ${s.deadlineMisses} missed (${missed}%), ${s.lateStarts} ticks started more than 10% of a period late`,
+    `act      p50 ${f(a.p50)} us, p90 ${f(a.p90)} us, p99 ${f(a.p99)} us, max ${f(a.max)} us, mean ${f(a.mean)} us ` +
+      `(budget ${f(1e6 / s.hz)} us per tick)`,
+    `jitter   tick start lateness p50 ${f(j.p50)} us, p99 ${f(j.p99)} us, max ${f(j.max)} us`,
   ];
   return lines.join('\n');
 }

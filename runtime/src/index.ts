@@ -2,35 +2,13 @@
 // Node entry of @hiql/runtime: backends 'cpu', 'cuda' and 'webgpu' run on onnxruntime-node, 'wasm'
 // on onnxruntime-web (both loaded on first use, so only the one you use needs to be installed).
 // `loadPolicy(path)` also loads a HIQL policy's companions from beside it (per `hiql.companions`).
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readPolicyInfo } from './metadata.js';
-import {
-  companionsFromOptions,
-  createPolicy,
-  type Backend,
-  type LoadOptions,
-  type ModelSource,
-  type OrtModule,
-  type OrtProvider,
-  type Policy,
-} from './policy.js';
+import { loadFrom, type Backend, type LoadOptions, type ModelSource, type OrtModule, type OrtProvider, type Policy } from './policy.js';
 
-export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
-export type {
-  Backend,
-  FallbackBackend,
-  FallbackReport,
-  LoadOptions,
-  ModelSource,
-  OrtModule,
-  OrtProvider,
-  OrtSession,
-  OrtTensor,
-} from './policy.js';
-export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
-export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';
+export * from './api.js';
 
 const ENGINE: Record<Backend, string> = {
   cpu: 'onnxruntime-node',
@@ -60,17 +38,13 @@ export const nodeProvider: OrtProvider = {
     if (backend === 'wasm' && m.env?.wasm) m.env.wasm.numThreads = threads ?? 1;
     return m;
   },
+  sha256: async (bytes) => createHash('sha256').update(bytes).digest('hex'),
 };
 
-async function readModel(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : e instanceof Error ? e.message : String(e);
-    throw new Error(`cannot read ${what} '${path}': ${why}`, { cause: e });
-  }
-}
+const why = (e: unknown): string => {
+  const code = (e as { code?: string }).code;
+  return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : e instanceof Error ? e.message : String(e);
+};
 
 /**
  * Loads a policy. `source` is a file path (or file: URL), or the policy's bytes. From a path, a HIQL
@@ -78,38 +52,28 @@ async function readModel(path: string, what: string): Promise<Uint8Array> {
  * listed in the metadata but missing is an Error. From bytes, companions come only from options.
  */
 export async function loadPolicy(source: string | URL | Uint8Array, options: LoadOptions = {}): Promise<Policy> {
-  let main: ModelSource;
-  let dir: string | null = null;
-  if (source instanceof Uint8Array) {
-    main = { bytes: source, name: '(bytes)' };
-  } else if (typeof source === 'string' || source instanceof URL) {
-    const path = source instanceof URL ? fileURLToPath(source) : source;
-    main = { bytes: await readModel(path, 'policy'), name: path };
-    dir = dirname(path);
-  } else {
+  if (source instanceof Uint8Array) return loadFrom({ bytes: source, name: '(bytes)' }, options, nodeProvider, {}, null);
+  if (typeof source !== 'string' && !(source instanceof URL))
     throw new TypeError(
       `loadPolicy: source must be a file path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`,
     );
+  const path = source instanceof URL ? fileURLToPath(source) : source;
+  let main: ModelSource;
+  try {
+    main = { bytes: new Uint8Array(await readFile(path)), name: path };
+  } catch (e) {
+    throw new Error(`cannot read policy '${path}': ${why(e)}`, { cause: e });
   }
-  const companions = companionsFromOptions(options);
-  if (dir !== null) {
-    // Only the metadata is needed to find the companions; createPolicy validates it fully.
-    const info = readPolicyInfo(main.bytes, main.name);
-    if (info.role === 'policy') {
-      for (const role of ['low_policy', 'goal_rep'] as const) {
-        const file = info.companions[role];
-        if (!file || companions[role]) continue;
-        const p = join(dir, file);
-        try {
-          companions[role] = { bytes: new Uint8Array(await readFile(p)), name: p };
-        } catch (e) {
-          throw new Error(
-            `policy '${basename(main.name)}' lists its ${role} companion '${file}', which cannot be read beside it (${p}): ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : String(e)}; keep the exported files together`,
-            { cause: e },
-          );
-        }
-      }
+  return loadFrom(main, options, nodeProvider, {}, async (file, role) => {
+    const p = join(dirname(path), file);
+    try {
+      return { bytes: new Uint8Array(await readFile(p)), name: p };
+    } catch (e) {
+      throw new Error(
+        `policy '${basename(path)}' lists its ${role} companion '${file}', which cannot be read beside it (${p}): ${why(e)}; ` +
+          'keep the exported files together',
+        { cause: e },
+      );
     }
-  }
-  return createPolicy(main, companions, options, nodeProvider);
+  });
 }

@@ -50,9 +50,10 @@ export interface PolicyInfo {
 const ROLES: readonly PolicyRole[] = ['policy', 'low_policy', 'goal_rep'];
 const AGENTS: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
 
-const describe = (source: string) => (source ? `'${source}'` : 'the model');
+export const describe = (source: string) => (source ? `'${source}'` : 'the model');
 
-class Reader {
+/** A cursor over protobuf wire-format bytes [start, end) (shared with external-data.ts). */
+export class Reader {
   pos: number;
   constructor(
     readonly b: Uint8Array,
@@ -109,7 +110,7 @@ class Reader {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+export const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The metadata_props of an ONNX model, read from the protobuf wire format without decoding the graph.
@@ -179,7 +180,8 @@ export function parsePolicyInfo(meta: Readonly<Record<string, string>>, source =
   const fv = meta['hiql.format_version'];
   if (fv === undefined) {
     throw new Error(
-      `${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' (policies are written by 'hiql export')`,
+      `${where} is not a HIQL policy of this project: its ONNX metadata has no 'hiql.format_version' ` +
+        "(policies are written by 'hiql export')",
     );
   }
   if (!/^\d+$/.test(fv)) throw new Error(`${where}: 'hiql.format_version' must be a positive integer, got '${fv}'`);

@@ -2,26 +2,12 @@
 // fetches a HIQL policy's companions relative to the policy's URL (per `hiql.companions`).
 // Configure onnxruntime-web itself (e.g. `ort.env.wasm.wasmPaths`) through the exported `ort`.
 import * as ortWeb from 'onnxruntime-web';
-import { readPolicyInfo } from './metadata.js';
-import { companionsFromOptions, createPolicy, type LoadOptions, type ModelSource, type OrtProvider, type Policy } from './policy.js';
+import { loadFrom, type LoadOptions, type ModelSource, type OrtProvider, type Policy } from './policy.js';
 
-export { Policy, PolicyController, BACKENDS, createPolicy } from './policy.js';
-export type {
-  Backend,
-  FallbackBackend,
-  FallbackReport,
-  LoadOptions,
-  ModelSource,
-  OrtModule,
-  OrtProvider,
-  OrtSession,
-  OrtTensor,
-} from './policy.js';
-export { SUPPORTED_FORMAT_VERSION, parsePolicyInfo, readOnnxMetadata, readPolicyInfo } from './metadata.js';
-export type { AgentName, PolicyInfo, PolicyRole } from './metadata.js';
+export * from './api.js';
 export { ortWeb as ort };
 
-/** onnxruntime-web for 'wasm' and 'webgpu'. */
+/** onnxruntime-web for 'wasm' and 'webgpu' (options.sha256 is checked with crypto.subtle, the core's default). */
 export const webProvider: OrtProvider = {
   backends: ['wasm', 'webgpu'],
   defaultBackend: 'wasm',
@@ -81,17 +67,10 @@ export async function loadPolicy(source: string | URL | Uint8Array | ArrayBuffer
       `loadPolicy: source must be a URL, a Uint8Array or an ArrayBuffer, got ${source === null ? 'null' : typeof source}`,
     );
   }
-  const companions = companionsFromOptions(options);
-  if (url !== null && f) {
-    const info = readPolicyInfo(main.bytes, main.name);
-    if (info.role === 'policy') {
-      for (const role of ['low_policy', 'goal_rep'] as const) {
-        const file = info.companions[role];
-        if (!file || companions[role]) continue;
-        const cu = new URL(file, url);
-        companions[role] = { bytes: await fetchBytes(cu, `the ${role} companion of '${url.href}'`, f), name: cu.href };
-      }
-    }
-  }
-  return createPolicy(main, companions, options, webProvider);
+  if (url === null || !f) return loadFrom(main, options, webProvider, {}, null);
+  const base = url;
+  return loadFrom(main, options, webProvider, {}, async (file, role) => {
+    const cu = new URL(file, base);
+    return { bytes: await fetchBytes(cu, `the ${role} companion of '${base.href}'`, f), name: cu.href };
+  });
 }

@@ -21,7 +21,7 @@ import { ENV, tempDir } from './helpers.ts';
 const tmp = tempDir();
 after(tmp.cleanup);
 
-test('an exported HIQL policy evaluated through the runtime matches its in-training evaluation (within one episode per task)', async (t) => {
+test('an exported HIQL policy evaluated through the runtime matches its in-training evaluation (within one episode a task)', async (t) => {
   const episodes = 5;
   // Small but not trivial: at 1500 steps this run reaches the goal on some tasks (about 5 s on 2 cores),
   // so the comparison is not 0 = 0 everywhere. Threads 1 on both sides, as the runtime defaults to.

@@ -105,3 +105,15 @@ test('runtime/package.json depends on onnxruntime only', () => {
     [],
   );
 });
+
+test('both entry points export the same API besides their own loader and provider', async () => {
+  const node = await import('../../runtime/src/index.ts');
+  const web = await import('../../runtime/src/web.ts');
+  const own = new Set(['loadPolicy', 'nodeProvider', 'webProvider', 'ort']);
+  const names = (m: object) =>
+    Object.keys(m)
+      .filter((k) => !own.has(k))
+      .sort();
+  assert.deepEqual(names(node), names(web));
+  assert.ok(names(node).includes('readPolicyInfo') && names(node).includes('Policy'));
+});

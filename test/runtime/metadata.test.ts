@@ -77,7 +77,8 @@ test('a newer format version is refused with what to do', async () => {
     metadata: meta,
   });
   const expected = new RegExp(
-    `has policy format version ${SUPPORTED_FORMAT_VERSION + 1}, newer than this runtime supports \\(${SUPPORTED_FORMAT_VERSION}\\); upgrade @hiql/runtime .* or re-export the policy`,
+    `has policy format version ${SUPPORTED_FORMAT_VERSION + 1}, newer than this runtime supports \\(${SUPPORTED_FORMAT_VERSION}\\); ` +
+      'upgrade @hiql/runtime .* or re-export the policy',
   );
   assert.throws(
     () => readPolicyInfo(bytes, 'future.onnx'),

@@ -55,7 +55,8 @@ async function soak(backend: Backend, calls: number, t: { diagnostic(msg: string
   const dRss = marks.slice(1).map((m, i) => m.rss - marks[i]!.rss);
   const minRss = Math.min(...dRss);
   t.diagnostic(
-    `${backend}: ${calls} act calls; heap ${before.heap.toFixed(2)} -> ${afterMem.heap.toFixed(2)} MiB, rss ${marks.map((m) => m.rss.toFixed(1)).join(' -> ')} MiB`,
+    `${backend}: ${calls} act calls; heap ${before.heap.toFixed(2)} -> ${afterMem.heap.toFixed(2)} MiB, ` +
+      `rss ${marks.map((m) => m.rss.toFixed(1)).join(' -> ')} MiB`,
   );
   assert.ok(Number.isFinite(checksum));
   assert.ok(dHeap < 2, `JS heap grew by ${dHeap.toFixed(2)} MiB over ${calls} calls`);
