@@ -1,4 +1,4 @@
-// Module specifiers of a source text, for the import checks (test/layering.test.ts).
+// Module specifiers of a source text, for the import checks (test/layering.test.ts, test/runtime/imports.test.ts).
 
 /** Every module specifier in a source text: static, side-effect, re-export, dynamic, require, reference path. */
 export function importSpecifiers(text: string): { spec: string | null; kind: string }[] {

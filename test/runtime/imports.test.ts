@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importSpecifiers } from '../imports.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNTIME = join(ROOT, 'runtime');
@@ -12,22 +13,6 @@ const FORBIDDEN_DIRS = ['train', 'export', 'envs', 'onnx'];
 const ALLOWED_PACKAGES = ['onnxruntime-node', 'onnxruntime-web'];
 /** Files that may import node: builtins (the Node entry points). */
 const NODE_ENTRIES = ['src/index.ts', 'src/node.ts'];
-
-/** Every module specifier in a source text: static, side-effect, re-export, dynamic, require, reference path. */
-export function importSpecifiers(text: string): { spec: string | null; kind: string }[] {
-  const out: { spec: string | null; kind: string }[] = [];
-  const patterns: [RegExp, string][] = [
-    [/\bfrom\s*(['"])([^'"]+)\1/g, 'from'],
-    [/(?:^|[;\s])import\s*(['"])([^'"]+)\1/g, 'import'],
-    [/\bimport\s*\(\s*(['"`])([^'"`]+)\1\s*[,)]/g, 'import()'],
-    [/\brequire\s*\(\s*(['"`])([^'"`]+)\1\s*\)/g, 'require()'],
-    [/\/\/\/\s*<reference\s+path\s*=\s*(['"])([^'"]+)\1/g, 'reference path'],
-  ];
-  for (const [re, kind] of patterns) for (const m of text.matchAll(re)) out.push({ spec: m[2]!, kind });
-  // A dynamic import or require of a computed name cannot be checked: refuse it.
-  for (const m of text.matchAll(/\b(import|require)\s*\(\s*([^'"`\s)][^)]*)\)/g)) out.push({ spec: null, kind: `${m[1]}(${m[2]})` });
-  return out;
-}
 
 /** Problems with one file's imports (empty when it is clean). */
 export function checkFile(file: string, text: string): string[] {
