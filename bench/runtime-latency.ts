@@ -8,6 +8,7 @@
 // (round-robin over the variants, `--rounds` times), and reported as ratios to the float policy:
 //   float     the policy as `hiql export` writes it
 //   int8      `--quantize int8`: int8 weights, DynamicQuantizeLinear + MatMulInteger, GELU in the fused form
+//   int8dq    the other int8 form: DequantizeLinear (axis 1) of the int8 weights feeding the float Gemm
 //   fastgelu  the float policy with only the GELU rewrite of int8 (tells the two effects apart)
 //   fp16      float16 weights with a Cast to float32 (onnxruntime folds the Cast at load), GELU as int8's
 // int8 / fastgelu is the int8 weights' own effect; int8 / float is what `--quantize int8` gives.
@@ -28,7 +29,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/index.ts';
 import { decodeModel } from '../onnx/proto.ts';
 import { exportPolicy } from '../export/export.ts';
-import { quantizePolicyFiles, withFastGelu } from '../export/quantize.ts';
+import { quantizeModel, quantizePolicyFiles, withFastGelu } from '../export/quantize.ts';
 import { buildAgentStep, initAgentState } from '../train/agents/index.ts';
 import { configHash, resolveConfig } from '../train/config.ts';
 import type { RunInfo } from '../train/trainer.ts';
@@ -38,7 +39,7 @@ const ENV = 'pointmaze-medium-navigate';
 const DIMS = { obsDim: 2, actionDim: 2 };
 const SIZES = { ogbench: 512, quick: 256 } as const;
 type Size = keyof typeof SIZES;
-const VARIANTS = ['float', 'int8', 'fastgelu', 'fp16'] as const;
+const VARIANTS = ['float', 'int8', 'int8dq', 'fastgelu', 'fp16'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface Options {
@@ -129,6 +130,10 @@ async function makeVariant(floatPath: string, variant: Variant): Promise<string>
   const out = floatPath.replace(/\.onnx$/, `-${variant}.onnx`);
   if (variant === 'int8' || variant === 'fp16') {
     await quantizePolicyFiles(floatPath, out, variant, { validate: false });
+    return out;
+  }
+  if (variant === 'int8dq') {
+    writeFileSync(out, quantizeModel(new Uint8Array(readFileSync(floatPath)), 'int8', { form: 'dequantize' }).bytes);
     return out;
   }
   // fastgelu: the GELU rewrite alone (act runs the policy file only; the companions stay the float ones).

@@ -73,6 +73,12 @@ export interface QuantizeOptions {
   minDim?: number;
   /** Rewrite GELU into the form onnxruntime fuses (default true). */
   fastGelu?: boolean;
+  /**
+   * int8 graph form: 'integer' (default: DynamicQuantizeLinear + MatMulInteger) or 'dequantize'
+   * (DequantizeLinear of the int8 weights, axis 1, feeding the float Gemm: weight-only; kept for the
+   * benchmark that chose between them, its files are not validated layer by layer).
+   */
+  form?: 'integer' | 'dequantize';
 }
 
 export interface QuantizeReport {
@@ -272,7 +278,12 @@ function toHalf(x: number): number {
 }
 
 /** Quantizes the weight matrices of a decoded model in place (see the header). */
-export function quantizeWeights(m: ModelProtoObj, scheme: Scheme, minDim = 16): Omit<QuantizeReport, 'gelus'> {
+export function quantizeWeights(
+  m: ModelProtoObj,
+  scheme: Scheme,
+  minDim = 16,
+  form: QuantizeOptions['form'] = 'integer',
+): Omit<QuantizeReport, 'gelus'> {
   const g = m.graph;
   const names = new Names(m);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
@@ -346,6 +357,14 @@ export function quantizeWeights(m: ModelProtoObj, scheme: Scheme, minDim = 16): 
     g.initializer.push({ name: wq, dims: [K, N], dataType: INT8, rawData: rawOf(q) });
     g.initializer.push({ name: ws, dims: [N], dataType: FLOAT, rawData: rawOf(scale) });
     quantized.push({ ...entry, qweight: wq, scale: ws });
+    if (form === 'dequantize') {
+      const zp = names.fresh(`${wName}_zero_point`);
+      g.initializer.push({ name: zp, dims: [N], dataType: INT8, rawData: new Uint8Array(N) });
+      const wf = names.fresh(`${wName}_dequantized`);
+      nodes.push(node('DequantizeLinear', [wq, ws, zp], [wf], [{ name: 'axis', type: 2, i: 1 }]));
+      nodes.push({ ...n, input: [n.input[0]!, wf, ...n.input.slice(2)], attribute: n.attribute.filter((a) => a.name !== 'transB') });
+      continue;
+    }
     const v = (s: string) => names.fresh(`${base}/${s}`);
     const [xq, xs, xz, y32, yf, s, y] = ['x_q', 'x_scale', 'x_zero_point', 'y_int32', 'y_float', 'scale', 'y'].map(v) as [
       string,
@@ -389,7 +408,7 @@ export function quantizeModel(
 ): { bytes: Uint8Array; report: QuantizeReport } {
   const m = decodeModel(bytes);
   const gelus = o.fastGelu === false ? 0 : fastGelu(m);
-  const report: QuantizeReport = { ...quantizeWeights(m, scheme, o.minDim ?? 16), gelus };
+  const report: QuantizeReport = { ...quantizeWeights(m, scheme, o.minDim ?? 16, o.form), gelus };
   dropUnused(m);
   const meta = new Map(m.metadataProps.map((p) => [p.key, p.value]));
   for (const [k, v] of Object.entries({ ...o.metadata, ...quantizationMetadata(scheme, report, o.sourceSha256) })) meta.set(k, v);
