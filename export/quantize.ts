@@ -13,12 +13,15 @@
 // bits so that no CPU saturates, see QMAX).
 // onnxruntime fuses the chain into one DynamicQuantizeMatMul kernel (u8 x s8 GEMM). The activations are
 // quantized per call over the whole input tensor: at batch 1 that is per row; in a batch, rows share one
-// range, so a row's action can differ slightly with the batch it is in (well inside the int8 tolerance).
+// range, so a row's action can differ slightly with the batch it is in (the medium policy's success
+// is 77.6% both ways: 5 x 50 episodes as one batch of 250, and one row per call).
 //
-// Why this form: measured against int8 DequantizeLinear (per-channel, axis 1) feeding the same Gemm,
-// which onnxruntime-node fuses to an 8-bit MatMulNBits. Both are the same speed at batch 1 on
-// onnxruntime-node CPU; at batch 256 this one takes about half the time, and on onnxruntime-web wasm
-// the DequantizeLinear form is not fused and runs about 9x slower than this one at batch 1.
+// Why this form: measured (`npm run bench -- runtime-latency`, variants alternated in one process,
+// 3 x 512 policy, one thread) against int8 DequantizeLinear (per channel, axis 1) feeding the same Gemm
+// (variant int8dq), which onnxruntime-node fuses to an 8-bit MatMulNBits: at batch 1 on
+// onnxruntime-node CPU both take 0.51x the float policy's time; at batch 256 this form takes 0.39x,
+// the other 0.86x; on onnxruntime-web wasm the other is not fused and dequantizes every call (16.6x
+// the float policy at batch 1, this form 1.9x).
 //
 // GELU. The networks' GELU is the sigmoid form x sigmoid(x (a + b x^2)) (6 ops). The quantized graph
 // writes it in the equal tanh form 0.5 x (1 + tanh(c x (1 + 0.044715 x^2))) that onnxruntime's
