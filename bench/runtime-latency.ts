@@ -4,7 +4,17 @@
 // (memory bandwidth and MatMul rate measured here, applied to the policy's weights and multiply-adds)
 // and a breakdown of where a batch-1 call spends its time.
 //
-//   npm run bench -- runtime-latency [--calls N] [--warmup N] [--batch-reps N] [--no-web] [--no-breakdown]
+// Weight variants of each policy (export/quantize.ts), measured in the same process and alternated
+// (round-robin over the variants, `--rounds` times), and reported as ratios to the float policy:
+//   float     the policy as `hiql export` writes it
+//   int8      `--quantize int8`: int8 weights, DynamicQuantizeLinear + MatMulInteger, GELU in the fused form
+//   int8dq    the other int8 form: DequantizeLinear (axis 1) of the int8 weights feeding the float Gemm
+//   fastgelu  the float policy with only the GELU rewrite of int8 (tells the two effects apart)
+//   fp16      float16 weights with a Cast to float32 (onnxruntime folds the Cast at load), GELU as int8's
+// int8 / fastgelu is the int8 weights' own effect; int8 / float is what `--quantize int8` gives.
+//
+//   npm run bench -- runtime-latency [--calls N] [--warmup N] [--batch-reps N] [--rounds N] [--variants float,int8,...]
+//                                    [--no-web] [--no-breakdown]
 //   npm run bench -- runtime-latency --soak [N] [--size ogbench|quick] [--backend cpu|wasm]
 //
 // Policies are made from seeded initial parameters (latency does not depend on training). Timings are
@@ -17,7 +27,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/index.ts';
+import { decodeModel } from '../onnx/proto.ts';
 import { exportPolicy } from '../export/export.ts';
+import { quantizeModel, quantizePolicyFiles, withFastGelu } from '../export/quantize.ts';
 import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { configHash, resolveConfig } from '../train/config.ts';
 import type { RunInfo } from '../train/run-folder.ts';
@@ -27,6 +39,8 @@ const ENV = 'pointmaze-medium-navigate';
 const DIMS = { obsDim: 2, actionDim: 2 };
 const SIZES = { ogbench: 512, quick: 256 } as const;
 type Size = keyof typeof SIZES;
+const VARIANTS = ['float', 'int8', 'int8dq', 'fastgelu', 'fp16'] as const;
+type Variant = (typeof VARIANTS)[number];
 
 interface Options {
   calls: number;
@@ -37,6 +51,8 @@ interface Options {
   soak: number | null;
   size: Size;
   backend: Backend;
+  rounds: number;
+  variants: Variant[];
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -49,6 +65,8 @@ function parseArgs(argv: readonly string[]): Options {
     soak: null,
     size: 'ogbench',
     backend: 'cpu',
+    rounds: 10,
+    variants: [...VARIANTS],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -60,7 +78,13 @@ function parseArgs(argv: readonly string[]): Options {
     if (a === '--calls') o.calls = int(a);
     else if (a === '--warmup') o.warmup = int(a);
     else if (a === '--batch-reps') o.batchReps = int(a);
-    else if (a === '--no-web') o.web = false;
+    else if (a === '--rounds') o.rounds = int(a);
+    else if (a === '--variants') {
+      const v = (argv[++i] ?? '').split(',') as Variant[];
+      const bad = v.find((x) => !VARIANTS.includes(x));
+      if (bad !== undefined) throw new RangeError(`runtime-latency: --variants takes a list of ${VARIANTS.join(', ')}; got '${bad}'`);
+      o.variants = ['float', ...v.filter((x) => x !== 'float')];
+    } else if (a === '--no-web') o.web = false;
     else if (a === '--no-breakdown') o.breakdown = false;
     else if (a === '--soak') o.soak = argv[i + 1] && /^\d+$/.test(argv[i + 1]!) ? int(a) : 1_000_000;
     else if (a === '--size') {
@@ -73,7 +97,8 @@ function parseArgs(argv: readonly string[]): Options {
       o.backend = b;
     } else
       throw new RangeError(
-        `runtime-latency: unknown option '${a}'; options: --calls N --warmup N --batch-reps N --no-web --no-breakdown --soak [N] --size ogbench|quick --backend cpu|wasm`,
+        `runtime-latency: unknown option '${a}'; options: --calls N --warmup N --batch-reps N --rounds N ` +
+          `--variants ${VARIANTS.join(',')} --no-web --no-breakdown --soak [N] --size ogbench|quick --backend cpu|wasm`,
       );
   }
   return o;
@@ -97,6 +122,30 @@ async function makeHiql(dir: string, name: string, hidden: number): Promise<stri
   const path = join(dir, `${name}.onnx`);
   await exportPolicy(info, params, 0, path, { validate: false });
   return path;
+}
+
+/** Writes `variant` of the float policy DIR/NAME.onnx (and companions) as DIR/NAME-VARIANT.onnx. */
+async function makeVariant(floatPath: string, variant: Variant): Promise<string> {
+  if (variant === 'float') return floatPath;
+  const out = floatPath.replace(/\.onnx$/, `-${variant}.onnx`);
+  if (variant === 'int8' || variant === 'fp16') {
+    await quantizePolicyFiles(floatPath, out, variant, { validate: false });
+    return out;
+  }
+  if (variant === 'int8dq') {
+    writeFileSync(out, quantizeModel(new Uint8Array(readFileSync(floatPath)), 'int8', { form: 'dequantize' }).bytes);
+    return out;
+  }
+  // fastgelu: the GELU rewrite alone (act runs the policy file only; the companions stay the float ones).
+  writeFileSync(out, withFastGelu(new Uint8Array(readFileSync(floatPath))));
+  return out;
+}
+
+/** Weight bytes of a model's initializers (any element type), from the decoded proto. */
+function initializerBytes(bytes: Uint8Array): number {
+  let n = 0;
+  for (const t of decodeModel(bytes).graph.initializer) n += t.rawData?.length ?? 0;
+  return n;
 }
 
 /** Parameter bytes and multiply-adds per sample of a model's MatMuls against constant weights. */
@@ -222,24 +271,57 @@ async function medianMsAsync(reps: number, fn: () => Promise<unknown>): Promise<
 
 const inputs = (n: number, seed: number) => Float32Array.from({ length: n * 2 }, (_, i) => 12 * Math.sin(i * 1.7 + seed));
 
-/** Batch-1 act latency (inputs changing every call) and batch-256 throughput of a policy. */
-async function measurePolicy(p: Policy, o: Options): Promise<{ act: Latency; batch256: { msPerCall: number; samplesPerSec: number } }> {
+type Measured = { act: Latency; batch256: { msPerCall: number; samplesPerSec: number } };
+
+/**
+ * Batch-1 act latency (inputs changing every call) and batch-256 throughput of several policies,
+ * alternated: `o.rounds` rounds, each giving every policy warm-up plus calls / rounds timed act calls,
+ * then batchReps / rounds timed batch-256 calls, so that load changes fall on all of them alike.
+ */
+async function measurePolicies(ps: Policy[], o: Options): Promise<Measured[]> {
   const obs = new Float32Array(2);
   const goal = new Float32Array([20.5, 12]);
-  const act = await latency(
-    (i) => {
-      obs[0] = (i % 97) * 0.25;
-      obs[1] = (i % 89) * 0.25;
-      return p.act(obs, goal);
-    },
-    o.calls,
-    o.warmup,
-  );
   const B = 256;
   const ob = inputs(B, 1);
   const gb = inputs(B, 2);
-  const ms = await medianMsAsync(o.batchReps, () => p.actBatch(ob, gb, B));
-  return { act, batch256: { msPerCall: ms, samplesPerSec: (B * 1000) / ms } };
+  const perRound = Math.max(1, Math.round(o.calls / o.rounds));
+  const warm = Math.max(1, Math.round(o.warmup / o.rounds));
+  const batchPerRound = Math.max(1, Math.round(o.batchReps / o.rounds));
+  const act = ps.map(() => [] as number[]);
+  const b256 = ps.map(() => [] as number[]);
+  for (const p of ps) await p.actBatch(ob, gb, B);
+  for (let r = 0; r < o.rounds; r++) {
+    for (let k = 0; k < ps.length; k++) {
+      const p = ps[k]!;
+      const call = (i: number) => {
+        obs[0] = (i % 97) * 0.25;
+        obs[1] = (i % 89) * 0.25;
+        return p.act(obs, goal);
+      };
+      for (let i = 0; i < warm; i++) await call(i);
+      for (let i = 0; i < perRound; i++) {
+        const t0 = performance.now();
+        await call(i);
+        act[k]!.push(performance.now() - t0);
+      }
+      for (let i = 0; i < batchPerRound; i++) {
+        const t0 = performance.now();
+        await p.actBatch(ob, gb, B);
+        b256[k]!.push(performance.now() - t0);
+      }
+    }
+  }
+  return ps.map((_, k) => {
+    const t = Float64Array.from(act[k]!).sort();
+    const q = (p: number) => t[Math.min(t.length - 1, Math.floor(p * t.length))]! * 1000;
+    const mean = (t.reduce((a, b) => a + b, 0) / t.length) * 1000;
+    const bt = [...b256[k]!].sort((a, b) => a - b);
+    const ms = bt[bt.length >> 1]!;
+    return {
+      act: { p50: q(0.5), p99: q(0.99), mean, min: t[0]! * 1000, calls: t.length },
+      batch256: { msPerCall: ms, samplesPerSec: (B * 1000) / ms },
+    };
+  });
 }
 
 // ---- roof ------------------------------------------------------------------------------------
@@ -450,12 +532,14 @@ async function soak(o: Options): Promise<void> {
     const after = mem();
     await p.release();
     console.log(
-      `\nsoak: ${o.soak} act calls, ${o.size}-sized HIQL, ${p.engine} ${o.backend}, 1 thread, ${seconds.toFixed(1)} s (${((seconds * 1e6) / o.soak!).toFixed(1)} us/call)`,
+      `\nsoak: ${o.soak} act calls, ${o.size}-sized HIQL, ${p.engine} ${o.backend}, 1 thread, ${seconds.toFixed(1)} s ` +
+        `(${((seconds * 1e6) / o.soak!).toFixed(1)} us/call)`,
     );
     console.log(`                 before      after      change`);
     for (const k of ['rssMiB', 'heapUsedMiB', 'externalMiB'] as const)
       console.log(
-        `  ${k.padEnd(12)} ${before[k].toFixed(2).padStart(9)} ${after[k].toFixed(2).padStart(10)} ${(after[k] - before[k]).toFixed(2).padStart(10)}`,
+        `  ${k.padEnd(12)} ${before[k].toFixed(2).padStart(9)} ${after[k].toFixed(2).padStart(10)} ` +
+          `${(after[k] - before[k]).toFixed(2).padStart(10)}`,
       );
     console.log(
       JSON.stringify({ bench: 'runtime-latency', mode: 'soak', calls: o.soak, size: o.size, backend: o.backend, seconds, before, after }),
@@ -470,6 +554,12 @@ async function soak(o: Options): Promise<void> {
 interface Row {
   size: Size;
   hidden: number;
+  variant: Variant;
+  /** Total bytes of the policy file (what `act` loads). */
+  fileBytes: number;
+  /** act p50 and batch-256 ms per call divided by the float policy's, measured alternated in this run. */
+  p50VsFloat: number;
+  batch256VsFloat: number;
   engine: string;
   threads: number;
   p50Us: number;
@@ -499,9 +589,12 @@ export async function main(argv: readonly string[]): Promise<void> {
     const rows: Row[] = [];
     const costs = {} as Record<Size, ReturnType<typeof modelCost>>;
     const paths = {} as Record<Size, string>;
+    const variantPaths = {} as Record<Size, Record<Variant, string>>;
     for (const size of Object.keys(SIZES) as Size[]) {
       paths[size] = await makeHiql(dir, size, SIZES[size]);
       costs[size] = modelCost(new Uint8Array(readFileSync(paths[size])));
+      variantPaths[size] = {} as Record<Variant, string>;
+      for (const v of o.variants) variantPaths[size][v] = await makeVariant(paths[size], v);
     }
     console.error('measuring the roof ...');
     const roof = await measureRoof(costs.ogbench.weightBytes);
@@ -510,28 +603,38 @@ export async function main(argv: readonly string[]): Promise<void> {
 
     for (const size of Object.keys(SIZES) as Size[]) {
       for (const backend of (o.web ? ['cpu', 'wasm'] : ['cpu']) as Backend[]) {
-        console.error(`measuring ${size} on ${backend} ...`);
-        const p = await loadPolicy(paths[size], { backend, threads: 1 });
-        const m = await measurePolicy(p, o);
-        await p.release();
+        console.error(`measuring ${size} on ${backend}: ${o.variants.join(', ')}, alternated ...`);
+        const ps: Policy[] = [];
+        for (const v of o.variants) ps.push(await loadPolicy(variantPaths[size][v], { backend, threads: 1 }));
+        const ms = await measurePolicies(ps, o);
+        for (const p of ps) await p.release();
         const c = costs[size];
-        rows.push({
-          size,
-          hidden: SIZES[size],
-          engine: backend === 'cpu' ? 'onnxruntime-node cpu' : 'onnxruntime-web wasm',
-          threads: 1,
-          p50Us: m.act.p50,
-          p99Us: m.act.p99,
-          meanUs: m.act.mean,
-          minUs: m.act.min,
-          batch256MsPerCall: m.batch256.msPerCall,
-          batch256SamplesPerSec: m.batch256.samplesPerSec,
-          weightBytes: c.weightBytes,
-          macsPerSample: c.macs,
-          roofDramUs: (c.weightBytes / (dram * 1e9)) * 1e6,
-          roofCacheUs: (c.weightBytes / (cache * 1e9)) * 1e6,
-          roofComputeUs: ((2 * c.macs) / (roof.matmulGflops * 1e9)) * 1e6,
-          roofBatch256Ms: ((2 * c.macs * 256) / (roof.matmulGflops * 1e9)) * 1e3,
+        o.variants.forEach((variant, k) => {
+          const m = ms[k]!;
+          const bytes = new Uint8Array(readFileSync(variantPaths[size][variant]));
+          const weightBytes = initializerBytes(bytes);
+          rows.push({
+            size,
+            hidden: SIZES[size],
+            variant,
+            fileBytes: bytes.length,
+            p50VsFloat: m.act.p50 / ms[0]!.act.p50,
+            batch256VsFloat: m.batch256.msPerCall / ms[0]!.batch256.msPerCall,
+            engine: backend === 'cpu' ? 'onnxruntime-node cpu' : 'onnxruntime-web wasm',
+            threads: 1,
+            p50Us: m.act.p50,
+            p99Us: m.act.p99,
+            meanUs: m.act.mean,
+            minUs: m.act.min,
+            batch256MsPerCall: m.batch256.msPerCall,
+            batch256SamplesPerSec: m.batch256.samplesPerSec,
+            weightBytes,
+            macsPerSample: c.macs,
+            roofDramUs: (weightBytes / (dram * 1e9)) * 1e6,
+            roofCacheUs: (weightBytes / (cache * 1e9)) * 1e6,
+            roofComputeUs: ((2 * c.macs) / (roof.matmulGflops * 1e9)) * 1e6,
+            roofBatch256Ms: ((2 * c.macs * 256) / (roof.matmulGflops * 1e9)) * 1e3,
+          });
         });
       }
     }
@@ -592,33 +695,73 @@ export async function main(argv: readonly string[]): Promise<void> {
 
     // ---- report ----
     console.log(
-      `\nHIQL policy latency through @hiql/runtime, one thread (act: batch 1, p50/p99 of ${o.calls} calls after ${o.warmup} warm-up; batch 256: median of ${o.batchReps})`,
+      `\nHIQL policy latency through @hiql/runtime, one thread (act: batch 1, p50/p99 of ${o.calls} calls after ${o.warmup} warm-up; ` +
+        `batch 256: median of ${o.batchReps}); variants alternated over ${o.rounds} rounds`,
     );
     console.log(
-      `machine: ${cpus()[0]?.model ?? '?'} x ${cpus().length}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`,
+      `machine: ${cpus()[0]?.model ?? '?'} x ${cpus().length}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}; ` +
+        `load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`,
     );
     console.log('');
     console.log(
-      'size     engine                 act p50  act p99  act mean | b256 ms/call  samples/s | weights  MACs/sample | roof us/act: DRAM  cache  MatMul | roof b256 ms',
+      'size     engine                 weights  act p50  act p99  act mean  vs float | b256 ms/call  samples/s  vs float |' +
+        ' file KiB  weights  MACs/sample | roof us/act: DRAM  cache  MatMul | roof b256 ms',
     );
     for (const r of rows) {
+      const float = r.variant === 'float';
       console.log(
-        `${r.size.padEnd(8)} ${r.engine.padEnd(22)} ${f1(r.p50Us).padStart(7)} ${f1(r.p99Us).padStart(8)} ${f1(r.meanUs).padStart(9)} |` +
-          ` ${r.batch256MsPerCall.toFixed(3).padStart(12)} ${Math.round(r.batch256SamplesPerSec).toString().padStart(10)} |` +
-          ` ${(r.weightBytes / 2 ** 20).toFixed(2)} MiB ${r.macsPerSample.toString().padStart(11)} |` +
-          ` ${f1(r.roofDramUs).padStart(16)} ${f1(r.roofCacheUs).padStart(6)} ${f1(r.roofComputeUs).padStart(7)} | ${r.roofBatch256Ms.toFixed(3).padStart(12)}`,
+        `${r.size.padEnd(8)} ${r.engine.padEnd(22)} ${r.variant.padEnd(8)} ${f1(r.p50Us).padStart(7)} ${f1(r.p99Us).padStart(8)}` +
+          ` ${f1(r.meanUs).padStart(9)} ${r.p50VsFloat.toFixed(3).padStart(9)} |` +
+          ` ${r.batch256MsPerCall.toFixed(3).padStart(12)} ${Math.round(r.batch256SamplesPerSec).toString().padStart(10)}` +
+          ` ${r.batch256VsFloat.toFixed(3).padStart(9)} |` +
+          ` ${(r.fileBytes / 1024).toFixed(0).padStart(8)} ${(r.weightBytes / 2 ** 20).toFixed(2)} MiB` +
+          ` ${r.macsPerSample.toString().padStart(11)} |` +
+          ` ${f1(r.roofDramUs).padStart(16)} ${f1(r.roofCacheUs).padStart(6)} ${(float ? f1(r.roofComputeUs) : '-').padStart(7)} |` +
+          ` ${(float ? r.roofBatch256Ms.toFixed(3) : '-').padStart(12)}`,
       );
     }
-    console.log('(latencies in microseconds)');
     console.log(
-      `\nroof, measured in this run (one thread): DRAM read ${f1(roof.dramReadGBs)} GB/s (ORT ReduceSum, 256 MiB), copy ${f1(roof.dramCopyGBs)} GB/s read+written (JS, 256 MiB);` +
-        ` cache-resident (${(roof.cacheBytes / 2 ** 20).toFixed(2)} MiB, repeated) read ${f1(roof.cacheReadGBs)} GB/s, copy ${f1(roof.cacheCopyGBs)} GB/s;` +
+      "(latencies in microseconds; 'vs float': this row's figure / the float policy's, same size and engine, measured alternated " +
+        'in this run; the MatMul roof is float32 arithmetic, shown for float rows)',
+    );
+    const ratio = (size: Size, engine: string, v: Variant) => rows.find((r) => r.size === size && r.engine === engine && r.variant === v);
+    for (const v of o.variants.filter((x) => x !== 'float')) {
+      const parts: string[] = [];
+      for (const size of Object.keys(SIZES) as Size[])
+        for (const engine of ['onnxruntime-node cpu', 'onnxruntime-web wasm']) {
+          const r = ratio(size, engine, v);
+          if (r)
+            parts.push(
+              `${size} ${engine.replace('onnxruntime-', '')}: act p50 ${r.p50VsFloat.toFixed(2)}x, b256 ${r.batch256VsFloat.toFixed(2)}x`,
+            );
+        }
+      console.log(`${v} / float: ${parts.join('; ')}`);
+    }
+    if (o.variants.includes('int8') && o.variants.includes('fastgelu'))
+      for (const size of Object.keys(SIZES) as Size[]) {
+        const parts: string[] = [];
+        for (const engine of ['onnxruntime-node cpu', 'onnxruntime-web wasm']) {
+          const [q, g] = [ratio(size, engine, 'int8'), ratio(size, engine, 'fastgelu')];
+          if (q && g)
+            parts.push(
+              `${engine.replace('onnxruntime-', '')}: act p50 ${(q.p50Us / g.p50Us).toFixed(2)}x, ` +
+                `b256 ${(q.batch256MsPerCall / g.batch256MsPerCall).toFixed(2)}x`,
+            );
+        }
+        console.log(`int8 / fastgelu (the int8 weights alone), ${size}: ${parts.join('; ')}`);
+      }
+    console.log(
+      `\nroof, measured in this run (one thread): DRAM read ${f1(roof.dramReadGBs)} GB/s (ORT ReduceSum, 256 MiB), ` +
+        `copy ${f1(roof.dramCopyGBs)} GB/s read+written (JS, 256 MiB);` +
+        ` cache-resident (${(roof.cacheBytes / 2 ** 20).toFixed(2)} MiB, repeated) read ${f1(roof.cacheReadGBs)} GB/s, ` +
+        `copy ${f1(roof.cacheCopyGBs)} GB/s;` +
         ` MatMul ${Object.entries(roof.matmulBySize)
           .map(([n, g]) => `${n}^3 ${f1(g)}`)
           .join(', ')} GFLOP/s (onnxruntime-node).`,
     );
     console.log(
-      `roof per call: weights / bandwidth (DRAM ${f1(dram)} GB/s, cache ${f1(cache)} GB/s: the larger of the read stream and a copy's bytes moved) and 2 x MACs / ${f1(roof.matmulGflops)} GFLOP/s; a batch-1 call reads every weight once.`,
+      `roof per call: weights / bandwidth (DRAM ${f1(dram)} GB/s, cache ${f1(cache)} GB/s: the larger of the read stream and ` +
+        `a copy's bytes moved) and 2 x MACs / ${f1(roof.matmulGflops)} GFLOP/s; a batch-1 call reads every weight once.`,
     );
     if (breakdown) {
       console.log('\nwhere a batch-1 call of the ogbench-sized policy goes (onnxruntime-node cpu, p50 us):');
@@ -627,11 +770,13 @@ export async function main(argv: readonly string[]): Promise<void> {
       const mm = breakdown.p50Us["only the policy's MatMuls (same weight shapes, batch 1), raw session.run"]!;
       const streamed = costs.ogbench.weightBytes / ((mm - fixed) * 1e3);
       console.log(
-        `  => the batch-1 MatMuls take about ${f1(mm - fixed)} us beyond the fixed cost, streaming the weights at ${f1(streamed)} GB/s (cache roof ${f1(cache)} GB/s)`,
+        `  => the batch-1 MatMuls take about ${f1(mm - fixed)} us beyond the fixed cost, streaming the weights at ` +
+          `${f1(streamed)} GB/s (cache roof ${f1(cache)} GB/s)`,
       );
       const prof = breakdown.ortProfile;
       console.log(
-        `  onnxruntime profile of 5000 runs (profiling on, which adds per-node cost): model_run ${f1(prof.perRunUs)} us; kernel us per run by op type:`,
+        `  onnxruntime profile of 5000 runs (profiling on, which adds per-node cost): model_run ${f1(prof.perRunUs)} us; ` +
+          'kernel us per run by op type:',
       );
       console.log(
         '  ' +

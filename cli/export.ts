@@ -1,19 +1,26 @@
-// `hiql export RUN_DIR --out models/NAME.onnx`
+// `hiql export RUN_DIR --out models/NAME.onnx [--quantize int8]`, `hiql export --from-model FILE --quantize int8`
 import { cardData, writeCard } from '../export/card.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
+import { runCardQuantized, runFromModel } from './quantize.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
 
-const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
+const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--quantize int8] [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
+hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--card [--episodes 50]]
 
 Writes the run's deterministic policy as ONNX (IR 8, opset 17): NAME.onnx maps observation and goal
 to action (and, for HIQL, the subgoal latent); HIQL also gets NAME.low.onnx (observation, subgoal ->
 action) and NAME.phi.onnx (observation, goal -> phi). Each file is checked against the training
 graph in onnxruntime-node and onnxruntime-web before it is written. With --card, the exported file
 is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
-written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).`;
+written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).
+
+--quantize int8 stores the weight matrices as int8 (export/quantize.ts; same inputs, outputs and
+metadata, plus hiql.weights), validated with an int8 tolerance; its card compares it with the float
+policy evaluated in the same session. --from-model quantizes an exported float policy and its
+companions (no run folder needed; the training graph is rebuilt from the file's metadata).`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -21,14 +28,20 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend'], 'export');
+  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend', 'quantize', 'from-model'], 'export');
+  if (args.options.has('from-model')) return runFromModel(args);
+  const quantize = optString(args, 'quantize');
+  if (quantize !== undefined && quantize !== 'int8') throw new RangeError(`hiql export: --quantize must be int8, got '${quantize}'`);
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
   const out = optString(args, 'out') ?? `models/${info.config.env}-${info.config.agent}.onnx`;
-  const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate') });
-  for (const v of r.validation) console.error(`validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}`);
+  const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate'), quantize });
+  for (const v of r.validation)
+    console.error(
+      `validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}, mean ${v.meanAbsDiff.toExponential(2)}`,
+    );
   for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
   let card: { success: number; files: string[] } | undefined;
   if (args.options.has('card')) {
@@ -37,11 +50,16 @@ export async function run(argv: string[]): Promise<number> {
     const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
     if (!['cpu', 'webgpu', 'cuda'].includes(backend))
       throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
-    const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
-    const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0, backend), out);
-    console.error(
-      `success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`,
-    );
+    const dsSeed = optInt(args, 'dataset-seed') ?? 0;
+    let [ev, files] = quantize
+      ? await runCardQuantized({ info, params, step, runDir, out, result: r, episodes, backend, datasetSeed: dsSeed })
+      : [];
+    if (!ev || !files) {
+      ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
+      files = writeCard(cardData(info, runDir, step, r.files, ev, dsSeed, backend), out);
+    }
+    const tasks = ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ');
+    console.error(`success ${(100 * ev.success).toFixed(1)}% [${tasks}]; wrote ${files.join(', ')}`);
     card = { success: ev.success, files };
   }
   console.log(

@@ -82,9 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     `trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); learning curves: ${runDir}/curves.svg`,
   );
   console.error(`model: ${exp.files.map((f) => f.path).join(', ')}`);
-  console.error(
-    `demo: npm run demo serves the browser demo with the pretrained policies in models/; to show this one, copy its files there`,
-  );
+  console.error(`show it in the browser demo, next to the pretrained policies: npm run demo -- --models ${runDir}`);
   console.log(JSON.stringify({ env, agent, steps: res.steps, runDir, model: out, success: r.success, tasks: r.tasks }));
   return 0;
 }

@@ -4,17 +4,19 @@
 //   ort/          onnxruntime-web's wasm runtime (copied from node_modules/onnxruntime-web/dist; the
 //                 page sets ort.env.wasm.wasmPaths to it)
 //   models/       the shipped policies (models/*.onnx with their companions and model cards)
-//   models.json   the manifest of what was shipped (the page never assumes a model exists)
-// The dev server serves the same three paths straight from their sources.
+//   models/user/  the user's policies, from the folder HIQL_DEMO_USER_MODELS names (set by
+//                 `npm run demo -- --models DIR`, demo/serve.ts)
+//   models.json   the manifest of both (the page never assumes a model exists)
+// The dev server serves the same paths straight from their sources.
 //
-// Models come from <repo>/models unless HIQL_DEMO_MODELS names another folder. COOP/COEP headers
-// make the page cross-origin isolated, so onnxruntime-web can use threads (SharedArrayBuffer).
+// Shipped models come from <repo>/models unless HIQL_DEMO_MODELS names another folder. COOP/COEP
+// headers make the page cross-origin isolated, so onnxruntime-web can use threads (SharedArrayBuffer).
 import { copyFileSync, createReadStream, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import { readPolicyInfo } from '../runtime/src/metadata.ts';
-import { buildManifest, manifestFiles } from './manifest.ts';
+import { buildManifest, manifestFiles, mergeManifests, sourcePath, type Manifest } from './manifest.ts';
 
 const DEMO = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(DEMO, '..');
@@ -31,6 +33,19 @@ export const ISOLATION_HEADERS = {
 function modelsDir(): string {
   const d = process.env.HIQL_DEMO_MODELS;
   return d ? resolve(d) : join(ROOT, 'models');
+}
+
+/** The user's folder of exported policies (HIQL_DEMO_USER_MODELS), or null. */
+function userModelsDir(): string | null {
+  const d = process.env.HIQL_DEMO_USER_MODELS;
+  return d ? resolve(d) : null;
+}
+
+/** The shipped policies and the user's, as the page sees them. */
+function manifest(): { m: Manifest; dirs: { shipped: string; user: string | null } } {
+  const dirs = { shipped: modelsDir(), user: userModelsDir() };
+  const user = dirs.user ? buildManifest(dirs.user, readPolicyInfo, 'user') : null;
+  return { m: mergeManifests(buildManifest(dirs.shipped, readPolicyInfo), user), dirs };
 }
 
 const MIME: Record<string, string> = {
@@ -61,9 +76,8 @@ function hiqlDemoAssets(): Plugin {
     configureServer(server) {
       const mw: Connect.NextHandleFunction = (req, res, next) => {
         const url = decodeURIComponent((req.url ?? '').split('?')[0]!);
-        const dir = modelsDir();
         if (url === '/models.json') {
-          const m = buildManifest(dir, readPolicyInfo);
+          const { m } = manifest();
           res.setHeader('Content-Type', 'application/json');
           for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
           res.end(JSON.stringify(m, null, 2));
@@ -71,23 +85,34 @@ function hiqlDemoAssets(): Plugin {
         }
         const ort = /^\/ort\/([\w.-]+)$/.exec(url);
         if (ort && ORT_FILES.includes(ort[1]!)) return sendFile(res, join(ORT_DIST, ort[1]!));
-        const model = /^\/models\/([\w.-]+)$/.exec(url);
-        if (model && manifestFiles(buildManifest(dir, readPolicyInfo)).includes(model[1]!)) return sendFile(res, join(dir, model[1]!));
+        const model = /^\/models\/((?:user\/)?[\w.-]+)$/.exec(url);
+        if (model) {
+          const { m, dirs } = manifest();
+          if (manifestFiles(m).includes(model[1]!)) return sendFile(res, sourcePath(model[1]!, dirs));
+        }
         next();
       };
       server.middlewares.use(mw);
     },
     writeBundle() {
-      const dir = modelsDir();
-      const manifest = buildManifest(dir, readPolicyInfo);
+      const { m, dirs } = manifest();
       mkdirSync(join(outDir, 'ort'), { recursive: true });
       for (const f of ORT_FILES) copyFileSync(join(ORT_DIST, f), join(outDir, 'ort', f));
-      const files = manifestFiles(manifest);
-      if (files.length > 0) mkdirSync(join(outDir, 'models'), { recursive: true });
-      for (const f of files) copyFileSync(join(dir, f), join(outDir, 'models', f));
-      writeFileSync(join(outDir, 'models.json'), JSON.stringify(manifest, null, 2) + '\n');
-      const n = manifest.models.length;
-      this.info?.(`hiql-demo: ${n} model${n === 1 ? '' : 's'} from ${dir}${n ? ': ' + manifest.models.map((m) => m.name).join(', ') : ''}`);
+      const files = manifestFiles(m);
+      for (const f of files) {
+        mkdirSync(dirname(join(outDir, 'models', f)), { recursive: true });
+        copyFileSync(sourcePath(f, dirs), join(outDir, 'models', f));
+      }
+      writeFileSync(join(outDir, 'models.json'), JSON.stringify(m, null, 2) + '\n');
+      for (const source of ['shipped', 'user'] as const) {
+        const dir = source === 'user' ? dirs.user : dirs.shipped;
+        if (!dir) continue;
+        const ms = m.models.filter((x) => x.source === source);
+        const list = ms.length ? ': ' + ms.map((x) => x.name).join(', ') : '';
+        this.info?.(`hiql-demo: ${ms.length} ${source} model${ms.length === 1 ? '' : 's'} from ${dir}${list}`);
+        for (const k of m.skipped.filter((x) => (x.source ?? 'shipped') === source))
+          this.warn?.(`hiql-demo: skipped ${k.file} (${source}): ${k.reason}`);
+      }
     },
   };
 }

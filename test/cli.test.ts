@@ -27,6 +27,7 @@ test('hiql quickstart generates the dataset, trains, exports and evaluates the e
   ])
     assert.ok(existsSync(join(cwd, f)), `${f} exists`);
   assert.match(r.stderr, /success: \d+\.\d%/);
+  assert.match(r.stderr, /npm run demo -- --models runs\/qs\n/, 'the command that shows the policy in the demo');
 });
 
 test('hiql rejects unknown commands and options with the valid ones', () => {

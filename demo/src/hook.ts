@@ -3,8 +3,10 @@
 import type { Manifest } from '../manifest.ts';
 
 export interface RunEpisodeOptions {
-  /** Maze whose (first) shipped policy runs. */
+  /** Maze whose first policy runs (the user's, if any, else the first shipped one)... */
   maze: string;
+  /** ...or this policy (a manifest id: NAME, or user/NAME for the user's), whose maze it is. */
+  model?: string;
   /** Evaluation task 1..5 (default 1). */
   task?: number;
   /** Seed of the reset noise (default 0). */
@@ -16,6 +18,8 @@ export interface RunEpisodeOptions {
 export interface RunEpisodeResult {
   maze: string;
   model: string;
+  /** Manifest id of the policy. */
+  id: string;
   task: number;
   seed: number;
   success: boolean;

@@ -1,5 +1,6 @@
-// The browser demo: pick a maze, watch a shipped HIQL policy drive the ball to a goal you place.
-// Policies run on onnxruntime-web through @hiql/runtime's browser entry; the dynamics are envs/.
+// The browser demo: pick a maze, watch a shipped HIQL policy (or one you trained: `npm run demo --
+// --models DIR`) drive the ball to a goal you place. Policies run on onnxruntime-web through
+// @hiql/runtime's browser entry; the dynamics are envs/.
 import './style.css';
 import { loadPolicy, ort, type Backend, type Policy } from '../../runtime/src/web.ts';
 import { MAZE_NAMES, cellCenter, cellOf, getMaze, isWall, type MazeSpec } from '../../envs/maze.ts';
@@ -285,19 +286,25 @@ function describeBackend(p: Policy): void {
   const threads = p.backend === 'wasm' ? `${THREADS} thread${THREADS === 1 ? '' : 's'}` : 'GPU';
   el.badge.dataset.backend = p.backend;
   el.badgeText.textContent = `onnxruntime-web · ${p.backend === 'webgpu' ? 'WebGPU' : 'wasm'}`;
-  const notes: string[] = [
-    `Running on <b>${p.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'}</b> (${threads}${p.backend === 'wasm' ? `, ${isolated ? 'cross-origin isolated' : 'not isolated: no threads'}` : ''}).`,
-  ];
+  const isolation = p.backend === 'wasm' ? `, ${isolated ? 'cross-origin isolated' : 'not isolated: no threads'}` : '';
+  const notes: string[] = [`Running on <b>${p.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'}</b> (${threads}${isolation}).`];
   if (p.fallback) notes.push(`WebGPU could not load the policy, so it fell back to wasm: ${escapeHtml(p.fallback.reason.slice(0, 160))}`);
   else if (!S.webgpu) notes.push('WebGPU is not available in this browser.');
   el.backendNote.innerHTML = notes.join(' ');
   el.backendNote.classList.toggle('warn', p.fallback !== null);
 }
 
+/** The label of a policy in the selector: its name, and whether it is yours or has int8 weights. */
+function modelLabel(m: ManifestModel): string {
+  const tags = [m.source === 'user' ? 'yours' : '', m.weights !== 'float32' ? `${m.weights} weights` : ''].filter(Boolean);
+  return tags.length ? `${m.name} (${tags.join(', ')})` : m.name;
+}
+
 async function describeModel(m: ManifestModel, p: Policy): Promise<void> {
   const i = p.info;
   const parts = [
-    `<b>${escapeHtml(m.name)}</b>`,
+    `<b>${escapeHtml(m.name)}</b>${m.source === 'user' ? ' <span class="tag user">your policy</span>' : ''}` +
+      (m.weights !== 'float32' ? ` <span class="tag">${escapeHtml(m.weights)} weights</span>` : ''),
     `${i.agent.toUpperCase()} · ${i.trainSteps.toLocaleString('en-US')} training steps`,
     `${i.hierarchical ? `latent subgoal ${i.repDim}-d, k = ${i.subgoalSteps}` : 'flat policy (no subgoals)'} · ${fmtBytes(m.bytes)}`,
   ];
@@ -368,8 +375,9 @@ async function selectModel(m: ManifestModel): Promise<void> {
   const same = S.manifest.models.filter((x) => x.maze === m.maze);
   el.policyRow.hidden = same.length < 2;
   el.policySelect.innerHTML = same
-    .map((x) => `<option value="${escapeHtml(x.name)}"${x === m ? ' selected' : ''}>${escapeHtml(x.name)}</option>`)
+    .map((x) => `<option value="${escapeHtml(x.id)}"${x === m ? ' selected' : ''}>${escapeHtml(modelLabel(x))}</option>`)
     .join('');
+  el.policySelect.title = modelLabel(m);
   for (const b of Array.from(el.taskButtons.querySelectorAll('button'))) (b as HTMLButtonElement).disabled = false;
   for (const b of [el.play, el.step, el.restart]) b.disabled = false;
 }
@@ -386,7 +394,7 @@ function buildControls(): void {
     b.dataset.maze = name;
     const m = S.manifest.models.find((x) => x.maze === name);
     b.disabled = !m;
-    b.title = m ? `${m.name}` : `no ${name} policy is shipped with this build`;
+    b.title = m ? modelLabel(m) : `no ${name} policy is shipped with this build`;
     b.addEventListener('click', () => {
       if (m && S.model?.maze !== name)
         selectModel(m)
@@ -452,7 +460,7 @@ function wire(): void {
       .catch(fail);
   });
   el.policySelect.addEventListener('change', () => {
-    const m = S.manifest.models.find((x) => x.name === el.policySelect.value);
+    const m = S.manifest.models.find((x) => x.id === el.policySelect.value);
     if (m)
       selectModel(m)
         .then(() => startTask(1))
@@ -495,9 +503,13 @@ function wire(): void {
 // Test hook: window.__demo (used by test/demo/demo.test.ts; handy from the console too).
 
 async function runEpisode(o: RunEpisodeOptions): Promise<RunEpisodeResult> {
-  const m = S.manifest.models.find((x) => x.maze === o.maze);
+  const m = o.model !== undefined ? S.manifest.models.find((x) => x.id === o.model) : S.manifest.models.find((x) => x.maze === o.maze);
   if (!m)
-    throw new Error(`no policy for maze '${o.maze}' is shipped (shipped: ${S.manifest.models.map((x) => x.maze).join(', ') || 'none'})`);
+    throw new Error(
+      o.model !== undefined
+        ? `no policy '${o.model}' in the manifest (${S.manifest.models.map((x) => x.id).join(', ') || 'none'})`
+        : `no policy for maze '${o.maze}' is shipped (shipped: ${S.manifest.models.map((x) => x.maze).join(', ') || 'none'})`,
+    );
   if (S.model !== m || !S.policy) await selectModel(m);
   const task = o.task ?? 1;
   const seed = o.seed ?? 0;
@@ -514,8 +526,9 @@ async function runEpisode(o: RunEpisodeOptions): Promise<RunEpisodeResult> {
   const e = S.episode;
   const t = e.timing();
   return {
-    maze: o.maze,
+    maze: m.maze,
     model: m.name,
+    id: m.id,
     task,
     seed,
     success: e.status === 'success',
@@ -564,12 +577,24 @@ async function main(): Promise<{ models: string[] }> {
     showNotice(
       'No pretrained policies are shipped with this build. Put exported policies into <code>models/</code> ' +
         '(<code>node bin/hiql.js export RUN --out models/pointmaze-medium-navigate-hiql.onnx</code> writes the policy and its ' +
-        '<code>.low.onnx</code> / <code>.phi.onnx</code> companions) and rebuild with <code>npm run demo:build</code>.',
+        '<code>.low.onnx</code> / <code>.phi.onnx</code> companions) and rebuild with <code>npm run demo:build</code>, ' +
+        'or serve a folder of your own with <code>npm run demo -- --models DIR</code>.',
     );
     return { models: [] };
   }
   if (manifest.skipped.length > 0) console.warn('models skipped by the build:', manifest.skipped);
-  const first = manifest.models.find((m) => m.maze === params.get('maze')) ?? manifest.models[0]!;
+  const userSkipped = manifest.skipped.filter((k) => k.source === 'user');
+  if (userSkipped.length > 0)
+    showNotice(
+      'Some files of the folder given with <code>--models</code> cannot be shown: ' +
+        userSkipped.map((k) => `<code>${escapeHtml(k.file)}</code> (${escapeHtml(k.reason)})`).join('; '),
+    );
+  // ?model=ID, else the user's first policy (`--models`), else the first of ?maze=, else the first.
+  const first =
+    manifest.models.find((m) => m.id === params.get('model')) ??
+    manifest.models.find((m) => m.source === 'user') ??
+    manifest.models.find((m) => m.maze === params.get('maze')) ??
+    manifest.models[0]!;
   await selectModel(first);
   if (params.get('autoplay') === '0') {
     S.episode.resetTaskCentres(1);

@@ -333,8 +333,13 @@ const NAMED_KEYS: [keys: string[], say: (c: PolicyInfo, m: PolicyInfo) => string
     },
   ],
 ];
-/** Keys that may differ between the files of one export. */
-const PER_FILE_KEYS = new Set(['hiql.role', 'hiql.companions']);
+/**
+ * Keys that may differ between the files of one export: the role, the companion list, and for a
+ * quantized export the per-file report of what was quantized and the SHA-256 of each file's float
+ * source (export/quantize.ts). Everything that makes the files one model (agent, env, config and its
+ * hash, step, dims, weight format) must agree.
+ */
+const PER_FILE_KEYS = new Set(['hiql.role', 'hiql.companions', 'hiql.quantization', 'hiql.quantized_from_sha256']);
 
 const quote = (v: string | undefined): string => (v === undefined ? 'missing' : `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`);
 
