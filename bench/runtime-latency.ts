@@ -32,7 +32,7 @@ import { exportPolicy } from '../export/export.ts';
 import { quantizeModel, quantizePolicyFiles, withFastGelu } from '../export/quantize.ts';
 import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { configHash, resolveConfig } from '../train/config.ts';
-import type { RunInfo } from '../train/run-folder.ts';
+import { VERSION, type RunInfo } from '../train/run-folder.ts';
 import { loadPolicy, type Backend, type Policy } from '../runtime/src/index.ts';
 
 const ENV = 'pointmaze-medium-navigate';
@@ -118,7 +118,7 @@ async function makeHiql(dir: string, name: string, hidden: number): Promise<stri
   });
   const step = buildAgentStep('hiql', cfg.agentConfig, DIMS);
   const params = initAgentState('hiql', step, 1);
-  const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: '0.1.0' };
+  const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: VERSION };
   const path = join(dir, `${name}.onnx`);
   await exportPolicy(info, params, 0, path, { validate: false });
   return path;

@@ -2,6 +2,7 @@
 // data and its inputs and outputs as value infos; graphFromModel rebuilds a Graph from a model,
 // re-running shape inference on every node. Graph.toModel, Graph.toBytes and Graph.fromBytes call
 // these; proto.ts holds the message types and does the wire encoding.
+import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import {
   Graph,
@@ -23,6 +24,11 @@ import {
   type TensorProtoObj,
   type ValueInfoProtoObj,
 } from './proto.ts';
+
+/** The project's version (package.json), the producer_version of every model written here. */
+export const PROJECT_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 const { AttributeType } = onnxProto.onnx.AttributeProto;
 
@@ -64,7 +70,7 @@ export function graphToModel(g: Graph, opts: ModelOptions = {}): ModelProtoObj {
     irVersion: opts.irVersion ?? 8,
     opsetImport: [{ domain: '', version: opts.opset ?? 17 }],
     producerName: 'hiql-ts',
-    producerVersion: opts.producerVersion ?? '0.1.0',
+    producerVersion: opts.producerVersion ?? PROJECT_VERSION,
     docString: opts.docString ?? '',
     graph: {
       name: g.name,

@@ -3,7 +3,7 @@
 // object per line), curves.svg. Export and eval read runs through these functions only.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../onnx/index.ts';
+import { PROJECT_VERSION, loadCheckpoint } from '../onnx/index.ts';
 import type { RunConfig } from './config.ts';
 import type { Dims } from './dims.ts';
 
@@ -13,8 +13,7 @@ export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.jsonl';
 
 /** The project's version (package.json), written into run folders and exported models. */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
+export const VERSION: string = PROJECT_VERSION;
 
 export interface RunInfo {
   config: RunConfig;

@@ -15,7 +15,7 @@ import { exportPolicy } from '../../export/export.ts';
 import { checkQuantizedLayers, quantizeModel, quantizePolicyFiles, trainingFormOf, withFastGelu } from '../../export/quantize.ts';
 import { buildAgentStep, initAgentState } from '../../train/step.ts';
 import { configHash, resolveConfig } from '../../train/config.ts';
-import type { RunInfo } from '../../train/run-folder.ts';
+import { VERSION, type RunInfo } from '../../train/run-folder.ts';
 import { loadPolicy } from '../../runtime/src/index.ts';
 import { readPolicyInfo } from '../../runtime/src/metadata.ts';
 
@@ -34,7 +34,7 @@ function tinyRun(): { info: RunInfo; params: Map<string, Float32Array> } {
   });
   const dims = { obsDim: 2, actionDim: 2 };
   const params = initAgentState('hiql', buildAgentStep('hiql', cfg.agentConfig, dims), 3) as Map<string, Float32Array>;
-  return { info: { config: cfg, configHash: configHash(cfg), dims, version: '0.1.0' }, params };
+  return { info: { config: cfg, configHash: configHash(cfg), dims, version: VERSION }, params };
 }
 
 test('hiql export --quantize int8 path: same inputs, outputs and metadata plus hiql.weights, validated, runs in the runtime', async () => {
