@@ -1,10 +1,12 @@
 // `hiql export RUN_DIR --out models/NAME.onnx`
+import { basename, dirname } from 'node:path';
 import { cardData, writeCard } from '../export/card.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
+import { removeStaleTempFiles } from '../onnx/checkpoint.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
-import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
 
@@ -15,8 +17,10 @@ graph in onnxruntime-node and onnxruntime-web before it is written. With --card,
 is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
 written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).`;
 
+const BACKENDS: readonly Backend[] = ['cpu', 'webgpu', 'cuda'];
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (wantsHelp(argv)) {
     console.log(HELP);
     return 0;
   }
@@ -24,24 +28,31 @@ export async function run(argv: string[]): Promise<number> {
   rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend'], 'export');
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
+  if (args.positionals.length > 1) throw new RangeError(`unexpected argument '${args.positionals[1]}'`);
+  // Every option is checked before anything is written.
+  const withCard = args.options.has('card');
+  for (const k of ['episodes', 'dataset-seed', 'backend'])
+    if (!withCard && args.options.has(k)) throw new RangeError(`--${k} is for the model card; add --card`);
+  const episodes = optInt(args, 'episodes', 1) ?? 50;
+  const datasetSeed = optInt(args, 'dataset-seed', 0) ?? 0;
+  const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
+  if (!BACKENDS.includes(backend)) throw new RangeError(`--backend must be cpu, webgpu or cuda, got '${backend}'`);
+  const outArg = optString(args, 'out');
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
-  const out = optString(args, 'out') ?? `models/${info.config.env}-${info.config.agent}.onnx`;
+  const out = outArg ?? `models/${info.config.env}-${info.config.agent}.onnx`;
   const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate') });
   for (const v of r.validation) console.error(`validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}`);
   for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
   let card: { success: number; files: string[] } | undefined;
-  if (args.options.has('card')) {
-    const episodes = optInt(args, 'episodes') ?? 50;
+  if (withCard) {
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
-    const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
-    if (!['cpu', 'webgpu', 'cuda'].includes(backend))
-      throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
     const ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
-    const files = writeCard(cardData(info, runDir, step, r.files, ev, optInt(args, 'dataset-seed') ?? 0, backend), out);
-    console.error(
-      `success ${(100 * ev.success).toFixed(1)}% [${ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ')}]; wrote ${files.join(', ')}`,
-    );
+    const stem = basename(out).replace(/\.onnx$/, '');
+    removeStaleTempFiles(dirname(out), (target) => target === `${stem}.md` || target === `${stem}.json`);
+    const files = writeCard(cardData(info, runDir, step, r.files, ev, datasetSeed, backend), out);
+    const tasks = ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ');
+    console.error(`success ${(100 * ev.success).toFixed(1)}% [${tasks}]; wrote ${files.join(', ')}`);
     card = { success: ev.success, files };
   }
   console.log(
