@@ -11,11 +11,12 @@
 // config and its hash, producing version) in standard metadata_props.
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Graph, createSession, ort, writeFileAtomic } from '../onnx/index.ts';
+import { Graph, createSession, ort } from '../onnx/index.ts';
 import { AGENTS } from '../train/agents/index.ts';
 import { isPixels } from '../train/dims.ts';
 import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, type ParamValues } from '../train/graphs.ts';
 import { VERSION, type RunInfo } from '../train/run-folder.ts';
+import { writeFileSet } from './file-set.ts';
 
 /** Bump when the file layout or metadata keys change in a way older runtimes cannot read. */
 export const FORMAT_VERSION = 1;
@@ -170,7 +171,8 @@ export async function validateExport(
       }
       if (!(diff <= tol * scale))
         throw new Error(
-          `export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`,
+          `export validation (${role}, onnxruntime-${engine}): output '${k}' differs from the training graph ` +
+            `by ${diff} > ${tol} x ${scale.toPrecision(4)} (its largest |entry|)`,
         );
       worst = Math.max(worst, diff);
     }
@@ -184,7 +186,7 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Exports a run's parameters to `out` (and companions beside it for HIQL), validated, written atomically. */
+/** Exports a run's parameters to `out` (and companions beside it for HIQL), validated, written atomically as a set. */
 export async function exportPolicy(
   info: RunInfo,
   params: ReadonlyMap<string, Float32Array>,
@@ -200,19 +202,24 @@ export async function exportPolicy(
   mkdirSync(dirname(out) || '.', { recursive: true });
   const files: ExportedFile[] = [];
   const validation: ExportResult['validation'] = [];
+  let policyNaming: (names: Record<string, string>) => Uint8Array = () => new Uint8Array(0);
   for (const role of roles) {
     const g = graphFor(info, role, params);
-    const bytes = g.toBytes({
-      opset: OPSET,
-      irVersion: IR_VERSION,
-      producerVersion: PRODUCER_VERSION,
-      metadata: metadataFor(info, role, step, companions),
-      docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})`,
-    });
+    const bytesNaming = (names: Record<string, string>) =>
+      g.toBytes({
+        opset: OPSET,
+        irVersion: IR_VERSION,
+        producerVersion: PRODUCER_VERSION,
+        metadata: metadataFor(info, role, step, names),
+        docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})`,
+      });
+    const bytes = bytesNaming(companions);
+    if (role === 'policy') policyNaming = bytesNaming;
     if (o.validate !== false) validation.push(...(await validateExport(info, role, bytes, params)));
     files.push({ role, path: join(dirname(out), fileOf[role]), bytes, sha256: await sha256(bytes) });
   }
-  // Write only once every graph validated, each atomically.
-  for (const f of files) writeFileAtomic(f.path, f.bytes);
+  // Write only once every graph validated, as a set: a reader finds the old set or the new one,
+  // never a mix, even if the process is killed mid-way (export/file-set.ts).
+  writeFileSet(files[0]!, files.slice(1), policyNaming);
   return { files, validation };
 }
