@@ -1,7 +1,7 @@
 // Fault injection (issue 15, item 3): `hiql export` over an existing HIQL model killed with SIGKILL
 // ten times, at each stage of writing the file set. Every atomic write waits 120 ms before its
-// rename (HIQL_TEST_RENAME_DELAY_MS), and the kill comes 0-6 write times after the export's first
-// temporary file appears, so every stage is hit. After every kill the folder loads with the
+// rename (HIQL_TEST_RENAME_DELAY_MS), and kill k lands in write k mod 6 of the set's six (counted
+// from the export's first temporary file), so every stage is hit. After every kill the folder loads with the
 // runtime's loadPolicy (which refuses companions of another step or config) as the old model or
 // the new one; after the next complete export only the three files are left.
 import { test } from 'node:test';
