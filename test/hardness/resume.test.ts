@@ -153,3 +153,15 @@ test('--resume on a folder with no run yet starts it; without --env it says what
   assert.ok(infos.includes(`'${run}' holds no run yet: starting it`));
   assert.equal(checkpointOf(run).step, 10);
 });
+
+test('a dataset generation killed mid-write leaves a temporary file that the next one removes', async () => {
+  const out = join(dir, 'gen', 'g.npz');
+  const pid = deadPid();
+  const r0 = await hiql(['data', 'generate', '--env', ENV, '--episodes', '1', '--out', out]);
+  assert.equal(r0.code, 0, r0.err);
+  writeFileSync(join(dir, 'gen', `.g.npz.${pid}.1700000000000.tmp`), 'half a dataset');
+  writeFileSync(join(dir, 'gen', `.other.npz.${pid}.1700000000000.tmp`), 'not this target');
+  const r = await hiql(['data', 'generate', '--env', ENV, '--episodes', '1', '--out', out]);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(readdirSync(join(dir, 'gen')).sort(), [`.other.npz.${pid}.1700000000000.tmp`, 'g.npz']);
+});
