@@ -39,7 +39,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 export function rejectUnknown(args: ParsedArgs, known: readonly string[], command: string): void {
   for (const k of args.options.keys()) {
     if (!known.includes(k)) {
-      throw new RangeError(`hiql ${command}: unknown option --${k}; valid options: ${known.map((x) => '--' + x).join(', ')}`);
+      const valid = known.map((x) => '--' + x).join(', ');
+      throw new RangeError(`hiql ${command}: unknown option --${k}; valid options: ${valid}`);
     }
   }
 }
@@ -58,10 +59,19 @@ export function optNumber(args: ParsedArgs, key: string): number | undefined {
   return n;
 }
 
-export function optInt(args: ParsedArgs, key: string): number | undefined {
+/** An integer option; with `min`, also at least `min`. */
+export function optInt(args: ParsedArgs, key: string, min?: number): number | undefined {
   const n = optNumber(args, key);
   if (n !== undefined && !Number.isInteger(n)) throw new RangeError(`--${key} expects an integer, got '${n}'`);
+  if (n !== undefined && min !== undefined && n < min)
+    throw new RangeError(`--${key} must be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got ${n}`);
   return n;
+}
+
+/** Whether the command line asks for help (--help or -h anywhere before a '--'). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
 export function requireString(args: ParsedArgs, key: string, command: string): string {

@@ -1,7 +1,8 @@
 // `hiql data ...`: generate PointMaze datasets, describe dataset files, draw them on their maze.
 // Thin: argument handling and printing only; the work is done by envs/ and train/data/.
 
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { fsError, writeFileAtomic } from '../onnx/checkpoint.ts';
 import { dirname } from 'node:path';
 import { type ParsedArgs, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
 import { DATASET_NAMES, VISUAL_DATASET_NAMES, VISUAL_FRAME_SIZE, datasetSpec, generateDataset, parseEnvName } from '../envs/datasets.ts';
@@ -20,6 +21,7 @@ import {
 import type { NpyArray } from '../train/data/npy.ts';
 import { readNpz } from '../train/data/npz.ts';
 import { readHdf5 } from '../train/data/hdf5.ts';
+import { checkPositionsInMaze } from '../train/data/fit.ts';
 
 const USAGE = `Usage:
   hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val] [--frame-size 64]
@@ -61,7 +63,11 @@ function noPositionals(rest: string[], command: string): void {
 }
 
 function ensureDir(path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    throw fsError('create the folder', dirname(path), e);
+  }
 }
 
 function fmtBytes(n: number): string {
@@ -94,7 +100,8 @@ async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
   const report = (done: number, final = false) => {
     const s = (performance.now() - t0) / 1000;
     const rate = s > 0 ? done / s : 0;
-    const line = `${spec.name} (${split}): ${done}/${total} transitions (${((100 * done) / total).toFixed(0)}%), ${(rate / 1e6).toFixed(2)}M transitions/s`;
+    const pct = ((100 * done) / total).toFixed(0);
+    const line = `${spec.name} (${split}): ${done}/${total} transitions (${pct}%), ${(rate / 1e6).toFixed(2)}M transitions/s`;
     if (tty) process.stderr.write(`\r${line}${final ? '\n' : ''}`);
     else process.stderr.write(`${line}\n`);
   };
@@ -185,10 +192,12 @@ async function render(args: ParsedArgs, rest: string[]): Promise<number> {
   const ds = await loadDataset(file);
   if (ds.observations instanceof Uint8Array || ds.obsShape.length !== 1 || ds.obsShape[0]! < 2) {
     throw new RangeError(
-      `hiql data render: ${file}: needs state observations whose first two coordinates are x, y; got observation shape (${ds.obsShape.join(', ')})`,
+      `hiql data render: ${file}: needs state observations whose first two coordinates are x, y; ` +
+        `got observation shape (${ds.obsShape.join(', ')})`,
     );
   }
   const d = ds.obsShape[0]!;
+  checkPositionsInMaze(`dataset '${file}'`, env, ds.observations, d, ds.size);
   const idx = buildTrajectoryIndex(ds.terminals);
   const nTraj = idx.starts.length;
   const take = Math.min(count, nTraj);
@@ -207,7 +216,7 @@ async function render(args: ParsedArgs, rest: string[]): Promise<number> {
   }
   const img = renderMaze(maze, { trajectories, pixelsPerUnit: scale });
   ensureDir(out);
-  writeFileSync(out, encodePng(img.width, img.height, img.data, 4));
+  writeFileAtomic(out, encodePng(img.width, img.height, img.data, 4));
   console.log(`wrote ${out}: ${maze.name} maze, ${img.width} x ${img.height} px, ${take} of ${nTraj} trajectories from ${file}`);
   return 0;
 }

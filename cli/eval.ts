@@ -1,16 +1,17 @@
 // `hiql eval`: evaluate a run's latest checkpoint under the evaluation protocol.
 import { evaluateParams } from '../train/eval-session.ts';
 import type { RunConfig } from '../train/config.ts';
+import { checkEnvName } from '../train/data/fit.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
-import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
-const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV]
+const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV] [--threads N]
 
 Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
 last line printed is a JSON object with per-task and overall success.`;
 
 export async function runEval(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (wantsHelp(argv)) {
     console.log(EVAL_HELP);
     return 0;
   }
@@ -18,15 +19,24 @@ export async function runEval(argv: string[]): Promise<number> {
   rejectUnknown(args, ['episodes', 'seed', 'env', 'threads'], 'eval');
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql eval: give the run folder, e.g. hiql eval runs/NAME');
+  if (args.positionals.length > 1) throw new RangeError(`unexpected argument '${args.positionals[1]}'`);
+  const episodes = optInt(args, 'episodes', 1) ?? 50;
+  const seedArg = optInt(args, 'seed', 0);
+  const threads = optInt(args, 'threads', 1);
+  const envArg = optString(args, 'env');
+  if (envArg !== undefined) checkEnvName(envArg);
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
-  const episodes = optInt(args, 'episodes') ?? 50;
-  const seed = optInt(args, 'seed') ?? info.config.trainer.seed;
-  const cfg: RunConfig = { ...info.config, env: optString(args, 'env') ?? info.config.env };
+  const seed = seedArg ?? info.config.trainer.seed;
+  const cfg: RunConfig = { ...info.config, env: envArg ?? info.config.env };
+  if (envArg !== undefined && checkEnvName(envArg).visual !== checkEnvName(info.config.env).visual)
+    throw new RangeError(`--env ${envArg} and the run's env ${info.config.env} observe different things (frames vs positions)`);
   const t0 = performance.now();
-  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, optInt(args, 'threads'));
+  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, threads);
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
   console.error(
-    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success over ${episodes} episodes x ${r.tasks.length} tasks (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success ` +
+      `over ${episodes} episodes x ${r.tasks.length} tasks (${secs} s)`,
   );
   for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
   console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));

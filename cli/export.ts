@@ -1,11 +1,13 @@
 // `hiql export RUN_DIR --out models/NAME.onnx [--quantize int8]`, `hiql export --from-model FILE --quantize int8`
+import { basename, dirname } from 'node:path';
 import { cardData, writeCard } from '../export/card.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
+import { removeStaleTempFiles } from '../onnx/checkpoint.ts';
 import { runCardQuantized, runFromModel } from './quantize.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
-import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--quantize int8] [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
 hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--card [--episodes 50]]
@@ -22,8 +24,10 @@ metadata, plus hiql.weights), validated with an int8 tolerance; its card compare
 policy evaluated in the same session. --from-model quantizes an exported float policy and its
 companions (no run folder needed; the training graph is rebuilt from the file's metadata).`;
 
+const BACKENDS: readonly Backend[] = ['cpu', 'webgpu', 'cuda'];
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (wantsHelp(argv)) {
     console.log(HELP);
     return 0;
   }
@@ -34,9 +38,19 @@ export async function run(argv: string[]): Promise<number> {
   if (quantize !== undefined && quantize !== 'int8') throw new RangeError(`hiql export: --quantize must be int8, got '${quantize}'`);
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql export: give the run folder, e.g. hiql export runs/NAME --out models/NAME.onnx');
+  if (args.positionals.length > 1) throw new RangeError(`unexpected argument '${args.positionals[1]}'`);
+  // Every option is checked before anything is written.
+  const withCard = args.options.has('card');
+  for (const k of ['episodes', 'dataset-seed', 'backend'])
+    if (!withCard && args.options.has(k)) throw new RangeError(`--${k} is for the model card; add --card`);
+  const episodes = optInt(args, 'episodes', 1) ?? 50;
+  const datasetSeed = optInt(args, 'dataset-seed', 0) ?? 0;
+  const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
+  if (!BACKENDS.includes(backend)) throw new RangeError(`--backend must be cpu, webgpu or cuda, got '${backend}'`);
+  const outArg = optString(args, 'out');
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
-  const out = optString(args, 'out') ?? `models/${info.config.env}-${info.config.agent}.onnx`;
+  const out = outArg ?? `models/${info.config.env}-${info.config.agent}.onnx`;
   const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate'), quantize });
   for (const v of r.validation)
     console.error(
@@ -44,19 +58,16 @@ export async function run(argv: string[]): Promise<number> {
     );
   for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
   let card: { success: number; files: string[] } | undefined;
-  if (args.options.has('card')) {
-    const episodes = optInt(args, 'episodes') ?? 50;
+  if (withCard) {
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);
-    const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
-    if (!['cpu', 'webgpu', 'cuda'].includes(backend))
-      throw new RangeError(`hiql export: --backend must be cpu, webgpu or cuda, got '${backend}'`);
-    const dsSeed = optInt(args, 'dataset-seed') ?? 0;
+    const stem = basename(out).replace(/\.onnx$/, '');
+    removeStaleTempFiles(dirname(out), (target) => target === `${stem}.md` || target === `${stem}.json`);
     let [ev, files] = quantize
-      ? await runCardQuantized({ info, params, step, runDir, out, result: r, episodes, backend, datasetSeed: dsSeed })
+      ? await runCardQuantized({ info, params, step, runDir, out, result: r, episodes, backend, datasetSeed })
       : [];
     if (!ev || !files) {
       ev = await evaluateExported(out, info.config.env, episodes, info.config.trainer.seed, backend);
-      files = writeCard(cardData(info, runDir, step, r.files, ev, dsSeed, backend), out);
+      files = writeCard(cardData(info, runDir, step, r.files, ev, datasetSeed, backend), out);
     }
     const tasks = ev.tasks.map((t) => `${(100 * t.success).toFixed(0)}%`).join(', ');
     console.error(`success ${(100 * ev.success).toFixed(1)}% [${tasks}]; wrote ${files.join(', ')}`);

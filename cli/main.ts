@@ -1,14 +1,17 @@
 // The `hiql` command: a thin dispatcher. Each subcommand lives in its own module and exports
 // `run(argv): Promise<number>`; logic lives in library functions that tests call directly.
+import { fsErrorReason } from '../onnx/checkpoint.ts';
 
 const HELP = `hiql: train, export and evaluate HIQL goal-reaching policies (no Python)
 
 Usage:
   hiql quickstart [--env pointmaze-medium-navigate] [--steps 50000]   generate, train (quick), export, evaluate
-  hiql data generate --env pointmaze-medium-navigate --out data/pointmaze-medium-navigate.npz [--episodes N] [--seed S]
+  hiql data generate --env pointmaze-medium-navigate --out data/pointmaze-medium-navigate.npz
+                     [--episodes N] [--seed S]
   hiql data info FILE
   hiql data render --env ENV --dataset FILE --out maze.png
-  hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc --preset quick|ogbench|paper --steps N --run-dir runs/NAME
+  hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc --preset quick|ogbench|paper
+             --steps N --run-dir runs/NAME
   hiql eval runs/NAME [--episodes 50]
   hiql export runs/NAME --out models/NAME.onnx
 
@@ -41,7 +44,35 @@ export async function main(argv: string[]): Promise<number> {
     )(rest);
   } catch (e) {
     if (process.env['HIQL_DEBUG']) throw e;
-    console.error(`hiql ${cmd}: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`hiql ${cmd}: ${describeError(e)}`);
     return 1;
   }
+}
+
+const VERBS: Record<string, string> = {
+  mkdir: 'create the folder',
+  open: 'open',
+  read: 'read',
+  write: 'write',
+  rename: 'write',
+  unlink: 'remove',
+  scandir: 'list',
+  stat: 'find',
+  lstat: 'find',
+};
+
+/**
+ * An error as one line for the user. A raw system error that got this far (EISDIR with no path,
+ * "EEXIST: file already exists, mkdir 'x'") is put in words: what could not be done, to which
+ * path, and why.
+ */
+export function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const sys = e as Error & { code?: unknown; syscall?: unknown; path?: unknown };
+  if (typeof sys.code === 'string' && /^E[A-Z]+$/.test(sys.code) && e.message.startsWith(`${sys.code}:`)) {
+    const verb = typeof sys.syscall === 'string' ? (VERBS[sys.syscall] ?? sys.syscall) : 'access';
+    const path = typeof sys.path === 'string' ? ` '${sys.path}'` : ' a file';
+    return `cannot ${verb}${path}: ${fsErrorReason(e)}`;
+  }
+  return e.message;
 }

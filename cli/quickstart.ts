@@ -3,49 +3,63 @@
 // runtime, and prints where everything is.
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { generateDataset } from '../envs/datasets.ts';
+import { datasetSpec, generateDataset } from '../envs/datasets.ts';
+import { fsError } from '../onnx/checkpoint.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
 import { resolveConfig } from '../train/config.ts';
 import { datasetFromGenerated, saveDatasetNpz } from '../train/data/dataset.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
-import { optInt, optString, parseArgs, rejectUnknown } from './args.ts';
+import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
-const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0] [--run-dir runs/quickstart] [--episodes 50]
+const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0]
+                [--run-dir runs/quickstart] [--episodes 50] [--resume]
 
 Generates the dataset (data/ENV.npz) if it is not there, trains with the quick preset, exports to
 RUN_DIR/ENV-AGENT.onnx, evaluates the exported policy through the runtime (5 tasks x --episodes)
 and prints the success. The last line is a JSON summary.`;
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (wantsHelp(argv)) {
     console.log(HELP);
     return 0;
   }
   const args = parseArgs(argv);
   rejectUnknown(args, ['env', 'agent', 'steps', 'seed', 'run-dir', 'episodes', 'resume'], 'quickstart');
+  if (args.positionals.length > 0) throw new RangeError(`unexpected argument '${args.positionals[0]}'`);
+  // Everything is checked before the dataset is generated (a million transitions for most mazes).
   const env = optString(args, 'env') ?? 'pointmaze-medium-navigate';
+  const spec = datasetSpec(env);
+  if (spec.visual)
+    throw new RangeError(
+      `'${env}' is a pixel dataset; quickstart trains on positions. ` +
+        `Use hiql data generate --env ${env} --frame-size 16 and hiql train for pixels`,
+    );
   const agent = optString(args, 'agent') ?? 'hiql';
-  const seed = optInt(args, 'seed') ?? 0;
-  const episodes = optInt(args, 'episodes') ?? 50;
+  const seed = optInt(args, 'seed', 0) ?? 0;
+  const episodes = optInt(args, 'episodes', 1) ?? 50;
   const runDir = optString(args, 'run-dir') ?? `runs/quickstart-${env}-${agent}`;
   const dataset = `data/${env}.npz`;
+  const overrides: Record<string, unknown> = { seed };
+  const steps = optInt(args, 'steps');
+  if (steps !== undefined) overrides['steps'] = steps;
+  const cfg = resolveConfig({ agent, preset: 'quick', env, dataset, overrides });
 
   if (!existsSync(dataset)) {
     console.error(`[1/4] generating ${dataset} ...`);
-    mkdirSync(dirname(dataset), { recursive: true });
+    try {
+      mkdirSync(dirname(dataset), { recursive: true });
+    } catch (e) {
+      throw fsError('create the folder', dirname(dataset), e);
+    }
     const g = generateDataset(env, { seed: 0, onProgress: (done, total) => done === total && console.error(`      ${total} transitions`) });
     saveDatasetNpz(dataset, datasetFromGenerated(g));
   } else {
     console.error(`[1/4] using ${dataset}`);
   }
 
-  const overrides: Record<string, unknown> = { seed };
-  const steps = optInt(args, 'steps');
-  if (steps !== undefined) overrides['steps'] = steps;
-  const cfg = resolveConfig({ agent, preset: 'quick', env, dataset, overrides });
   const resume = args.options.has('resume');
   console.error(`[2/4] training ${agent} (quick preset: batch ${cfg.agentConfig.batchSize}, ${cfg.trainer.steps} steps) -> ${runDir}`);
   const t0 = performance.now();
@@ -79,7 +93,8 @@ export async function run(argv: string[]): Promise<number> {
     `success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`,
   );
   console.error(
-    `trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); learning curves: ${runDir}/curves.svg`,
+    `trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); ` +
+      `learning curves: ${runDir}/curves.svg`,
   );
   console.error(`model: ${exp.files.map((f) => f.path).join(', ')}`);
   console.error(`show it in the browser demo, next to the pretrained policies: npm run demo -- --models ${runDir}`);

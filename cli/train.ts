@@ -1,11 +1,12 @@
 // `hiql train`: resolve the run's config from the command line, train, print progress.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, normalize } from 'node:path';
 import { AGENTS, AGENT_NAMES, type AgentName } from '../train/agents/index.ts';
 import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from '../train/config.ts';
+import { checkEnvName } from '../train/data/fit.ts';
 import { readRunInfo } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
-import { optString, parseArgs, requireString } from './args.ts';
+import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
@@ -16,8 +17,10 @@ const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc
 Trains an agent on an offline dataset. The run folder receives config.json, metrics.jsonl,
 eval.jsonl, checkpoint.bin and curves.svg. Any agent or trainer config key can be overridden,
 e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown keys are rejected).
-With --resume, the run continues exactly from its checkpoint under its saved config; only
-trainer keys (--steps, --eval-every, --threads, ...) may be given again.`;
+The dataset is checked against the environment (sizes, positions in the maze) before training.
+With --resume, the run continues exactly from its checkpoint under its saved config, on the same
+env and dataset; only trainer keys (--steps, --eval-every, --threads, ...) may change, and --steps
+must be above the checkpoint's step. --resume on a folder with no run yet starts it (give --env).`;
 
 const kebabToCamel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
@@ -45,13 +48,41 @@ const SHOWN: Record<AgentName, [string, string][]> = {
 /**
  * The run configuration from the command line. With --resume and a run folder that holds a run,
  * the saved config is the base (env, dataset, agent, preset and architecture need not be repeated);
- * trainer keys (--steps, --eval-every, --threads, ...) may change, agent keys may not.
+ * trainer keys (--steps, --eval-every, --threads, ...) may change; agent keys, env, dataset and
+ * preset may be repeated but not changed. Everything is validated here, before data is loaded.
  */
 export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: string; resume: boolean } {
   const args = parseArgs(argv);
+  if (args.positionals.length > 0) throw new RangeError(`unexpected argument '${args.positionals[0]}'; options are given as --key value`);
   const resume = args.options.has('resume');
-  const runDirArg = optString(args, 'run-dir');
-  const saved = resume && runDirArg !== undefined && existsSync(join(runDirArg, 'config.json')) ? readRunInfo(runDirArg).config : undefined;
+  if (resume && args.options.get('resume') !== true)
+    throw new RangeError(`--resume takes no value (got '${String(args.options.get('resume'))}')`);
+  const envArg = optString(args, 'env');
+  const runDirArg =
+    optString(args, 'run-dir') ?? (envArg !== undefined ? `runs/${envArg}-${optString(args, 'agent') ?? 'hiql'}` : undefined);
+  if (resume && runDirArg === undefined) throw new RangeError('--resume needs --run-dir, the folder of the run to continue');
+  const saved = resume && existsSync(join(runDirArg!, 'config.json')) ? readRunInfo(runDirArg!).config : undefined;
+  if (resume && !saved && !args.options.has('env'))
+    throw new Error(
+      `cannot resume '${runDirArg}': it holds no run (no config.json); ` + `to start one there, --env is required (with --dataset FILE)`,
+    );
+  if (saved) {
+    // A resumed run trains on what it started on: repeating a setting is fine, changing it is not.
+    for (const [key, was] of [
+      ['env', saved.env],
+      ['dataset', saved.dataset],
+      ['agent', saved.agent],
+      ['preset', saved.preset],
+    ] as const) {
+      const given = optString(args, key);
+      const same = given === undefined || given === was || (key === 'dataset' && normalize(given) === normalize(was));
+      if (!same)
+        throw new Error(
+          `cannot resume '${runDirArg}' with --${key} ${given}: the run was started with --${key} ${was}, ` +
+            `and a resumed run trains on what it started on; start a new run (another --run-dir) instead`,
+        );
+    }
+  }
   const agent = (optString(args, 'agent') ?? saved?.agent ?? 'hiql') as AgentName;
   if (!AGENT_NAMES.includes(agent)) throw new RangeError(`--agent must be one of ${AGENT_NAMES.join(', ')}, got '${agent}'`);
   const fixed = ['env', 'dataset', 'agent', 'preset', 'run-dir', 'resume', 'help'];
@@ -65,31 +96,34 @@ export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: s
         `unknown option --${k}; valid options: ${fixed.map((f) => '--' + f).join(', ')}, and config keys ${configKeys.join(', ')}`,
       );
     }
-    if (saved && !(key in TRAINER_DEFAULTS)) {
-      throw new RangeError(
-        `--${k} changes the agent of the run being resumed in '${runDirArg}'; only trainer keys (${Object.keys(TRAINER_DEFAULTS).join(', ')}) may change on --resume`,
-      );
-    }
     const dflt = { ...TRAINER_DEFAULTS, ...AGENTS[agent].defaults }[key as 'steps'];
     if (v === true && typeof dflt !== 'boolean') throw new RangeError(`--${k} needs a value`);
+    if (saved && !(key in TRAINER_DEFAULTS) && String(v) !== String(overrides[key])) {
+      throw new RangeError(
+        `--${k} changes the agent of the run being resumed in '${runDirArg}'; ` +
+          `only trainer keys (${Object.keys(TRAINER_DEFAULTS).join(', ')}) may change on --resume`,
+      );
+    }
     overrides[key] = v === true ? 'true' : v;
   }
-  const env = saved && !args.options.has('env') ? saved.env : requireString(args, 'env', 'train');
-  const dataset = optString(args, 'dataset') ?? (saved && env === saved.env ? saved.dataset : `data/${env}.npz`);
+  const env = saved?.env ?? requireString(args, 'env', 'train');
+  checkEnvName(env);
+  const dataset = saved?.dataset ?? optString(args, 'dataset') ?? `data/${env}.npz`;
   const runDir = runDirArg ?? `runs/${env}-${agent}`;
   const cfg = resolveConfig({ agent, preset: optString(args, 'preset') ?? saved?.preset ?? 'quick', env, dataset, overrides });
   return { cfg, runDir, resume };
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (wantsHelp(argv)) {
     console.log(TRAIN_HELP);
     return 0;
   }
   const { cfg, runDir, resume } = trainConfigFromArgs(argv);
   const t = cfg.trainer;
   console.error(
-    `training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`,
+    `training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, ` +
+      `batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`,
   );
   const shown = SHOWN[cfg.agent];
   const bar = progress({ label: 'step', total: t.steps });
@@ -107,8 +141,14 @@ export async function runTrain(argv: string[]): Promise<number> {
       },
     },
   }).finally(() => bar.stop());
+  if (result.startStep === result.steps) {
+    console.error(`done: nothing to train, '${runDir}' is at step ${result.steps}`);
+    return 0;
+  }
+  const from = result.startStep > 0 ? ` (from step ${result.startStep})` : '';
   console.error(
-    `done: ${result.steps} steps at ${result.stepsPerSec.toFixed(1)} steps/s; run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`,
+    `done: ${result.steps} steps${from} at ${result.stepsPerSec.toFixed(1)} steps/s; ` +
+      `run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`,
   );
   if (result.finalEval)
     console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));

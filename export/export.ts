@@ -14,12 +14,13 @@
 // inputs, outputs and metadata, plus `hiql.weights` = 'int8' and `hiql.quantization`.
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { createSession, ort, writeFileAtomic } from '../onnx/index.ts';
+import { createSession, ort } from '../onnx/index.ts';
 import { decodeModel } from '../onnx/proto.ts';
 import { AGENTS, type AgentConfig, type AgentName } from '../train/agents/index.ts';
 import { isPixels, type Dims } from '../train/dims.ts';
 import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, type ParamValues } from '../train/graphs.ts';
 import { VERSION, type RunInfo } from '../train/run-folder.ts';
+import { writeFileSet } from './file-set.ts';
 import { checkFor, checkQuantizedLayers, quantizeModel, type LayerCheck, type QuantizeReport, type Scheme } from './quantize.ts';
 
 /** Bump when the file layout or metadata keys change in a way older runtimes cannot read. */
@@ -266,8 +267,8 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 
 /**
  * Exports a run's parameters to `out` (and companions beside it for HIQL), validated, written
- * atomically. With `quantize`, the weights are stored in that scheme (export/quantize.ts) and
- * validated against the training graph with the scheme's tolerance.
+ * atomically as a set. With `quantize`, the weights are stored in that scheme (export/quantize.ts)
+ * and validated against the training graph with the scheme's tolerance.
  */
 export async function exportPolicy(
   info: RunInfo,
@@ -285,27 +286,32 @@ export async function exportPolicy(
   const files: ExportedFile[] = [];
   const validation: ExportResult['validation'] = [];
   const quantization: ExportResult['quantization'] = o.quantize ? { scheme: o.quantize, reports: {}, layerChecks: [] } : undefined;
+  let policyNaming: (names: Record<string, string>) => Uint8Array = () => new Uint8Array(0);
   for (const role of roles) {
     const g = graphFor(info, role, params);
-    let bytes = g.toBytes({
-      opset: OPSET,
-      irVersion: IR_VERSION,
-      producerVersion: PRODUCER_VERSION,
-      metadata: metadataFor(info, role, step, companions),
-      docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})`,
-    });
-    const q = o.quantize ? quantizeModel(bytes, o.quantize) : null;
-    if (q) {
-      bytes = q.bytes;
-      quantization!.reports[role] = q.report;
-    }
+    const floatNaming = (names: Record<string, string>) =>
+      g.toBytes({
+        opset: OPSET,
+        irVersion: IR_VERSION,
+        producerVersion: PRODUCER_VERSION,
+        metadata: metadataFor(info, role, step, names),
+        docString: `HIQL-TS ${role} for ${info.config.env} (${info.config.agent})`,
+      });
+    // Quantization is deterministic: the same bytes whatever the companions are named.
+    const bytesNaming = (names: Record<string, string>) =>
+      o.quantize ? quantizeModel(floatNaming(names), o.quantize).bytes : floatNaming(names);
+    const q = o.quantize ? quantizeModel(floatNaming(companions), o.quantize) : null;
+    const bytes = q ? q.bytes : floatNaming(companions);
+    if (q) quantization!.reports[role] = q.report;
+    if (role === 'policy') policyNaming = bytesNaming;
     if (o.validate !== false) {
       validation.push(...(await validateExport(info, role, bytes, params, o.quantize ? checkFor(o.quantize) : 1e-4)));
       if (q) quantization!.layerChecks.push(...(await checkQuantizedLayers(bytes, q.report, params)).map((c) => ({ role, ...c })));
     }
     files.push({ role, path: join(dirname(out), fileOf[role]), bytes, sha256: await sha256(bytes) });
   }
-  // Write only once every graph validated, each atomically.
-  for (const f of files) writeFileAtomic(f.path, f.bytes);
+  // Write only once every graph validated, as a set: a reader finds the old set or the new one,
+  // never a mix, even if the process is killed mid-way (export/file-set.ts).
+  writeFileSet(files[0]!, files.slice(1), policyNaming);
   return { files, validation, quantization };
 }

@@ -30,7 +30,7 @@
 // effects apart).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { constFromProto, writeFileAtomic } from '../onnx/index.ts';
+import { constFromProto } from '../onnx/index.ts';
 import { decodeModel, encodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../onnx/proto.ts';
 import {
   diffStats,
@@ -49,6 +49,7 @@ import type { Dims } from '../train/dims.ts';
 import type { EvalResult } from '../train/evaluate.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { writeCard, type CardData } from './card.ts';
+import { writeFileSet } from './file-set.ts';
 import { evaluateExported } from './evaluate.ts';
 
 export type Scheme = 'int8' | 'fp16';
@@ -651,7 +652,13 @@ export async function quantizePolicyFiles(
     reports[f.role] = q.report;
   }
   mkdirSync(dirname(out) || '.', { recursive: true });
-  for (const f of files) writeFileAtomic(f.path, f.bytes);
+  // As a set (export/file-set.ts): a kill mid-way leaves the old set or the new one, never a mix.
+  const policySrc = set.find((f) => f.role === 'policy')!;
+  const policySha = source.find((f) => f.role === 'policy')!.sha256;
+  const policyNaming = (names: Record<string, string>) =>
+    quantizeModel(policySrc.bytes, scheme, { ...o, metadata: { 'hiql.companions': JSON.stringify(names) }, sourceSha256: policySha }).bytes;
+  const ordered = [...files.filter((f) => f.role === 'policy'), ...files.filter((f) => f.role !== 'policy')];
+  writeFileSet(ordered[0]!, ordered.slice(1), policyNaming);
   return { files, validation, quantization: { scheme, reports, layerChecks }, source };
 }
 

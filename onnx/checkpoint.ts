@@ -1,6 +1,6 @@
 // Checkpoints: named tensors + a JSON header, with a CRC-32 over the whole file so that a truncated
 // or corrupted file is refused. Written atomically: a temporary file in the same folder, fsync, rename.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const MAGIC = 'HIQLCKPT';
@@ -35,27 +35,114 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
-/** Writes `bytes` to `path` atomically (temporary file + fsync + rename). */
+/** What a file-system error means, in words, with its code: 'no space left on the device (ENOSPC)'. */
+export function fsErrorReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? FS_REASONS[code] : undefined;
+  if (why) return `${why} (${code as string})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'it is a folder, not a file',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EEXIST: 'a file of that name is in the way',
+  ENOTEMPTY: 'the folder is not empty',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'input/output error',
+};
+
+/** An Error saying what could not be done to which path and why, keeping the system error's code. */
+export function fsError(what: string, path: string, e: unknown): Error {
+  const err = new Error(`cannot ${what} '${path}': ${fsErrorReason(e)}`, { cause: e });
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') (err as Error & { code: string }).code = code;
+  return err;
+}
+
+/** The temporary file names writeFileAtomic uses: `.BASENAME.PID.MILLISECONDS.tmp` beside the target. */
+const TEMP_NAME = /^\.(.+)\.(\d+)\.(\d+)\.tmp$/;
+
+// Test hook (fault injection): milliseconds to wait between writing a temporary file and renaming
+// it, so that a test can kill the process mid-write reliably. Unset in normal use.
+const RENAME_DELAY_MS = Number(process.env['HIQL_TEST_RENAME_DELAY_MS'] ?? 0);
+
+/**
+ * Writes `bytes` to `path` atomically (temporary file + fsync + rename). A failure names the path;
+ * the temporary file is removed. One killed mid-write stays behind as `.NAME.PID.MS.tmp`, which
+ * removeStaleTempFiles deletes.
+ */
 export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint8Array[]): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    throw fsError('write', path, e);
+  }
+  let open = true;
   try {
     for (const c of Array.isArray(chunks) ? chunks : [chunks as Uint8Array]) {
       let off = 0;
       while (off < c.length) off += writeSync(fd, c, off, c.length - off);
     }
     fsyncSync(fd);
-  } catch (e) {
+    open = false;
     closeSync(fd);
+    if (RENAME_DELAY_MS > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RENAME_DELAY_MS);
+    renameSync(tmp, path);
+  } catch (e) {
     try {
+      if (open) closeSync(fd);
       unlinkSync(tmp);
     } catch {
-      // the temporary file may not exist yet
+      // the temporary file may be gone already (or never written)
     }
-    throw e;
+    throw fsError('write', path, e);
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+}
+
+/** Whether process `pid` is running (EPERM: it exists but belongs to someone else). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that writeFileAtomic left in `dir` when a process was killed
+ * mid-write: those whose target name `owns` accepts and whose process is gone (a running writer's,
+ * this process's included, are left alone). Returns the paths removed.
+ */
+export function removeStaleTempFiles(dir: string, owns: (target: string) => boolean): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || !owns(m[1]!) || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(join(dir, name));
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return removed;
 }
 
 export function encodeCheckpoint(ck: Checkpoint): Uint8Array[] {

@@ -138,7 +138,17 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   }
   const act = c['actorActivation'] as unknown as string;
   check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
-  check(Number.isInteger(t.steps) && t.steps >= 1, `steps must be a positive integer`);
+  const int = (k: keyof TrainerConfig, min: number) => {
+    const v = t[k] as number;
+    check(Number.isInteger(v) && v >= min, `${k} must be ${min === 0 ? 'an integer >= 0' : 'a positive integer'}, got ${v}`);
+  };
+  int('steps', 1);
+  int('seed', 0);
+  int('logEvery', 1);
+  int('evalEvery', 0);
+  int('evalEpisodes', 1);
+  int('saveEvery', 0);
+  int('threads', 0);
   check(t.actionFraction > 0 && t.actionFraction <= 1, `actionFraction must be in (0, 1]`);
   check(['cpu', 'webgpu', 'cuda'].includes(t.device), `device must be cpu, webgpu or cuda, got '${t.device}'`);
 }

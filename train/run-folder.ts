@@ -1,16 +1,21 @@
-// A run folder: config.json (the resolved config, its hash, the data's dims, the version that made
-// it), checkpoint.bin (parameters by name and Adam's slots), metrics.jsonl and eval.jsonl (one JSON
-// object per line), curves.svg. Export and eval read runs through these functions only.
-import { existsSync, readFileSync } from 'node:fs';
+// A run folder: config.json (the resolved config, its hash, the data's dims and fingerprint, the
+// version that made it), checkpoint.bin (parameters by name and Adam's slots), metrics.jsonl and
+// eval.jsonl (one JSON object per line), curves.svg. Export and eval read runs through these
+// functions only.
+import { existsSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_VERSION, loadCheckpoint } from '../onnx/index.ts';
+import { PROJECT_VERSION, fsError, loadCheckpoint, removeStaleTempFiles, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
 import type { RunConfig } from './config.ts';
+import type { DatasetFingerprint } from './data/fit.ts';
 import type { Dims } from './dims.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 export const CONFIG_FILE = 'config.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.jsonl';
+export const CURVES_FILE = 'curves.svg';
+/** Every file a run writes (atomically, through temporary files, or appended to). */
+export const RUN_FILES: readonly string[] = [CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, EVAL_FILE, CURVES_FILE];
 
 /** The project's version (package.json), written into run folders and exported models. */
 export const VERSION: string = PROJECT_VERSION;
@@ -20,18 +25,106 @@ export interface RunInfo {
   configHash: string;
   dims: Dims;
   version: string;
+  /** The data the run trains on (absent in runs made before it was recorded). */
+  data?: DatasetFingerprint;
 }
 
 export function readRunInfo(runDir: string): RunInfo {
   const p = join(runDir, CONFIG_FILE);
   if (!existsSync(p)) throw new Error(`'${runDir}' is not a run folder: it has no ${CONFIG_FILE}`);
-  return JSON.parse(readFileSync(p, 'utf8')) as RunInfo;
+  let text: string;
+  try {
+    text = readFileSync(p, 'utf8');
+  } catch (e) {
+    throw fsError('read', p, e);
+  }
+  let info: RunInfo;
+  try {
+    info = JSON.parse(text) as RunInfo;
+  } catch (e) {
+    throw new Error(`${p}: not a valid run config: ${(e as Error).message}`, { cause: e });
+  }
+  if (!info || typeof info !== 'object' || !info.config || typeof info.configHash !== 'string')
+    throw new Error(`${p}: not a valid run config: expected the keys config and configHash`);
+  return info;
+}
+
+/** A run's checkpoint; every failure names the file. */
+export function readRunCheckpoint(runDir: string): Checkpoint {
+  const p = join(runDir, CHECKPOINT_FILE);
+  let ck: Checkpoint;
+  try {
+    ck = loadCheckpoint(p);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg.includes(p)) throw e;
+    throw new Error(`${p}: not a valid checkpoint: ${msg}`, { cause: e });
+  }
+  if (!Number.isSafeInteger(ck.step) || ck.step < 0 || !(ck.tensors instanceof Map))
+    throw new Error(`${p}: not a valid checkpoint: its step is ${JSON.stringify(ck.step)}, expected an integer >= 0`);
+  return ck;
 }
 
 /** Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. */
 export function readRunParams(runDir: string): { params: Map<string, Float32Array>; step: number } {
-  const ck = loadCheckpoint(join(runDir, CHECKPOINT_FILE));
+  const ck = readRunCheckpoint(runDir);
   const params = new Map<string, Float32Array>();
   for (const [k, t] of ck.tensors) if (!k.startsWith('opt/')) params.set(k, t.data);
   return { params, step: ck.step };
+}
+
+/** Removes the temporary files a killed run left behind (see removeStaleTempFiles). */
+export function removeRunTempFiles(runDir: string): string[] {
+  return removeStaleTempFiles(runDir, (target) => RUN_FILES.includes(target));
+}
+
+/**
+ * Keeps the rows of a JSON-lines log up to `step` (inclusive), in order, dropping any line that
+ * does not parse (a row cut short by a kill). What a resumed run does to its logs, so that they read
+ * as those of an uninterrupted run. Returns the number of rows dropped.
+ */
+export function truncateLog(path: string, step: number): number {
+  let st: Stats | undefined;
+  try {
+    st = statSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (st && !st.isFile()) {
+    // Not a plain file (a pipe, a device): it cannot be read back; at step 0 it is only opened.
+    if (step > 0) throw new Error(`cannot resume into '${path}': it is not a plain file, so its rows cannot be cut back`);
+    try {
+      writeFileSync(path, '');
+    } catch (e) {
+      throw fsError('write', path, e);
+    }
+    return 0;
+  }
+  if (!st || st.size === 0 || step === 0) {
+    if (!st || st.size > 0) writeFileAtomic(path, new Uint8Array(0));
+    return 0;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw fsError('read', path, e);
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  let last = -Infinity;
+  const kept = lines.filter((l) => {
+    let row: { step?: unknown };
+    try {
+      row = JSON.parse(l) as { step?: unknown };
+    } catch {
+      return false;
+    }
+    const s = row?.step;
+    if (typeof s !== 'number' || s > step || s <= last) return false;
+    last = s;
+    return true;
+  });
+  if (kept.length !== lines.length || (text.length > 0 && !text.endsWith('\n')))
+    writeFileAtomic(path, new TextEncoder().encode(kept.map((l) => l + '\n').join('')));
+  return lines.length - kept.length;
 }

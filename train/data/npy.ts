@@ -17,7 +17,7 @@
 // are returned as BigInt64Array/BigUint64Array; bool as a Uint8Array of 0/1.
 
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../../onnx/checkpoint.ts';
+import { fsError, writeFileAtomic } from '../../onnx/checkpoint.ts';
 
 export type TypedArray =
   | Float32Array
@@ -42,22 +42,22 @@ export interface NpyArray {
 
 interface DtypeInfo {
   size: number;
-  make: (buf: ArrayBuffer, n: number) => TypedArray;
+  make: (buf: ArrayBuffer, n: number, offset?: number) => TypedArray;
   ctor: string;
 }
 
 const DTYPES: Record<string, DtypeInfo> = {
-  '<f4': { size: 4, make: (b, n) => new Float32Array(b, 0, n), ctor: 'Float32Array' },
-  '<f8': { size: 8, make: (b, n) => new Float64Array(b, 0, n), ctor: 'Float64Array' },
-  '|b1': { size: 1, make: (b, n) => new Uint8Array(b, 0, n), ctor: 'Uint8Array' },
-  '|u1': { size: 1, make: (b, n) => new Uint8Array(b, 0, n), ctor: 'Uint8Array' },
-  '|i1': { size: 1, make: (b, n) => new Int8Array(b, 0, n), ctor: 'Int8Array' },
-  '<i2': { size: 2, make: (b, n) => new Int16Array(b, 0, n), ctor: 'Int16Array' },
-  '<u2': { size: 2, make: (b, n) => new Uint16Array(b, 0, n), ctor: 'Uint16Array' },
-  '<i4': { size: 4, make: (b, n) => new Int32Array(b, 0, n), ctor: 'Int32Array' },
-  '<u4': { size: 4, make: (b, n) => new Uint32Array(b, 0, n), ctor: 'Uint32Array' },
-  '<i8': { size: 8, make: (b, n) => new BigInt64Array(b, 0, n), ctor: 'BigInt64Array' },
-  '<u8': { size: 8, make: (b, n) => new BigUint64Array(b, 0, n), ctor: 'BigUint64Array' },
+  '<f4': { size: 4, make: (b, n, o = 0) => new Float32Array(b, o, n), ctor: 'Float32Array' },
+  '<f8': { size: 8, make: (b, n, o = 0) => new Float64Array(b, o, n), ctor: 'Float64Array' },
+  '|b1': { size: 1, make: (b, n, o = 0) => new Uint8Array(b, o, n), ctor: 'Uint8Array' },
+  '|u1': { size: 1, make: (b, n, o = 0) => new Uint8Array(b, o, n), ctor: 'Uint8Array' },
+  '|i1': { size: 1, make: (b, n, o = 0) => new Int8Array(b, o, n), ctor: 'Int8Array' },
+  '<i2': { size: 2, make: (b, n, o = 0) => new Int16Array(b, o, n), ctor: 'Int16Array' },
+  '<u2': { size: 2, make: (b, n, o = 0) => new Uint16Array(b, o, n), ctor: 'Uint16Array' },
+  '<i4': { size: 4, make: (b, n, o = 0) => new Int32Array(b, o, n), ctor: 'Int32Array' },
+  '<u4': { size: 4, make: (b, n, o = 0) => new Uint32Array(b, o, n), ctor: 'Uint32Array' },
+  '<i8': { size: 8, make: (b, n, o = 0) => new BigInt64Array(b, o, n), ctor: 'BigInt64Array' },
+  '<u8': { size: 8, make: (b, n, o = 0) => new BigUint64Array(b, o, n), ctor: 'BigUint64Array' },
 };
 
 /** The dtypes this module reads and writes. */
@@ -197,9 +197,29 @@ function parsePyLiteral(text: string, source: string): PyValue {
   return v;
 }
 
-/** Parses .npy bytes. `source` names the file (and npz key) in error messages. */
-export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
-  if (bytes.length < 10) throw new Error(`${source}: truncated .npy file: ${bytes.length} bytes, a header needs at least 10`);
+/** What a .npy header declares: dtype, shape, where the data starts and how many bytes it takes. */
+export interface NpyHeader {
+  dtype: string;
+  shape: number[];
+  dataStart: number;
+  dataBytes: number;
+}
+
+/**
+ * The number of bytes a .npy file's prefix and header take (magic, version, header length,
+ * header), read from its first 12 bytes; null when fewer than that are given.
+ */
+export function npyHeaderLength(bytes: Uint8Array, source = '<npy>'): number | null {
+  if (bytes.length < 12) return null;
+  checkMagic(bytes, source);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6]!;
+  if (major === 1) return 10 + view.getUint16(8, true);
+  if (major === 2 || major === 3) return 12 + view.getUint32(8, true);
+  throw new Error(`${source}: unsupported .npy format version ${major}.${bytes[7]} (supported: 1.0, 2.0, 3.0)`);
+}
+
+function checkMagic(bytes: Uint8Array, source: string): void {
   for (let k = 0; k < 6; k++) {
     if (bytes[k] !== MAGIC[k]) {
       throw new Error(
@@ -208,6 +228,15 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
       );
     }
   }
+}
+
+/**
+ * Parses the header of .npy bytes; `bytes` may be just a prefix of the file that holds the whole
+ * header (an .npz member is checked this way before it is inflated).
+ */
+export function parseNpyHeader(bytes: Uint8Array, source = '<npy>'): NpyHeader {
+  if (bytes.length < 10) throw new Error(`${source}: truncated .npy file: ${bytes.length} bytes, a header needs at least 10`);
+  checkMagic(bytes, source);
   const major = bytes[6]!;
   const minor = bytes[7]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -251,8 +280,20 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
     throw new Error(`${source}: malformed .npy header: shape must be a tuple of ints, got ${JSON.stringify(shapeV)}`);
   const shape = shapeV as number[];
   const n = shapeSize(shape, source);
+  const dataBytes = n * DTYPES[dtype]!.size;
+  if (!Number.isSafeInteger(dataBytes)) throw new RangeError(`${source}: shape (${shape.join(', ')}) has too many elements`);
+  return { dtype, shape, dataStart, dataBytes };
+}
+
+/**
+ * Parses .npy bytes. `source` names the file (and npz key) in error messages. With `owned` (the
+ * caller gives up `bytes`, e.g. a freshly inflated .npz member), the data is used in place when it
+ * is aligned for its dtype instead of being copied.
+ */
+export function parseNpy(bytes: Uint8Array, source = '<npy>', o: { owned?: boolean } = {}): NpyArray {
+  const { dtype, shape, dataStart, dataBytes: want } = parseNpyHeader(bytes, source);
+  const n = shapeSize(shape, source);
   const info = DTYPES[dtype]!;
-  const want = n * info.size;
   const have = bytes.length - dataStart;
   if (have < want) {
     throw new Error(`${source}: truncated .npy data: shape (${shape.join(', ')}) ${dtype} needs ${want} bytes, file has ${have}`);
@@ -262,11 +303,16 @@ export function parseNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
       `${source}: data length mismatch: shape (${shape.join(', ')}) ${dtype} needs ${want} bytes, file has ${have} (${have - want} extra)`,
     );
   }
-  // Copy into a fresh buffer: the data offset is 64-aligned within the file, but the file's own
-  // buffer (e.g. an entry inflated out of a zip) may not be aligned for Float64Array views.
-  const buf = new ArrayBuffer(want);
-  new Uint8Array(buf).set(bytes.subarray(dataStart, dataStart + want));
-  const data = info.make(buf, n);
+  let data: TypedArray;
+  if (o.owned && (bytes.byteOffset + dataStart) % info.size === 0) {
+    data = info.make(bytes.buffer as ArrayBuffer, n, bytes.byteOffset + dataStart);
+  } else {
+    // Copy into a fresh buffer: the data offset is 64-aligned within the file, but the file's own
+    // buffer (e.g. a stored .npz member inside the archive) may not be aligned for Float64Array views.
+    const buf = new ArrayBuffer(want);
+    new Uint8Array(buf).set(bytes.subarray(dataStart, dataStart + want));
+    data = info.make(buf, n);
+  }
   if (dtype === '|b1') {
     const u = data as Uint8Array;
     for (let k = 0; k < u.length; k++) {
@@ -328,7 +374,13 @@ export function writeNpy(path: string, arr: NpyArray): void {
   writeFileAtomic(path, encodeNpy(arr, path));
 }
 
+/** A file's bytes; a failure names the file and says why in words (a folder, missing, ...). */
 export function readFile(path: string): Uint8Array {
-  const b = readFileSync(path);
+  let b: Buffer;
+  try {
+    b = readFileSync(path);
+  } catch (e) {
+    throw fsError('read', path, e);
+  }
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -7,10 +7,11 @@
 // by a library so that every failure can say which file, which member and what is wrong; only the
 // deflate codec comes from fflate.
 
-import { deflateSync, inflateSync } from 'fflate';
+import { basename, dirname } from 'node:path';
+import { Inflate, deflateSync, inflateSync } from 'fflate';
 import { crc32 } from '../../envs/png.ts';
-import { writeFileAtomic } from '../../onnx/checkpoint.ts';
-import { type NpyArray, encodeNpy, parseNpy, readFile } from './npy.ts';
+import { removeStaleTempFiles, writeFileAtomic } from '../../onnx/checkpoint.ts';
+import { type NpyArray, encodeNpy, npyHeaderLength, parseNpy, parseNpyHeader, readFile } from './npy.ts';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -131,7 +132,10 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   if (entry.method === 0) {
     out = raw;
   } else if (entry.method === 8) {
+    checkDeflateRatio(entry, raw.length, where);
     try {
+      // With an output buffer of the declared size fflate never writes past it: a stream that
+      // inflates to more stops there (and fails the CRC check below).
       out = inflateSync(raw, { out: new Uint8Array(entry.size) });
     } catch (err) {
       throw new Error(`${where}: corrupt deflate data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
@@ -144,6 +148,79 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   if (crc !== entry.crc32)
     throw new Error(`${where}: CRC-32 mismatch (stored ${hex(entry.crc32)}, computed ${hex(crc)}): the file is corrupt`);
   return out;
+}
+
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * Deflate turns at most 2 bits into 258 bytes (1032:1): a directory that declares more than the
+ * data can give is corrupt or a decompression bomb, refused before anything is allocated.
+ */
+function checkDeflateRatio(entry: ZipEntry, compressed: number, where: string): void {
+  if (entry.size > MAX_DEFLATE_RATIO * compressed + 1024)
+    throw new Error(
+      `${where}: corrupt ZIP: the directory declares ${entry.size} bytes from ${compressed} compressed bytes, ` +
+        `more than deflate can produce (at most ${MAX_DEFLATE_RATIO}:1)`,
+    );
+}
+
+/**
+ * The first `want` inflated bytes of a deflate stream (fewer if it ends first), inflating in small
+ * slices so that at most about a megabyte more than `want` is ever produced.
+ */
+export function inflatePrefix(raw: Uint8Array, want: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let got = 0;
+  const inf = new Inflate((chunk) => {
+    parts.push(chunk);
+    got += chunk.length;
+  });
+  for (let o = 0; o < raw.length && got < want; o += 1024)
+    inf.push(raw.subarray(o, Math.min(raw.length, o + 1024)), o + 1024 >= raw.length);
+  const out = new Uint8Array(Math.min(got, want));
+  let p = 0;
+  for (const c of parts) {
+    if (p >= out.length) break;
+    const take = c.subarray(0, out.length - p);
+    out.set(take, p);
+    p += take.length;
+  }
+  return out;
+}
+
+/**
+ * For a deflated .npy member: inflates only its header and checks that the size the ZIP directory
+ * declares is what the header's shape and dtype need, before the member is inflated in full.
+ */
+function checkDeflatedNpySize(bytes: Uint8Array, entry: ZipEntry, where: string): void {
+  const o = entry.localHeaderOffset;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (o + 30 > bytes.length || v.getUint32(o, true) !== SIG_LOCAL) return; // readZipEntry reports it
+  const start = o + 30 + v.getUint16(o + 26, true) + v.getUint16(o + 28, true);
+  const raw = bytes.subarray(start, Math.min(bytes.length, start + entry.compressedSize));
+  checkDeflateRatio(entry, entry.compressedSize, where);
+  let prefix: Uint8Array;
+  let headerLen: number | null;
+  try {
+    prefix = inflatePrefix(raw, 12);
+    headerLen = npyHeaderLength(prefix, where);
+    if (headerLen === null) return; // too short to be a .npy: parseNpy says so
+    // numpy's headers are a few hundred bytes; version 2 allows 4 GiB ones, which nothing writes.
+    if (headerLen > 1 << 20) throw new Error(`${where}: .npy header of ${headerLen} bytes (over 1 MiB): not a numpy array`);
+    prefix = inflatePrefix(raw, headerLen);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith(where)) throw err;
+    throw new Error(`${where}: corrupt deflate data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
+  if (prefix.length < headerLen) return; // the stream ends inside the header: parseNpy says so
+  const h = parseNpyHeader(prefix, where);
+  // Declared short of what the header needs: parseNpy reports the truncation after a small inflate.
+  const have = entry.size - h.dataStart;
+  if (have > h.dataBytes)
+    throw new RangeError(
+      `${where}: data length mismatch: shape (${h.shape.join(', ')}) ${h.dtype} needs ${h.dataBytes} bytes, ` +
+        `the member declares ${have} (${have - h.dataBytes} extra); refused before inflating it`,
+    );
 }
 
 function hex(x: number): string {
@@ -159,7 +236,9 @@ export function parseNpz(bytes: Uint8Array, source = '<npz>'): Record<string, Np
       throw new Error(`${source}: member '${entry.name}' is not a .npy array; an .npz holds only KEY.npy members`);
     }
     const key = entry.name.slice(0, -4);
-    out[key] = parseNpy(readZipEntry(bytes, entry, source), `${source}[${key}]`);
+    if (entry.method === 8) checkDeflatedNpySize(bytes, entry, `${source}[${key}]`);
+    // An inflated member is a fresh buffer: its data is used in place, not copied.
+    out[key] = parseNpy(readZipEntry(bytes, entry, source), `${source}[${key}]`, { owned: entry.method === 8 });
   }
   return out;
 }
@@ -256,7 +335,11 @@ export function readNpz(path: string): Record<string, NpyArray> {
   return parseNpz(readFile(path), path);
 }
 
-/** Writes an .npz atomically (temporary file, then rename). */
+/**
+ * Writes an .npz atomically (temporary file, then rename), first removing the temporary files of
+ * earlier writers of this path that were killed mid-write.
+ */
 export function writeNpz(path: string, arrays: Record<string, NpyArray>, opts: NpzWriteOptions = {}): void {
+  removeStaleTempFiles(dirname(path), (target) => target === basename(path));
   writeFileAtomic(path, encodeNpz(arrays, opts));
 }

@@ -1,0 +1,87 @@
+// Writing an exported model's files as a set. Each file is written atomically (temporary file,
+// fsync, rename), but a HIQL model is three files, and no file system renames three files at once:
+// a process killed between the renames used to leave a new NAME.onnx beside the old NAME.low.onnx
+// and NAME.phi.onnx, which the runtime rightly refuses.
+//
+// The way out uses what the runtime already does: it finds the companions by the names the policy's
+// `hiql.companions` metadata gives. So the new set is first made complete under names no reader
+// uses yet, and one rename of the policy switches readers from the old set to the new one:
+//
+//   1. the new companions under staged names, `.NAME.PID.MS.low.onnx` / `.NAME.PID.MS.phi.onnx`
+//      (hidden; ending in .low.onnx / .phi.onnx so that lists of policies skip them);
+//   2. the new NAME.onnx, naming the staged companions: readers go from the old set to the new set;
+//   3. the new companions under their usual names (nothing reads those now);
+//   4. the new NAME.onnx again, naming the usual companions: the set as it always was;
+//   5. the staged companions are removed (nothing names them any more).
+//
+// Killed at any point, the folder holds a complete set, old or new: before step 2 the old one is
+// untouched, after it the policy names files that exist. The price is two extra writes of small
+// files. A later export removes the staged files and temporary files a killed one left (only those
+// of processes that are gone).
+import { readdirSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
+
+export interface SetFile {
+  role: string;
+  path: string;
+  bytes: Uint8Array;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Whether process `pid` is running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * Writes `policy` and its `companions` (all in one folder) so that a reader always finds a complete
+ * set. `policyNaming(names)` gives the policy's bytes with `hiql.companions` set to `names` (role ->
+ * file name); `policy.bytes` is the final form, naming the companions' usual names.
+ */
+export function writeFileSet(
+  policy: SetFile,
+  companions: readonly SetFile[],
+  policyNaming: (names: Record<string, string>) => Uint8Array,
+): void {
+  const dir = dirname(policy.path);
+  const stem = basename(policy.path).replace(/\.onnx$/, '');
+  const suffixes = companions.map((c) => {
+    const name = basename(c.path);
+    if (dirname(c.path) !== dir || !name.startsWith(stem + '.'))
+      throw new RangeError(`writeFileSet: companion '${c.path}' must sit beside '${policy.path}' and start with '${stem}.'`);
+    return name.slice(stem.length); // '.low.onnx'
+  });
+  const staged = new RegExp(`^\\.${escapeRe(stem)}\\.(\\d+)\\.(\\d+)(${suffixes.map(escapeRe).join('|') || '$^'})$`);
+  const ours = new Set([basename(policy.path), ...companions.map((c) => basename(c.path))]);
+  removeStaleTempFiles(dir, (target) => ours.has(target));
+  if (companions.length === 0) {
+    writeFileAtomic(policy.path, policy.bytes);
+    return;
+  }
+  const tag = `${process.pid}.${Date.now()}`;
+  const stagedNames: Record<string, string> = {};
+  companions.forEach((c, k) => (stagedNames[c.role] = `.${stem}.${tag}${suffixes[k]}`));
+  for (const c of companions) writeFileAtomic(join(dir, stagedNames[c.role]!), c.bytes); // 1
+  writeFileAtomic(policy.path, policyNaming(stagedNames)); // 2
+  for (const c of companions) writeFileAtomic(c.path, c.bytes); // 3
+  writeFileAtomic(policy.path, policy.bytes); // 4
+  // 5: ours, and those of exports killed before (their pid is gone); the policy names none of them.
+  for (const name of readdirSync(dir)) {
+    const m = staged.exec(name);
+    if (m && (Number(m[1]) === process.pid || !alive(Number(m[1])))) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  removeStaleTempFiles(dir, (target) => staged.test(target));
+}
