@@ -88,11 +88,11 @@ export function cardMarkdown(d: CardData): string {
   const e = d.evaluation;
   const what = q
     ? `${d.agent.toUpperCase()} goal-reaching policy for \`${d.env}\` with ${q.weights} weights: \`${q.source.name}\` (trained by this
-project's \`hiql\` command on a dataset it generated: noisy BFS expert, SPEC.md section 6) quantized by
+project's \`hiql\` command on a dataset it generated: noisy BFS expert, docs/spec.md section 6) quantized by
 \`hiql export --quantize ${q.weights}\`. Same inputs, outputs and metadata as the float files, plus \`hiql.weights\`.
 Deterministic actions in [-1, 1].`
     : `${d.agent.toUpperCase()} goal-reaching policy for \`${d.env}\`, trained by this project's \`hiql\` command on a
-dataset it generated (noisy BFS expert, SPEC.md section 6). Deterministic actions in [-1, 1].`;
+dataset it generated (noisy BFS expert, docs/spec.md section 6). Deterministic actions in [-1, 1].`;
   const files = q
     ? `| file | role | size | float file | float size | SHA-256 |
 |---|---|---|---|---|---|

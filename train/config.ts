@@ -37,11 +37,11 @@ interface Preset {
   trainer: Record<string, unknown>;
 }
 
-/** SPEC.md per-dataset settings: discount 0.995 on giant mazes; half random high-level goals on stitch. */
+/** docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random high-level goals on stitch. */
 function datasetOverrides(env: string, agent: AgentName): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (env.includes('giant')) o['discount'] = 0.995;
-  // Pixels (SPEC.md section 8): the impala-small encoders, phi also trained by the low actor, batch 256.
+  // Pixels (docs/spec.md section 8): the impala-small encoders, phi also trained by the low actor, batch 256.
   if (env.startsWith('visual-') && agent === 'hiql') Object.assign(o, { encoder: 'impala_small', lowActorRepGrad: true, batchSize: 256 });
   if (env.includes('stitch') && agent !== 'gcbc') {
     o['actorPRandomgoal'] = 0.5;
@@ -51,10 +51,10 @@ function datasetOverrides(env: string, agent: AgentName): Record<string, unknown
 }
 
 export const PRESETS: Record<PresetName, Preset> = {
-  // The published configuration (SPEC.md sections 1-4): 3 x 512 networks, batch 1024, 1M steps.
+  // The published configuration (docs/spec.md sections 1-4): 3 x 512 networks, batch 1024, 1M steps.
   ogbench: { agent: datasetOverrides, trainer: {} },
   // Sized for a 2-core CPU: 3 x 256 networks, batch 256, 50k steps (the reference code reaches about
-  // 80% on pointmaze-medium-navigate at this size and budget, SPEC.md section 7).
+  // 80% on pointmaze-medium-navigate at this size and budget, docs/spec.md section 7).
   quick: {
     agent: (env, agent) => ({
       ...datasetOverrides(env, agent),

@@ -1,6 +1,6 @@
 // The in-memory dataset used by training, and its loaders.
 //
-// Convention (OGBench, SPEC.md section 3): rows are stored trajectory after trajectory;
+// Convention (OGBench, docs/spec.md section 3): rows are stored trajectory after trajectory;
 // terminals[t] = 1 marks the LAST stored row of a trajectory. Row t's successor is row t + 1 unless
 // t is such a last row, which therefore never serves as a sampled transition (its action is kept
 // but unused). `buildTrajectoryIndex` turns terminals into the index tables the samplers use.

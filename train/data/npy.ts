@@ -93,12 +93,6 @@ export function canonicalDtype(descr: string, source = 'array'): string {
   return d;
 }
 
-export function dtypeSize(dtype: string): number {
-  const info = DTYPES[dtype];
-  if (!info) throw new RangeError(`unsupported dtype '${dtype}'; supported: ${NPY_DTYPES.join(', ')}`);
-  return info.size;
-}
-
 /** prod(shape), checking that every dimension is a non-negative integer. */
 export function shapeSize(shape: readonly number[], source = 'array'): number {
   let n = 1;
