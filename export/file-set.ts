@@ -20,7 +20,7 @@
 // of processes that are gone).
 import { readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
+import { processAlive, removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
 
 export interface SetFile {
   role: string;
@@ -29,16 +29,6 @@ export interface SetFile {
 }
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** Whether process `pid` is running. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-}
 
 /**
  * Writes `policy` and its `companions` (all in one folder) so that a reader always finds a complete
@@ -75,7 +65,7 @@ export function writeFileSet(
   // 5: ours, and those of exports killed before (their pid is gone); the policy names none of them.
   for (const name of readdirSync(dir)) {
     const m = staged.exec(name);
-    if (m && (Number(m[1]) === process.pid || !alive(Number(m[1])))) {
+    if (m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])))) {
       try {
         unlinkSync(join(dir, name));
       } catch {

@@ -53,6 +53,11 @@ import { writeFileSet } from './file-set.ts';
 import { evaluateExported } from './evaluate.ts';
 
 export type Scheme = 'int8' | 'fp16';
+
+/** Fresh node-output names, one per key, made in the keys' order. */
+function freshNames<K extends string>(fresh: (s: string) => string, keys: readonly K[]): Record<K, string> {
+  return Object.fromEntries(keys.map((k) => [k, fresh(k)])) as Record<K, string>;
+}
 export const SCHEMES: readonly Scheme[] = ['int8', 'fp16'];
 
 /** ONNX TensorProto data types used here. */
@@ -217,16 +222,16 @@ export function fastGelu(m: ModelProtoObj): number {
     };
     const base = m3.name.replace(/\/[^/]*$/, '') + '/tanh_form';
     const v = (s: string) => names.fresh(`${base}/${s}`);
-    const [t1, t2, t3, t4, t5, t6, t7, t8] = ['x_c', 'x2_c', 'inner', 'cx', 'arg', 'tanh', 'one_plus', 'half_x'].map(v) as string[] as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+    const {
+      x_c: t1,
+      x2_c: t2,
+      inner: t3,
+      cx: t4,
+      arg: t5,
+      tanh: t6,
+      one_plus: t7,
+      half_x: t8,
+    } = freshNames(v, ['x_c', 'x2_c', 'inner', 'cx', 'arg', 'tanh', 'one_plus', 'half_x'] as const);
     const node = (opType: string, input: string[], out: string): NodeProtoObj => ({
       name: names.fresh(out),
       opType,
@@ -367,15 +372,15 @@ export function quantizeWeights(
       continue;
     }
     const v = (s: string) => names.fresh(`${base}/${s}`);
-    const [xq, xs, xz, y32, yf, s, y] = ['x_q', 'x_scale', 'x_zero_point', 'y_int32', 'y_float', 'scale', 'y'].map(v) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+    const {
+      x_q: xq,
+      x_scale: xs,
+      x_zero_point: xz,
+      y_int32: y32,
+      y_float: yf,
+      scale: s,
+      y,
+    } = freshNames(v, ['x_q', 'x_scale', 'x_zero_point', 'y_int32', 'y_float', 'scale', 'y'] as const);
     const out = n.output[0]!;
     nodes.push(node('DynamicQuantizeLinear', [n.input[0]!], [xq, xs, xz]));
     nodes.push(node('MatMulInteger', [xq, wq, xz], [y32]));

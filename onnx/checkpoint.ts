@@ -110,7 +110,7 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
 }
 
 /** Whether process `pid` is running (EPERM: it exists but belongs to someone else). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -134,7 +134,7 @@ export function removeStaleTempFiles(dir: string, owns: (target: string) => bool
   const removed: string[] = [];
   for (const name of names) {
     const m = TEMP_NAME.exec(name);
-    if (!m || !owns(m[1]!) || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
+    if (!m || !owns(m[1]!) || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
     try {
       unlinkSync(join(dir, name));
       removed.push(join(dir, name));

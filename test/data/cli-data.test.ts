@@ -5,29 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../cli/data.ts';
 import { readNpz } from '../../train/data/npz.ts';
+import { captureOutput } from '../capture.ts';
 import { decodePng } from '../../envs/png.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hiql-cli-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the command with console output captured. */
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  const write = process.stderr.write.bind(process.stderr);
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    return { code: await run(argv), out: out.join('\n'), err: err.join('') };
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.stderr.write = write;
-  }
-}
+const capture = (argv: string[]) => captureOutput(() => run(argv));
 
 test('hiql data generate writes an OGBench .npz atomically, with progress on stderr', async () => {
   const out = join(dir, 'sub', 'ms.npz');

@@ -27,10 +27,10 @@ import { exportPolicy } from '../../export/export.ts';
 import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
 import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
+import { CHROMIUM, launchChromium } from '../browser.ts';
 import { train } from '../../train/trainer.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(ROOT, 'test-output', 'demo');
 const MODELS = process.env.HIQL_DEMO_MODELS ? resolve(process.env.HIQL_DEMO_MODELS) : join(ROOT, 'models');
 const ALLOW_FAILURE = process.env.HIQL_DEMO_ALLOW_FAILURE === '1';
@@ -154,26 +154,8 @@ test(
     const { server, url } = await serve(dist);
     after(() => server.close());
 
-    const { chromium } = await import('playwright-core');
-    const profile = mkdtempSync(join(tmpdir(), 'hiql-demo-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    after(async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    });
+    const context = await launchChromium('hiql-demo-chromium-', { viewport: { width: 1280, height: 900 } });
+    after(() => context.close());
     const page = context.pages()[0] ?? (await context.newPage());
     const errors: string[] = [];
     page.on('console', (m) => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateDataset } from '../../envs/datasets.ts';
 import { datasetFromGenerated, saveDatasetNpz } from '../../train/data/dataset.ts';
+import { captureOutput } from '../capture.ts';
 import { main } from '../../cli/main.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/hiql.js', import.meta.url));
@@ -44,23 +45,7 @@ export function writeDataset(path: string, env = ENV, episodes = 2, seed = 1): s
 }
 
 /** Runs `hiql ARGV` in this process; console output and writes to stderr (fd 2 included) are captured. */
-export async function hiql(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  const write = process.stderr.write.bind(process.stderr);
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' ') + '\n');
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), out: out.join('\n'), err: err.join('') };
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.stderr.write = write;
-  }
-}
+export const hiql = (argv: string[]): Promise<{ code: number; out: string; err: string }> => captureOutput(() => main(argv));
 
 /** Runs `hiql ARGV` as a child process and waits for it. */
 export function hiqlChild(argv: string[], cwd: string, env: Record<string, string> = {}) {

@@ -17,9 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { loadPolicy } from '../../runtime/src/index.ts';
+import { CHROMIUM, launchChromium } from '../browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 const NAME = 'pointmaze-medium-navigate-hiql';
 const MODEL_FILES = [`${NAME}.onnx`, `${NAME}.low.onnx`, `${NAME}.phi.onnx`, `${NAME}.json`];
 const OBS = [3.5, 7.25];
@@ -206,24 +206,8 @@ test(
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     after(() => server.close());
-    const { chromium } = await import('playwright-core');
-    const profile = mkdtempSync(join(tmpdir(), 'hiql-package-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
-    after(async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    });
+    const context = await launchChromium('hiql-package-chromium-');
+    after(() => context.close());
     const tab = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];
     tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
