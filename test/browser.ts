@@ -24,6 +24,14 @@ export async function launchChromium(prefix: string, o: { viewport?: { width: nu
     ],
     ...(o.viewport ? { viewport: o.viewport } : {}),
   });
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  context.on('close', () => {
+    // Chromium may still be writing its profile as the context closes: retry, and leave a temporary
+    // folder behind rather than fail a test over it.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // left in the system's temporary folder
+    }
+  });
   return context;
 }
