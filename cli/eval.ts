@@ -1,7 +1,7 @@
 // `hiql eval`: evaluate a run's latest checkpoint under the evaluation protocol.
 import { evaluateParams } from '../train/eval-session.ts';
 import type { RunConfig } from '../train/config.ts';
-import { checkEnvName } from '../train/data/fit.ts';
+import { parseEnvName } from '../envs/datasets.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
@@ -24,12 +24,12 @@ export async function runEval(argv: string[]): Promise<number> {
   const seedArg = optInt(args, 'seed', 0);
   const threads = optInt(args, 'threads', 1);
   const envArg = optString(args, 'env');
-  if (envArg !== undefined) checkEnvName(envArg);
+  const envParsed = envArg !== undefined ? parseEnvName(envArg) : undefined;
   const info = readRunInfo(runDir);
   const { params, step } = readRunParams(runDir);
   const seed = seedArg ?? info.config.trainer.seed;
   const cfg: RunConfig = { ...info.config, env: envArg ?? info.config.env };
-  if (envArg !== undefined && checkEnvName(envArg).visual !== checkEnvName(info.config.env).visual)
+  if (envParsed && envParsed.visual !== parseEnvName(info.config.env).visual)
     throw new RangeError(`--env ${envArg} and the run's env ${info.config.env} observe different things (frames vs positions)`);
   const t0 = performance.now();
   const r = await evaluateParams(cfg, info.dims, params, episodes, seed, threads);

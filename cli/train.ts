@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { AGENTS, AGENT_NAMES, type AgentName } from '../train/agents/index.ts';
 import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from '../train/config.ts';
-import { checkEnvName } from '../train/data/fit.ts';
+import { parseEnvName } from '../envs/datasets.ts';
 import { readRunInfo } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
 import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
@@ -107,7 +107,7 @@ export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: s
     overrides[key] = v === true ? 'true' : v;
   }
   const env = saved?.env ?? requireString(args, 'env', 'train');
-  checkEnvName(env);
+  parseEnvName(env);
   const dataset = saved?.dataset ?? optString(args, 'dataset') ?? `data/${env}.npz`;
   const runDir = runDirArg ?? `runs/${env}-${agent}`;
   const cfg = resolveConfig({ agent, preset: optString(args, 'preset') ?? saved?.preset ?? 'quick', env, dataset, overrides });

@@ -18,9 +18,8 @@
 // untouched, after it the policy names files that exist. The price is two extra writes of small
 // files. A later export removes the staged files and temporary files a killed one left (only those
 // of processes that are gone).
-import { readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { processAlive, removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
+import { removeFilesOfGoneWriters, removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
 
 export interface SetFile {
   role: string;
@@ -63,15 +62,13 @@ export function writeFileSet(
   for (const c of companions) writeFileAtomic(c.path, c.bytes); // 3
   writeFileAtomic(policy.path, policy.bytes); // 4
   // 5: ours, and those of exports killed before (their pid is gone); the policy names none of them.
-  for (const name of readdirSync(dir)) {
-    const m = staged.exec(name);
-    if (m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])))) {
-      try {
-        unlinkSync(join(dir, name));
-      } catch {
-        // removed meanwhile
-      }
-    }
-  }
+  removeFilesOfGoneWriters(
+    dir,
+    (name) => {
+      const m = staged.exec(name);
+      return m ? Number(m[1]) : null;
+    },
+    { mine: true },
+  );
   removeStaleTempFiles(dir, (target) => staged.test(target));
 }

@@ -110,7 +110,7 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
 }
 
 /** Whether process `pid` is running (EPERM: it exists but belongs to someone else). */
-export function processAlive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -120,11 +120,11 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * Removes the temporary files that writeFileAtomic left in `dir` when a process was killed
- * mid-write: those whose target name `owns` accepts and whose process is gone (a running writer's,
- * this process's included, are left alone). Returns the paths removed.
+ * Removes the files of `dir` that `writerOf` attributes to a writing process (it returns the pid,
+ * or null for a file that is not such) whose process is gone; with `mine`, this process's too.
+ * Returns the paths removed.
  */
-export function removeStaleTempFiles(dir: string, owns: (target: string) => boolean): string[] {
+export function removeFilesOfGoneWriters(dir: string, writerOf: (name: string) => number | null, o: { mine?: boolean } = {}): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -133,8 +133,8 @@ export function removeStaleTempFiles(dir: string, owns: (target: string) => bool
   }
   const removed: string[] = [];
   for (const name of names) {
-    const m = TEMP_NAME.exec(name);
-    if (!m || !owns(m[1]!) || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
+    const pid = writerOf(name);
+    if (pid === null || (pid === process.pid ? !o.mine : processAlive(pid))) continue;
     try {
       unlinkSync(join(dir, name));
       removed.push(join(dir, name));
@@ -143,6 +143,18 @@ export function removeStaleTempFiles(dir: string, owns: (target: string) => bool
     }
   }
   return removed;
+}
+
+/**
+ * Removes the temporary files that writeFileAtomic left in `dir` when a process was killed
+ * mid-write: those whose target name `owns` accepts and whose process is gone (a running writer's,
+ * this process's included, are left alone). Returns the paths removed.
+ */
+export function removeStaleTempFiles(dir: string, owns: (target: string) => boolean): string[] {
+  return removeFilesOfGoneWriters(dir, (name) => {
+    const m = TEMP_NAME.exec(name);
+    return m && owns(m[1]!) ? Number(m[2]) : null;
+  });
 }
 
 export function encodeCheckpoint(ck: Checkpoint): Uint8Array[] {

@@ -25,7 +25,8 @@ import {
   type Dataset,
   type TrajectoryIndex,
 } from './data/dataset.ts';
-import { checkDatasetFitsEnv, checkEnvName, datasetFingerprint } from './data/fit.ts';
+import { parseEnvName } from '../envs/datasets.ts';
+import { checkDatasetFitsEnv, datasetFingerprint } from './data/fit.ts';
 import { datasetDims, isPixels } from './dims.ts';
 import { evaluateParams } from './eval-session.ts';
 import type { EvalResult } from './evaluate.ts';
@@ -77,7 +78,7 @@ interface CheckpointMeta {
   elapsed?: number;
 }
 
-const sameEnv = (a: string, b: string) => a === b || checkEnvName(a).name === checkEnvName(b).name;
+const sameEnv = (a: string, b: string) => a === b || parseEnvName(a).name === parseEnvName(b).name;
 const samePath = (a: string, b: string) => a === b || normalize(a) === normalize(b);
 
 /**
@@ -127,7 +128,7 @@ export async function train(
 ): Promise<TrainResult> {
   const cb = o.cb ?? {};
   const t = cfg.trainer;
-  checkEnvName(cfg.env);
+  parseEnvName(cfg.env);
   const cfgPath = join(runDir, CONFIG_FILE);
   const ckPath = join(runDir, CHECKPOINT_FILE);
   const hash = configHash(cfg);

@@ -5,17 +5,12 @@
 // million rows). Also the dataset's fingerprint, which a resumed run compares with the one it
 // started on.
 import { createHash } from 'node:crypto';
-import { parseEnvName, type ParsedEnvName } from '../../envs/datasets.ts';
+import { parseEnvName } from '../../envs/datasets.ts';
 import { cellOf, getMaze, isWall, type MazeSpec } from '../../envs/maze.ts';
 import type { Dataset } from './dataset.ts';
 
 /** How far (world units) a position may reach into a wall block: soft contacts, rounding. */
 const WALL_TOLERANCE = 0.05;
-
-/** The parsed environment name, or a RangeError listing the valid forms. */
-export function checkEnvName(env: string): ParsedEnvName {
-  return parseEnvName(env);
-}
 
 function inFreeSpace(maze: MazeSpec, x: number, y: number): boolean {
   for (const dx of [0, -WALL_TOLERANCE, WALL_TOLERANCE])
@@ -36,7 +31,7 @@ const shapeText = (ds: Dataset) =>
  * space. RangeError for sizes, Error for positions (the data is of another maze).
  */
 export function checkDatasetFitsEnv(ds: Dataset, env: string): void {
-  const p = checkEnvName(env);
+  const p = parseEnvName(env);
   const name = `dataset '${ds.name ?? 'in memory'}'`;
   let positions: ArrayLike<number> | null;
   let stride: number;
@@ -67,7 +62,7 @@ export function checkDatasetFitsEnv(ds: Dataset, env: string): void {
  * the free space of `env`'s maze. `name` says whose positions they are.
  */
 export function checkPositionsInMaze(name: string, env: string, positions: ArrayLike<number>, stride: number, rows: number): void {
-  const maze = getMaze(checkEnvName(env).maze);
+  const maze = getMaze(parseEnvName(env).maze);
   let bad = 0;
   let first = -1;
   for (let t = 0; t < rows; t++) {
