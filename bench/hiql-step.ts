@@ -123,7 +123,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const flops = matmulFlops(step.spec.model);
       const runner = await StepRunner.create(
         step.spec,
-        initAgentState('hiql', step, 0),
+        initAgentState(step, 0),
         device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true },
       );
       const sampler = samplerFor('hiql', c, ds, traj);
@@ -133,7 +133,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         // Agreement with the CPU on one step from the same state and batch: relative loss difference
         // and the relative norm of the difference of the whole updated state.
         const feeds = batchFeeds(step.batchKeys, sampler.sample(rng), dims, c.batchSize);
-        const cpu = await StepRunner.create(step.spec, initAgentState('hiql', step, 0), { threads });
+        const cpu = await StepRunner.create(step.spec, initAgentState(step, 0), { threads });
         const [a, b] = [await cpu.step(feeds), await runner.step(feeds)];
         const [sa, sb] = [await cpu.snapshot(), await runner.snapshot()];
         let num = 0;

@@ -117,7 +117,7 @@ async function makeHiql(dir: string, name: string, hidden: number): Promise<stri
     overrides: { batchSize: 16, actorHiddenDims: h, valueHiddenDims: h },
   });
   const step = buildAgentStep('hiql', cfg.agentConfig, DIMS);
-  const params = initAgentState('hiql', step, 1);
+  const params = initAgentState(step, 1);
   const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: VERSION };
   const path = join(dir, `${name}.onnx`);
   await exportPolicy(info, params, 0, path, { validate: false });

@@ -25,6 +25,8 @@ export interface AgentStep {
   params: ParamSpec[];
   /** The batch inputs, in order: the agent's batch spec, then `actionMask` for action-free data. */
   batchKeys: readonly (BatchKey | 'actionMask')[];
+  /** [target prefix, online prefix] of the agent's target networks. */
+  targets: readonly [string, string][];
   /** Layouts of the flat state vectors: `params` (trainable) and `target_params`. */
   layouts: { params: FlatLayout; target_params: FlatLayout };
   /** Named parameters (online and target) -> the runner's state (flat vectors, zero Adam slots where missing). */
@@ -113,6 +115,7 @@ export function buildAgentStep(
     spec,
     params: specs,
     batchKeys: keys,
+    targets: pairs,
     layouts,
     toState(named, opt) {
       const st = new Map<string, Float32Array>([['params', layouts.params.flatten(named)]]);
@@ -133,11 +136,10 @@ export function buildAgentStep(
 }
 
 /** Initial named parameters from a seed; targets are exact copies of their online networks. */
-export function initAgentParams(agent: AgentName, step: AgentStep, seed: number, c?: AgentConfig): Map<string, Float32Array> {
-  const pairs = AGENTS[agent].targetUpdate(c ?? AGENTS[agent].defaults)?.pairs ?? [];
+export function initAgentParams(step: AgentStep, seed: number): Map<string, Float32Array> {
   const values = initParams(step.params, seed);
   for (const [name, v] of values) {
-    const t = targetPairOf(pairs, name);
+    const t = targetPairOf(step.targets, name);
     const online = t && values.get(t[1] + name.slice(t[0].length));
     if (online) v.set(online);
   }
@@ -148,7 +150,7 @@ export function initAgentParams(agent: AgentName, step: AgentStep, seed: number,
  * Initial parameters and runner state together: the named parameters of initAgentParams (what
  * export reads) and the flat vectors with zero Adam slots (what StepRunner reads).
  */
-export function initAgentState(agent: AgentName, step: AgentStep, seed: number): Map<string, Float32Array> {
-  const named = initAgentParams(agent, step, seed);
+export function initAgentState(step: AgentStep, seed: number): Map<string, Float32Array> {
+  const named = initAgentParams(step, seed);
   return new Map([...named, ...step.toState(named)]);
 }

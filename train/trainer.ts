@@ -215,7 +215,7 @@ export async function train(
     initial = step.toState(saved, saved);
     cb.onInfo?.(`resuming '${runDir}' at step ${startStep}`);
   } else {
-    initial = initAgentState(cfg.agent, step, t.seed);
+    initial = initAgentState(step, t.seed);
   }
   if (t.device !== 'cpu') {
     // A GPU provider without a kernel for some op would run it on the CPU mid-step: find out first.

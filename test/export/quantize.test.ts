@@ -33,7 +33,7 @@ function tinyRun(): { info: RunInfo; params: Map<string, Float32Array> } {
     overrides: { batchSize: 16, actorHiddenDims: h, valueHiddenDims: h },
   });
   const dims = { obsDim: 2, actionDim: 2 };
-  const params = initAgentState('hiql', buildAgentStep('hiql', cfg.agentConfig, dims), 3) as Map<string, Float32Array>;
+  const params = initAgentState(buildAgentStep('hiql', cfg.agentConfig, dims), 3) as Map<string, Float32Array>;
   return { info: { config: cfg, configHash: configHash(cfg), dims, version: VERSION }, params };
 }
 

@@ -34,7 +34,7 @@ export async function makePolicy(
 ): Promise<TinyPolicy> {
   const cfg = o.env ? { ...tinyConfig(agent, o.hidden ?? 32), env: o.env } : tinyConfig(agent, o.hidden ?? 32);
   const step = buildAgentStep(agent, cfg.agentConfig, DIMS);
-  const params = initAgentState(agent, step, o.seed ?? 1);
+  const params = initAgentState(step, o.seed ?? 1);
   const info: RunInfo = { config: cfg, configHash: configHash(cfg), dims: DIMS, version: VERSION };
   const path = join(dir, `${name}.onnx`);
   await exportPolicy(info, params, o.step ?? 0, path, { validate: o.validate ?? false });

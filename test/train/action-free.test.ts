@@ -33,7 +33,7 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const run = async (poison: number) => {
       const actions = Float32Array.from(batch['actions']!);
       for (let i = 0; i < 64; i++) if (!mask[i]) actions.fill(poison, 2 * i, 2 * i + 2);
-      const runner = await StepRunner.create(step.spec, initAgentState(agent, step, 4), { threads: 1 });
+      const runner = await StepRunner.create(step.spec, initAgentState(step, 4), { threads: 1 });
       const m = await runner.step(batchFeeds(step.batchKeys, { ...batch, actions }, dims, 64));
       return { ...m, params: await runner.read('params') } as Record<string, number> & { params: Float32Array };
     };

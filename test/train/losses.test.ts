@@ -62,7 +62,7 @@ const small = { batchSize: B, actorHiddenDims: [8, 8], valueHiddenDims: [8, 8], 
 async function ours(agent: AgentName) {
   const c = { ...AGENTS[agent].defaults, ...small } as never;
   const step = buildAgentStep(agent, c, { obsDim: 2, actionDim: 2 });
-  const state = initAgentParams(agent, step, 11);
+  const state = initAgentParams(step, 11);
   // Make targets differ from the online heads so the target path is exercised.
   for (const [k, v] of state) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x * 0.9 + 0.01 * Math.sin(i)));
   const runner = await StepRunner.create(step.spec, step.toState(state), { threads: 1 });

@@ -81,7 +81,7 @@ test('with lowActorRepGrad the low actor loss also trains phi', async () => {
 test('targets are not optimised; the target update is the EMA of the pre-update online heads', async () => {
   const step = buildAgentStep('hiql', small, dims);
   assert.ok(!step.spec.state.some((s) => s.name.startsWith('opt/m/target_')), 'no Adam slots for target heads');
-  const named = initAgentParams('hiql', step, 9);
+  const named = initAgentParams(step, 9);
   for (const [k, v] of named)
     if (k.startsWith('target_')) assert.deepEqual(v, named.get(k.replace('target_value', 'value')), 'targets start as copies');
   for (const [k, v] of named) if (k.startsWith('target_')) v.forEach((x, i) => (v[i] = x + 0.1 * Math.cos(i)));
