@@ -6,6 +6,14 @@
 // count.
 //
 //   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench] [--device cpu,webgpu]
+//                              [--profile] [--parallel] [--no-spin]
+//
+// --profile records the timed steps with onnxruntime's profiler (a second pass, so the timing above it
+// is unprofiled) and prints kernel time per op type and per part of the update: value, low actor,
+// high actor, goal representation phi (forward and backward apart), Adam, the target update and
+// parameter plumbing (flat views and the flat gradient). --parallel runs the graph with onnxruntime's
+// parallel executor (independent branches at once, 2 inter-op threads); --no-spin stops the thread
+// pool's spinning.
 //
 // --device runs every configuration on each execution provider in turn (state kept on the device
 // between steps, as training does), each against its own roof: on the CPU a 2048^3 MatMul at the
@@ -29,7 +37,31 @@ import { datasetDims } from '../train/dims.ts';
 import { getMaze } from '../envs/maze.ts';
 import { renderPixelObservations } from '../envs/render.ts';
 
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { profileTable, summariseProfile } from '../onnx/index.ts';
 import { deviceMatmulRoof, matmulRoof, median } from './roof.ts';
+
+/** The part of the HIQL update a step-graph node belongs to, from its scoped name. */
+export function partOf(node: string): string {
+  if (node.startsWith('views/') || node.startsWith('flat_grad')) return 'plumbing';
+  if (node.startsWith('adam')) return 'adam';
+  if (node.startsWith('target_update') || node.startsWith('ema')) return 'target update';
+  const back = node.includes('_Grad') ? ' (backward)' : '';
+  const head = node.split('/')[0]!;
+  const part =
+    head === 'value_loss' || head === 'value' || head === 'target_value'
+      ? 'value'
+      : head === 'low_actor_loss' || head === 'low_actor'
+        ? 'low actor'
+        : head === 'high_actor_loss' || head === 'high_actor'
+          ? 'high actor'
+          : head === 'phi'
+            ? 'phi'
+            : 'other';
+  return part + back;
+}
 
 /** Frame size of each pixel configuration. */
 const FRAME_SIZE: Record<string, number> = { 'visual-quick': 16, 'visual-ogbench': 64 };
@@ -65,15 +97,21 @@ export async function main(argv: readonly string[]): Promise<void> {
   let steps = 30;
   let configs = ['ogbench', 'quick'];
   let devices = ['cpu'];
+  let profile = false;
+  let parallel = false;
+  let spinning: boolean | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--threads') threads = Number(argv[++i]);
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
     else if (argv[i] === '--configs') configs = argv[++i]!.split(',');
     else if (argv[i] === '--device') devices = argv[++i]!.split(',');
+    else if (argv[i] === '--profile') profile = true;
+    else if (argv[i] === '--parallel') parallel = true;
+    else if (argv[i] === '--no-spin') spinning = false;
     else
       throw new RangeError(
         `unknown option ${argv[i]}; options: --threads N, --steps N, ` +
-          `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda`,
+          `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda, --profile, --parallel, --no-spin`,
       );
   }
   for (const c of configs)
@@ -121,10 +159,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       const c = cfg.agentConfig;
       const step = buildAgentStep('hiql', c, dims);
       const flops = matmulFlops(step.spec.model);
+      const cpuOpts = { threads, spinning, ...(parallel ? { executionMode: 'parallel' as const, interOpThreads: 2 } : {}) };
       const runner = await StepRunner.create(
         step.spec,
         initAgentState(step, 0),
-        device === 'cpu' ? { threads } : { executionProviders: [device], deviceResident: true },
+        device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true },
       );
       const sampler = samplerFor('hiql', c, ds, traj);
       const rng = new Rng(1);
@@ -151,6 +190,21 @@ export async function main(argv: readonly string[]): Promise<void> {
       }
       await runner.release();
       const ms = median(times);
+      const nodes = Graph.fromBytes(step.spec.model).graph.nodes.length;
+      let prof: ReturnType<typeof summariseProfile> | null = null;
+      if (profile) {
+        const dir = mkdtempSync(join(tmpdir(), 'hiql-profile-'));
+        const opts = device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true };
+        const p = await StepRunner.create(step.spec, initAgentState(step, 0), { ...opts, profileFilePrefix: join(dir, 'step') });
+        const prng = new Rng(1);
+        for (let s = 0; s < steps; s++) await p.step(batchFeeds(step.batchKeys, sampler.sample(prng), dims, c.batchSize));
+        p.session.endProfiling();
+        await p.release();
+        const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+        if (!file) throw new Error(`onnxruntime wrote no profile under ${dir}`);
+        prof = summariseProfile(join(dir, file), steps, partOf);
+        rmSync(dir, { recursive: true, force: true });
+      }
       const gflops = flops / (ms * 1e6);
       const r = {
         device,
@@ -165,15 +219,29 @@ export async function main(argv: readonly string[]): Promise<void> {
         ratioToRoof: gflops / roof.gflops,
         hoursPer1M: 1e6 / (1000 / ms) / 3600,
         parityWithCpu: parity,
+        nodes,
+        profile: prof && {
+          kernelsPerRun: prof.kernelsPerRun,
+          msKernelPerRun: prof.usPerRun / 1000,
+          byOp: prof.byOp.slice(0, 8),
+          byPart: prof.byPart,
+        },
       };
       results.push(r);
       console.log(
         `[${device}] ${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ` +
           `${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ` +
           `${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ` +
-          `${r.hoursPer1M.toFixed(1)} h per 1M steps` +
+          `${r.hoursPer1M.toFixed(1)} h per 1M steps  ${nodes} nodes` +
           `${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
       );
+      if (prof) {
+        console.log(
+          `  profile over ${steps} steps: ${prof.kernelsPerRun.toFixed(0)} kernels per step, ` +
+            `${(prof.usPerRun / 1000).toFixed(1)} ms of kernel time per step`,
+        );
+        console.log(`  by op type:\n${profileTable(prof.byOp, steps)}\n  by part:\n${profileTable(prof.byPart, steps, 20)}`);
+      }
     }
   }
   console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roofs, results }));

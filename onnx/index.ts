@@ -11,3 +11,4 @@ export * from './checkpoint.ts';
 export * from './nn.ts';
 export * from './flat.ts';
 export * from './placement.ts';
+export * from './profile.ts';

@@ -13,17 +13,31 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Keep named outputs on the device (GPU providers): 'gpu-buffer'. */
   preferredOutputLocation?: ort.InferenceSession.SessionOptions['preferredOutputLocation'];
+  /** Write onnxruntime's profile (Chrome trace JSON) to files starting with this path; see onnx/profile.ts. */
+  profileFilePrefix?: string;
+  /** Run independent branches of the graph concurrently ('parallel', with `interOpThreads`); default 'sequential'. */
+  executionMode?: 'sequential' | 'parallel';
+  /** Inter-op threads for the 'parallel' execution mode (default 1 when `threads` is set). */
+  interOpThreads?: number;
+  /** Let onnxruntime's intra-op threads spin while waiting for work (its default: on). */
+  spinning?: boolean;
 }
 
 export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: opts.executionProviders ?? ['cpu'],
     graphOptimizationLevel: opts.optimization ?? 'all',
-    executionMode: 'sequential',
+    executionMode: opts.executionMode ?? 'sequential',
   };
   if (opts.threads !== undefined) {
     o.intraOpNumThreads = opts.threads;
-    o.interOpNumThreads = 1;
+    o.interOpNumThreads = opts.interOpThreads ?? 1;
+  } else if (opts.interOpThreads !== undefined) o.interOpNumThreads = opts.interOpThreads;
+  if (opts.spinning !== undefined)
+    o.extra = { session: { 'intra_op.allow_spinning': opts.spinning ? '1' : '0', 'inter_op.allow_spinning': opts.spinning ? '1' : '0' } };
+  if (opts.profileFilePrefix) {
+    o.enableProfiling = true;
+    o.profileFilePrefix = opts.profileFilePrefix;
   }
   if (opts.preferredOutputLocation) o.preferredOutputLocation = opts.preferredOutputLocation;
   try {
