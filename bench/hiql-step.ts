@@ -6,7 +6,10 @@
 // count.
 //
 //   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench] [--device cpu,webgpu]
-//                              [--profile] [--parallel] [--no-spin]
+//                              [--profile] [--parallel] [--no-spin] [--seeds 1,4,8]
+//
+// --seeds runs each configuration with N independent seeds in one step graph (hiql train --seeds N)
+// and reports per-seed updates/s against one seed's.
 //
 // --profile records the timed steps with onnxruntime's profiler (a second pass, so the timing above it
 // is unprofiled) and prints kernel time per op type and per part of the update: value, low actor,
@@ -27,7 +30,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { generateDataset } from '../envs/datasets.ts';
 import { Graph, StepRunner } from '../onnx/index.ts';
-import { batchFeeds } from '../train/batch.ts';
+import { batchFeeds, concatSeedBatches } from '../train/batch.ts';
 import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { resolveConfig } from '../train/config.ts';
 import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
@@ -100,6 +103,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   let profile = false;
   let parallel = false;
   let spinning: boolean | undefined;
+  let seedCounts = [1];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--threads') threads = Number(argv[++i]);
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
@@ -108,10 +112,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     else if (argv[i] === '--profile') profile = true;
     else if (argv[i] === '--parallel') parallel = true;
     else if (argv[i] === '--no-spin') spinning = false;
+    else if (argv[i] === '--seeds') seedCounts = argv[++i]!.split(',').map(Number);
     else
       throw new RangeError(
         `unknown option ${argv[i]}; options: --threads N, --steps N, ` +
-          `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda, --profile, --parallel, --no-spin`,
+          `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda, --profile, --parallel, --no-spin, --seeds 1,4,8`,
       );
   }
   for (const c of configs)
@@ -147,102 +152,125 @@ export async function main(argv: readonly string[]): Promise<void> {
   );
   const results: Record<string, unknown>[] = [];
   const roofs: Record<string, number> = {};
+  /** One seed's steps/s per configuration, on the current device. */
+  const oneSeed = new Map<string, number>();
   for (const device of devices) {
     const roof = device === 'cpu' ? await matmulRoof({ threads, reps: 10 }) : await deviceMatmulRoof({ provider: device, reps: 10 });
     roofs[device] = roof.gflops;
+    oneSeed.clear();
     console.log(`[${device}] roof: ${device === 'cpu' ? '2048' : '4096'}^3 float32 MatMul ${roof.gflops.toFixed(1)} GFLOP/s`);
-    for (const config of configs) {
-      const { ds, env, preset } = dataFor(config);
-      const traj = buildTrajectoryIndex(ds.terminals);
-      const dims = datasetDims(ds);
-      const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
-      const c = cfg.agentConfig;
-      const step = buildAgentStep('hiql', c, dims);
-      const flops = matmulFlops(step.spec.model);
-      const cpuOpts = { threads, spinning, ...(parallel ? { executionMode: 'parallel' as const, interOpThreads: 2 } : {}) };
-      const runner = await StepRunner.create(
-        step.spec,
-        initAgentState(step, 0),
-        device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true },
-      );
-      const sampler = samplerFor('hiql', c, ds, traj);
-      const rng = new Rng(1);
-      let parity: { loss: number; state: number } | null = null;
-      if (device !== 'cpu') {
-        // Agreement with the CPU on one step from the same state and batch: relative loss difference
-        // and the relative norm of the difference of the whole updated state.
-        const feeds = batchFeeds(step.batchKeys, sampler.sample(rng), dims, c.batchSize);
-        const cpu = await StepRunner.create(step.spec, initAgentState(step, 0), { threads });
-        const [a, b] = [await cpu.step(feeds), await runner.step(feeds)];
-        const [sa, sb] = [await cpu.snapshot(), await runner.snapshot()];
-        let num = 0;
-        let den = 0;
-        for (const [k, v] of sa) v.forEach((x, i) => ((num += (x - sb.get(k)![i]!) ** 2), (den += x * x)));
-        parity = { loss: Math.abs(a['loss']! - b['loss']!) / Math.abs(a['loss']!), state: Math.sqrt(num / den) };
-        await cpu.release();
-      }
-      const times: number[] = [];
-      for (let s = 0; s < steps + 3; s++) {
-        const feeds = batchFeeds(step.batchKeys, sampler.sample(rng), dims, c.batchSize);
-        const t0 = performance.now();
-        await runner.step(feeds);
-        if (s >= 3) times.push(performance.now() - t0);
-      }
-      await runner.release();
-      const ms = median(times);
-      const nodes = Graph.fromBytes(step.spec.model).graph.nodes.length;
-      let prof: ReturnType<typeof summariseProfile> | null = null;
-      if (profile) {
-        const dir = mkdtempSync(join(tmpdir(), 'hiql-profile-'));
-        const opts = device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true };
-        const p = await StepRunner.create(step.spec, initAgentState(step, 0), { ...opts, profileFilePrefix: join(dir, 'step') });
-        const prng = new Rng(1);
-        for (let s = 0; s < steps; s++) await p.step(batchFeeds(step.batchKeys, sampler.sample(prng), dims, c.batchSize));
-        p.session.endProfiling();
-        await p.release();
-        const file = readdirSync(dir).find((f) => f.endsWith('.json'));
-        if (!file) throw new Error(`onnxruntime wrote no profile under ${dir}`);
-        prof = summariseProfile(join(dir, file), steps, partOf);
-        rmSync(dir, { recursive: true, force: true });
-      }
-      const gflops = flops / (ms * 1e6);
-      const r = {
-        device,
-        config,
-        frames: dims.obsShape ? dims.obsShape.join('x') : null,
-        hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
-        batch: c.batchSize,
-        msPerStep: ms,
-        stepsPerSec: 1000 / ms,
-        gflopPerStep: flops / 1e9,
-        gflops,
-        ratioToRoof: gflops / roof.gflops,
-        hoursPer1M: 1e6 / (1000 / ms) / 3600,
-        parityWithCpu: parity,
-        nodes,
-        profile: prof && {
-          kernelsPerRun: prof.kernelsPerRun,
-          msKernelPerRun: prof.usPerRun / 1000,
-          byOp: prof.byOp.slice(0, 8),
-          byPart: prof.byPart,
-        },
-      };
-      results.push(r);
-      console.log(
-        `[${device}] ${config.padEnd(14)} ${r.frames ? `${r.frames} frames ` : ''}${r.hidden} batch ${String(r.batch).padEnd(5)} ` +
-          `${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ` +
-          `${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ` +
-          `${r.hoursPer1M.toFixed(1)} h per 1M steps  ${nodes} nodes` +
-          `${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
-      );
-      if (prof) {
-        console.log(
-          `  profile over ${steps} steps: ${prof.kernelsPerRun.toFixed(0)} kernels per step, ` +
-            `${(prof.usPerRun / 1000).toFixed(1)} ms of kernel time per step`,
+    for (const config of configs)
+      for (const seeds of seedCounts) {
+        const { ds, env, preset } = dataFor(config);
+        const traj = buildTrajectoryIndex(ds.terminals);
+        const dims = datasetDims(ds);
+        const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
+        const c = cfg.agentConfig;
+        const step = buildAgentStep('hiql', c, dims, { seeds });
+        // One batch per seed, each from its own stream.
+        const draw = (rng: Rng) =>
+          batchFeeds(
+            step.batchKeys,
+            concatSeedBatches(
+              Array.from({ length: seeds }, () => Object.fromEntries(Object.entries(sampler.sample(rng)).map(([k, v]) => [k, v.slice()]))),
+            ),
+            dims,
+            c.batchSize,
+            seeds,
+          );
+        const flops = matmulFlops(step.spec.model);
+        const cpuOpts = { threads, spinning, ...(parallel ? { executionMode: 'parallel' as const, interOpThreads: 2 } : {}) };
+        const runner = await StepRunner.create(
+          step.spec,
+          initAgentState(step, 0),
+          device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true },
         );
-        console.log(`  by op type:\n${profileTable(prof.byOp, steps)}\n  by part:\n${profileTable(prof.byPart, steps, 20)}`);
+        const sampler = samplerFor('hiql', c, ds, traj);
+        const rng = new Rng(1);
+        let parity: { loss: number; state: number } | null = null;
+        if (device !== 'cpu') {
+          // Agreement with the CPU on one step from the same state and batch: relative loss difference
+          // and the relative norm of the difference of the whole updated state.
+          const feeds = draw(rng);
+          const cpu = await StepRunner.create(step.spec, initAgentState(step, 0), { threads });
+          const [a, b] = [await cpu.step(feeds), await runner.step(feeds)];
+          const [sa, sb] = [await cpu.snapshot(), await runner.snapshot()];
+          let num = 0;
+          let den = 0;
+          for (const [k, v] of sa) v.forEach((x, i) => ((num += (x - sb.get(k)![i]!) ** 2), (den += x * x)));
+          parity = { loss: Math.abs(a['loss']! - b['loss']!) / Math.abs(a['loss']!), state: Math.sqrt(num / den) };
+          await cpu.release();
+        }
+        const times: number[] = [];
+        for (let s = 0; s < steps + 3; s++) {
+          const feeds = draw(rng);
+          const t0 = performance.now();
+          await runner.step(feeds);
+          if (s >= 3) times.push(performance.now() - t0);
+        }
+        await runner.release();
+        const ms = median(times);
+        const nodes = Graph.fromBytes(step.spec.model).graph.nodes.length;
+        let prof: ReturnType<typeof summariseProfile> | null = null;
+        if (profile) {
+          const dir = mkdtempSync(join(tmpdir(), 'hiql-profile-'));
+          const opts = device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true };
+          const p = await StepRunner.create(step.spec, initAgentState(step, 0), { ...opts, profileFilePrefix: join(dir, 'step') });
+          const prng = new Rng(1);
+          for (let s = 0; s < steps; s++) await p.step(draw(prng));
+          p.session.endProfiling();
+          await p.release();
+          const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+          if (!file) throw new Error(`onnxruntime wrote no profile under ${dir}`);
+          prof = summariseProfile(join(dir, file), steps, partOf);
+          rmSync(dir, { recursive: true, force: true });
+        }
+        const gflops = flops / (ms * 1e6);
+        const r = {
+          device,
+          config,
+          seeds,
+          frames: dims.obsShape ? dims.obsShape.join('x') : null,
+          hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
+          batch: c.batchSize,
+          msPerStep: ms,
+          stepsPerSec: 1000 / ms,
+          // Updates of one seed's agent per second, and against one seed's steps/s in this run.
+          seedUpdatesPerSec: (1000 * seeds) / ms,
+          perSeedVsOne: oneSeed.has(config) ? (1000 * seeds) / ms / oneSeed.get(config)! : null,
+          gflopPerStep: flops / 1e9,
+          gflops,
+          ratioToRoof: gflops / roof.gflops,
+          hoursPer1M: 1e6 / (1000 / ms) / 3600,
+          parityWithCpu: parity,
+          nodes,
+          profile: prof && {
+            kernelsPerRun: prof.kernelsPerRun,
+            msKernelPerRun: prof.usPerRun / 1000,
+            byOp: prof.byOp.slice(0, 8),
+            byPart: prof.byPart,
+          },
+        };
+        results.push(r);
+        if (seeds === 1) oneSeed.set(config, r.stepsPerSec);
+        console.log(
+          `[${device}] ${config.padEnd(14)} ${seeds > 1 ? `${seeds} seeds ` : ''}${r.frames ? `${r.frames} frames ` : ''}` +
+            `${r.hidden} batch ${String(r.batch).padEnd(5)} ` +
+            `${ms.toFixed(1).padStart(7)} ms/step  ${r.stepsPerSec.toFixed(1).padStart(6)} steps/s  ` +
+            `${r.gflopPerStep.toFixed(2)} GFLOP/step  ${gflops.toFixed(1)} GFLOP/s  ${(100 * r.ratioToRoof).toFixed(0)}% of roof  ` +
+            `${r.hoursPer1M.toFixed(1)} h per 1M steps  ${nodes} nodes` +
+            `${r.perSeedVsOne !== null && seeds > 1 ? `  ${r.seedUpdatesPerSec.toFixed(1)} updates/s per seed` : ''}` +
+            `${r.perSeedVsOne !== null && seeds > 1 ? `, ${r.perSeedVsOne.toFixed(2)}x one seed's` : ''}` +
+            `${parity ? `  (vs CPU, one step: loss ${parity.loss.toExponential(1)}, state ${parity.state.toExponential(1)})` : ''}`,
+        );
+        if (prof) {
+          console.log(
+            `  profile over ${steps} steps: ${prof.kernelsPerRun.toFixed(0)} kernels per step, ` +
+              `${(prof.usPerRun / 1000).toFixed(1)} ms of kernel time per step`,
+          );
+          console.log(`  by op type:\n${profileTable(prof.byOp, steps)}\n  by part:\n${profileTable(prof.byPart, steps, 20)}`);
+        }
       }
-    }
   }
   console.log(JSON.stringify({ bench: 'hiql-step', threads, roofGflops: roofs, results }));
 }

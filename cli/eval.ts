@@ -2,13 +2,17 @@
 import { evaluateParams } from '../train/eval-session.ts';
 import type { RunConfig } from '../train/config.ts';
 import { parseEnvName } from '../envs/datasets.ts';
-import { readRunInfo, readRunParams } from '../train/run-folder.ts';
+import { readRunInfo, readRunParams, runSeeds } from '../train/run-folder.ts';
+import { formatSuccess, seedsEval } from '../train/seeds.ts';
+import type { EvalResult } from '../train/evaluate.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV] [--threads N]
 
 Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
-last line printed is a JSON object with per-task and overall success.`;
+last line printed is a JSON object with per-task and overall success. A run of several seeds
+(hiql train --seeds N) has each seed evaluated (seed k on episode seed S + k) and reports their
+mean and standard deviation, with each seed's result.`;
 
 export async function runEval(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -26,19 +30,30 @@ export async function runEval(argv: string[]): Promise<number> {
   const envArg = optString(args, 'env');
   const envParsed = envArg !== undefined ? parseEnvName(envArg) : undefined;
   const info = readRunInfo(runDir);
-  const { params, step } = readRunParams(runDir);
   const seed = seedArg ?? info.config.trainer.seed;
   const cfg: RunConfig = { ...info.config, env: envArg ?? info.config.env };
   if (envParsed && envParsed.visual !== parseEnvName(info.config.env).visual)
     throw new RangeError(`--env ${envArg} and the run's env ${info.config.env} observe different things (frames vs positions)`);
   const t0 = performance.now();
-  const r = await evaluateParams(cfg, info.dims, params, episodes, seed, threads);
+  const each: EvalResult[] = [];
+  let step = 0;
+  for (const [k, agentSeed] of runSeeds(info).entries()) {
+    const read = readRunParams(runDir, k);
+    step = read.step;
+    const r = await evaluateParams(cfg, info.dims, read.params, episodes, seed + k, threads);
+    if (runSeeds(info).length > 1) console.error(`  seed ${agentSeed}: ${(100 * r.success).toFixed(1)}%`);
+    each.push(r);
+  }
+  const r = seedsEval(each);
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   console.error(
-    `${cfg.agent} @ step ${step} on ${cfg.env}: ${(100 * r.success).toFixed(1)}% success ` +
+    `${cfg.agent} @ step ${step} on ${cfg.env}: ${formatSuccess(r)} success ` +
       `over ${episodes} episodes x ${r.tasks.length} tasks (${secs} s)`,
   );
   for (const x of r.tasks) console.error(`  task ${x.task}: ${(100 * x.success).toFixed(0)}%  (mean ${x.meanSteps.toFixed(0)} steps)`);
-  console.log(JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks }));
+  const extra = r.seeds ? { successStd: r.successStd, seeds: r.seeds.map((x) => ({ success: x.success, tasks: x.tasks })) } : {};
+  console.log(
+    JSON.stringify({ run: runDir, step, env: cfg.env, episodesPerTask: episodes, seed, success: r.success, tasks: r.tasks, ...extra }),
+  );
   return 0;
 }

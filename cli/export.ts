@@ -6,10 +6,11 @@ import { exportPolicy } from '../export/export.ts';
 import { removeStaleTempFiles } from '../onnx/checkpoint.ts';
 import { runCardQuantized, runFromModel } from './quantize.ts';
 import type { Backend } from '../runtime/src/index.ts';
-import { readRunInfo, readRunParams } from '../train/run-folder.ts';
+import { readRunInfo, readRunParams, runSeeds, type RunInfo } from '../train/run-folder.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
-const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--quantize int8] [--no-validate] [--card [--episodes 50] [--dataset-seed 0]]
+const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--seed K] [--quantize int8] [--no-validate]
+           [--card [--episodes 50] [--dataset-seed 0]]
 hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--card [--episodes 50]]
 
 Writes the run's deterministic policy as ONNX (IR 8, opset 17): NAME.onnx maps observation and goal
@@ -18,6 +19,7 @@ action) and NAME.phi.onnx (observation, goal -> phi). Each file is checked again
 graph in onnxruntime-node and onnxruntime-web before it is written. With --card, the exported file
 is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
 written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).
+A run of several seeds (hiql train --seeds N) exports one of them: --seed K (default the run's first).
 
 --quantize int8 stores the weight matrices as int8 (export/quantize.ts; same inputs, outputs and
 metadata, plus hiql.weights), validated with an int8 tolerance; its card compares it with the float
@@ -32,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend', 'quantize', 'from-model'], 'export');
+  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend', 'quantize', 'from-model', 'seed'], 'export');
   if (args.options.has('from-model')) return runFromModel(args);
   const quantize = optString(args, 'quantize');
   if (quantize !== undefined && quantize !== 'int8') throw new RangeError(`hiql export: --quantize must be int8, got '${quantize}'`);
@@ -48,8 +50,8 @@ export async function run(argv: string[]): Promise<number> {
   const backend = (optString(args, 'backend') ?? 'cpu') as Backend;
   if (!BACKENDS.includes(backend)) throw new RangeError(`--backend must be cpu, webgpu or cuda, got '${backend}'`);
   const outArg = optString(args, 'out');
-  const info = readRunInfo(runDir);
-  const { params, step } = readRunParams(runDir);
+  const { info, seedIndex } = runOfSeed(readRunInfo(runDir), optInt(args, 'seed', 0));
+  const { params, step } = readRunParams(runDir, seedIndex);
   const out = outArg ?? `models/${info.config.env}-${info.config.agent}.onnx`;
   const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate'), quantize });
   for (const v of r.validation)
@@ -82,4 +84,20 @@ export async function run(argv: string[]): Promise<number> {
     }),
   );
   return 0;
+}
+
+/**
+ * The run as one seed's: a run of several seeds exports seed K (its config then says seed K, one
+ * seed, so the card and metadata name the policy's own seed and it is evaluated on that seed's episodes).
+ */
+export function runOfSeed(info: RunInfo, seed: number | undefined): { info: RunInfo; seedIndex: number } {
+  const seeds = runSeeds(info);
+  const k = seed ?? seeds[0]!;
+  const seedIndex = seeds.indexOf(k);
+  if (seedIndex < 0)
+    throw new RangeError(
+      `--seed ${k}: the run trains ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]} to ${seeds[seeds.length - 1]}`}`,
+    );
+  if (seeds.length === 1) return { info, seedIndex };
+  return { info: { ...info, config: { ...info.config, trainer: { ...info.config.trainer, seed: k, seeds: 1 } } }, seedIndex };
 }

@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['env', 'agent', 'steps', 'seed', 'run-dir', 'episodes', 'resume'], 'quickstart');
+  rejectUnknown(args, ['env', 'agent', 'steps', 'minutes', 'seed', 'run-dir', 'episodes', 'resume'], 'quickstart');
   if (args.positionals.length > 0) throw new RangeError(`unexpected argument '${args.positionals[0]}'`);
   // Everything is checked before the dataset is generated (a million transitions for most mazes).
   const env = optString(args, 'env') ?? 'pointmaze-medium-navigate';

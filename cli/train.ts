@@ -6,11 +6,12 @@ import { TRAINER_DEFAULTS, resolveConfig, type RunConfig } from '../train/config
 import { parseEnvName } from '../envs/datasets.ts';
 import { readRunInfo } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
+import { formatSuccess } from '../train/seeds.ts';
 import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc] [--preset quick|ogbench|paper]
-           [--steps N] [--run-dir runs/NAME] [--seed S] [--action-fraction F] [--device cpu|webgpu|cuda]
+           [--steps N] [--run-dir runs/NAME] [--seed S] [--seeds N] [--action-fraction F] [--device cpu|webgpu|cuda]
            [--<configKey> VALUE ...]
        hiql train --run-dir runs/NAME --resume [--steps N] [--<trainerKey> VALUE ...]
 
@@ -20,7 +21,10 @@ e.g. --batchSize 512 --valueHiddenDims 256,256,256 --evalEvery 5000 (unknown key
 The dataset is checked against the environment (sizes, positions in the maze) before training.
 With --resume, the run continues exactly from its checkpoint under its saved config, on the same
 env and dataset; only trainer keys (--steps, --eval-every, --threads, ...) may change, and --steps
-must be above the checkpoint's step. --resume on a folder with no run yet starts it (give --env).`;
+must be above the checkpoint's step. --resume on a folder with no run yet starts it (give --env).
+--seeds N trains N independent agents (seeds S to S + N - 1, each with its own initialisation and
+batches, as N one-seed runs would) in one step graph; evaluations report each seed and their mean
++- std, curves.svg draws a line per seed and the mean; hiql export --seed K exports one.`;
 
 const kebabToCamel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
@@ -123,7 +127,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   const t = cfg.trainer;
   console.error(
     `training ${cfg.agent} (${cfg.preset} preset) on ${cfg.env} from ${cfg.dataset}: ${t.steps} steps, ` +
-      `batch ${cfg.agentConfig.batchSize}, seed ${t.seed} -> ${runDir}`,
+      `batch ${cfg.agentConfig.batchSize}, ${t.seeds > 1 ? `seeds ${t.seed} to ${t.seed + t.seeds - 1}` : `seed ${t.seed}`} -> ${runDir}`,
   );
   const shown = SHOWN[cfg.agent];
   const bar = progress({ label: 'step', total: t.steps });
@@ -137,7 +141,8 @@ export async function runTrain(argv: string[]): Promise<number> {
       },
       onEval: (step, r) => {
         const tasks = r.tasks.map((x) => `task${x.task} ${(100 * x.success).toFixed(0)}%`).join(', ');
-        bar.log(`eval @ ${step}: success ${(100 * r.success).toFixed(1)}%  [${tasks}]`);
+        const each = r.seeds ? `  seeds: ${r.seeds.map((x) => `${(100 * x.success).toFixed(0)}%`).join(', ')}` : '';
+        bar.log(`eval @ ${step}: success ${formatSuccess(r)}  [${tasks}]${each}`);
       },
     },
   }).finally(() => bar.stop());
@@ -151,6 +156,14 @@ export async function runTrain(argv: string[]): Promise<number> {
       `run folder ${runDir} (curves.svg, metrics.jsonl, eval.jsonl, checkpoint.bin)`,
   );
   if (result.finalEval)
-    console.log(JSON.stringify({ run: runDir, step: result.steps, success: result.finalEval.success, tasks: result.finalEval.tasks }));
+    console.log(
+      JSON.stringify({
+        run: runDir,
+        step: result.steps,
+        success: result.finalEval.success,
+        tasks: result.finalEval.tasks,
+        ...(result.finalEval.seeds ? { successStd: result.finalEval.successStd, seeds: result.finalEval.seeds.map((x) => x.success) } : {}),
+      }),
+    );
   return 0;
 }

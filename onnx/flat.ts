@@ -62,24 +62,32 @@ export class FlatLayout {
   }
 }
 
-/** Named views of a flat graph input: Slice, then Reshape to each entry's shape. */
-export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout): Map<string, Tensor> {
+/**
+ * Named views of a flat graph input: Slice, then Reshape to each entry's shape. A seed-stacked
+ * input [N, size] (`seeds` N above 1) gives views [N, ...shape], one slice of every seed's row.
+ */
+export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout, seeds = 1): Map<string, Tensor> {
+  const [axis, lead] = seeds > 1 ? [1, [seeds]] : [0, []];
   return new Map(
     layout.entries.map((e) => [
       e.name,
-      g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [0]), e.shape)),
+      g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [axis]), [...lead, ...e.shape])),
     ]),
   );
 }
 
-/** d loss / d flat as one vector: each view's gradient flattened, concatenated in layout order. */
-export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout): Tensor {
+/** Views [N, ...shape] (or [...shape]) flattened to [N, size] ([size]) and concatenated in layout order. */
+export function flatConcat(g: Graph, views: readonly Tensor[], layout: FlatLayout, seeds = 1): Tensor {
+  const lead = seeds > 1 ? [seeds] : [];
+  return g.concat(
+    views.map((v, i) => g.reshape(v, [...lead, layout.entries[i]!.size])),
+    lead.length,
+  );
+}
+
+/** d loss / d flat as one vector ([N, size] with seeds): each view's gradient flattened, concatenated in layout order. */
+export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout, seeds = 1): Tensor {
   const vs = layout.entries.map((e) => views.get(e.name)!);
   const grads = gradients(g, loss, vs);
-  return g.scope('flat_grad', () =>
-    g.concat(
-      grads.map((gr, i) => g.reshape(gr, [layout.entries[i]!.size])),
-      0,
-    ),
-  );
+  return g.scope('flat_grad', () => flatConcat(g, grads, layout, seeds));
 }

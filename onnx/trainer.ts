@@ -42,7 +42,9 @@ export interface BuildStepOptions {
   /** Parameters trained by Adam on `loss` (graph inputs of static shape). */
   trainable: readonly Tensor[];
   loss: Tensor;
-  /** Scalars reported each step (the loss is always reported as `loss`). */
+  /** The loss as reported under `loss` (default `loss`): e.g. one per seed [N] when `loss` is their sum. */
+  reportedLoss?: Tensor;
+  /** Figures reported each step: scalars, or vectors such as one per seed (the loss is always reported as `loss`). */
   metrics?: Record<string, Tensor>;
   adam?: AdamConfig;
   /**
@@ -83,13 +85,13 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   });
   for (const e of o.extraState ?? []) addState(e.input, e.next);
   const metrics = ['loss'];
-  g.output(o.loss, 'loss');
+  g.output(o.reportedLoss ?? o.loss, 'loss');
   const gradientOutputs: string[] = [];
   if (o.outputGradients)
     for (const [i, gr] of grads.entries())
       gradientOutputs.push(g.output(gr, gr.name === `${o.trainable[i]!.name}_grad` ? undefined : `${o.trainable[i]!.name}_grad`).name);
   for (const [k, t] of Object.entries(o.metrics ?? {})) {
-    if (t.shape.length !== 0) throw new RangeError(`metric '${k}' must be a scalar, has shape [${t.shape}]`);
+    if (t.shape.length > 1) throw new RangeError(`metric '${k}' must be a scalar or a vector, has shape [${t.shape}]`);
     g.output(t, k);
     metrics.push(k);
   }
@@ -144,7 +146,10 @@ export class StepRunner {
   /** Gradients of the last step (only when the graph was built with outputGradients). */
   lastGradients = new Map<string, Float32Array>();
 
-  /** Runs one training step on `batch` and returns the metrics. */
+  /** Every element of each metric at the last step (one per seed for a seed-stacked step). */
+  lastMetrics: Record<string, number[]> = {};
+
+  /** Runs one training step on `batch` and returns the metrics (a vector metric as the mean of its elements). */
   async step(batch: Record<string, ort.Tensor>): Promise<Record<string, number>> {
     const feeds: Record<string, ort.Tensor> = { ...batch, ...this.cur };
     feeds[this.spec.stepInput] = new ort.Tensor('float32', new Float32Array([this.stepCount + 1]), []);
@@ -155,7 +160,11 @@ export class StepRunner {
     else for (const s of this.spec.state) fetches[s.next] = null;
     const out = await this.session.run(feeds, fetches as never);
     const metrics: Record<string, number> = {};
-    for (const m of this.spec.metrics) metrics[m] = Number(out[m]!.data[0]);
+    for (const m of this.spec.metrics) {
+      const all = Array.from(out[m]!.data as Float32Array, Number);
+      this.lastMetrics[m] = all;
+      metrics[m] = all.length === 1 ? all[0]! : all.reduce((a, b) => a + b, 0) / all.length;
+    }
     for (const name of this.spec.gradientOutputs) this.lastGradients.set(name, out[name]!.data as Float32Array);
     if (this.nxt) {
       // Swap buffers: the outputs just written become the next inputs.

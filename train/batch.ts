@@ -35,13 +35,17 @@ export function batchKeys(spec: BatchSpec, actionMask: boolean): (BatchKey | 'ac
   return [...(Object.keys(spec) as BatchKey[]), ...(actionMask ? (['actionMask'] as const) : [])];
 }
 
-/** [B, ...obs] for observation-like keys, [B, actionDim] for actions, [B] for rewards, masks and the action mask. */
-export function batchShape(key: BatchKey | 'actionMask', dims: Dims, batchSize: number): number[] {
-  if (key === 'actionMask') return [batchSize];
+/**
+ * [B, ...obs] for observation-like keys, [B, actionDim] for actions, [B] for rewards, masks and the
+ * action mask; with `seeds` above 1, a leading seed axis: [seeds, B, ...] (each seed its own batch).
+ */
+export function batchShape(key: BatchKey | 'actionMask', dims: Dims, batchSize: number, seeds = 1): number[] {
+  const lead = seeds > 1 ? [seeds, batchSize] : [batchSize];
+  if (key === 'actionMask') return lead;
   const kind = BATCH_KEY_KINDS[key];
-  if (kind === 'scalar') return [batchSize];
-  if (kind === 'action') return [batchSize, dims.actionDim];
-  return [batchSize, ...obsInput(dims).shape];
+  if (kind === 'scalar') return lead;
+  if (kind === 'action') return [...lead, dims.actionDim];
+  return [...lead, ...obsInput(dims).shape];
 }
 
 /** uint8 for observation-like keys of pixel data, else float32. */
@@ -50,25 +54,32 @@ export function batchDtype(key: BatchKey | 'actionMask', dims: Dims): 'float32' 
 }
 
 /** The graph inputs of a batch. */
-export function batchInputs(g: Graph, keys: readonly (BatchKey | 'actionMask')[], dims: Dims, batchSize: number): Record<string, Tensor> {
+export function batchInputs(
+  g: Graph,
+  keys: readonly (BatchKey | 'actionMask')[],
+  dims: Dims,
+  batchSize: number,
+  seeds = 1,
+): Record<string, Tensor> {
   const batch: Record<string, Tensor> = {};
-  for (const k of keys) batch[k] = g.input(k, batchDtype(k, dims), batchShape(k, dims, batchSize));
+  for (const k of keys) batch[k] = g.input(k, batchDtype(k, dims), batchShape(k, dims, batchSize, seeds));
   return batch;
 }
 
-/** Typed arrays of a sampled batch as onnxruntime tensors of the step's shapes. */
+/** Typed arrays of a sampled batch (seeds' batches one after another) as onnxruntime tensors of the step's shapes. */
 export function batchFeeds(
   keys: readonly (BatchKey | 'actionMask')[],
   arrays: Readonly<Record<string, Float32Array | Uint8Array>>,
   dims: Dims,
   batchSize: number,
+  seeds = 1,
 ): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const k of keys) {
     const a = arrays[k];
     if (!a) throw new Error(`batch has no '${k}'`);
     const dtype = batchDtype(k, dims);
-    const shape = batchShape(k, dims, batchSize);
+    const shape = batchShape(k, dims, batchSize, seeds);
     if (dtype === 'uint8') {
       if (!(a instanceof Uint8Array)) throw new TypeError(`batch '${k}' must be uint8, got ${a.constructor.name}`);
       feeds[k] = new ort.Tensor('uint8', a, shape);
@@ -78,4 +89,24 @@ export function batchFeeds(
     }
   }
   return feeds;
+}
+
+/** The seeds' batches as one: each key's arrays concatenated in seed order (for batchFeeds with seeds). */
+export function concatSeedBatches(
+  batches: readonly Readonly<Record<string, Float32Array | Uint8Array>>[],
+): Record<string, Float32Array | Uint8Array> {
+  if (batches.length === 1) return { ...batches[0]! };
+  const out: Record<string, Float32Array | Uint8Array> = {};
+  for (const k of Object.keys(batches[0]!)) {
+    const parts = batches.map((b) => b[k]!);
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    const joined = parts[0] instanceof Uint8Array ? new Uint8Array(total) : new Float32Array(total);
+    let at = 0;
+    for (const p of parts) {
+      joined.set(p, at);
+      at += p.length;
+    }
+    out[k] = joined;
+  }
+  return out;
 }

@@ -11,10 +11,12 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 export const TRAINER_DEFAULTS = {
   steps: 1_000_000, // updates to run (presets may lower it)
   seed: 0, // seeds parameters, the goal sampler and evaluation
+  seeds: 1, // independent agents trained together in one step graph; agent k uses seed + k (state observations)
   logEvery: 100, // progress line and metrics.jsonl row every N steps
   evalEvery: 100_000, // evaluate every N steps (0: only at the end)
   evalEpisodes: 50, // episodes per task at each evaluation
   saveEvery: 50_000, // checkpoint every N steps (and at the end)
+  minutes: 0, // time budget: stop (checkpoint, evaluate) at the first step after this many minutes of this call (0: none)
   threads: 0, // onnxruntime intra-op threads (0: all cores)
   device: 'cpu' as 'cpu' | 'webgpu' | 'cuda', // execution provider of the training step
   actionFraction: 1, // keep actions on this fraction of trajectories (action-free data)
@@ -144,12 +146,14 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   };
   int('steps', 1);
   int('seed', 0);
+  int('seeds', 1);
   int('logEvery', 1);
   int('evalEvery', 0);
   int('evalEpisodes', 1);
   int('saveEvery', 0);
   int('threads', 0);
   check(t.actionFraction > 0 && t.actionFraction <= 1, `actionFraction must be in (0, 1]`);
+  check(Number.isFinite(t.minutes) && t.minutes >= 0, `minutes must be a number >= 0, got ${t.minutes}`);
   check(['cpu', 'webgpu', 'cuda'].includes(t.device), `device must be cpu, webgpu or cuda, got '${t.device}'`);
 }
 

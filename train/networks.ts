@@ -2,6 +2,11 @@
 // function of a Graph and a ParamSource: in a training graph parameters are graph inputs (they are
 // state carried between steps); in an exported graph they are initializers holding trained values.
 // Parameter names are paths: `phi/mlp/0/kernel`, `value/1/mlp/3/bias`, `low_actor/mean/kernel`.
+//
+// Seeds. A training step of N independent seeds (`hiql train --seeds N`) stacks everything along a
+// leading seed axis: parameters are [N, ...shape], batches [N, B, ...]. The same network code runs
+// both: a layer reads the seed axis off its parameter (rank 3 kernel: batched MatMul; rank 2: Gemm),
+// features are always the last axis and batch rows the one before it.
 import { gelu, glorotUniform, lengthNormalize, paramRng, seedFor, type Graph, type Tensor } from '../onnx/index.ts';
 
 export type ParamInit = { kind: 'glorot'; fanIn: number; fanOut: number; scale: number } | { kind: 'zeros' } | { kind: 'ones' };
@@ -68,13 +73,36 @@ export interface MlpOptions {
   outScale?: number;
 }
 
-/** A Dense layer: x W + b with W [in, out] Glorot-uniform (scaled) and b zeros. */
+/**
+ * A Dense layer: x W + b with W [in, out] Glorot-uniform (scaled) and b zeros. Seed-stacked
+ * parameters (W [N, in, out], b [N, out]) take x [N, B, in]: one batched MatMul, then the bias.
+ */
 export function dense(g: Graph, P: ParamSource, name: string, x: Tensor, out: number, scale = 1): Tensor {
   const inDim = x.shape[x.shape.length - 1];
   if (typeof inDim !== 'number') throw new RangeError(`dense '${name}': input feature dimension must be static, got ${inDim}`);
   const w = P.get(`${name}/kernel`, [inDim, out], { kind: 'glorot', fanIn: inDim, fanOut: out, scale });
   const b = P.get(`${name}/bias`, [out], { kind: 'zeros' });
-  return g.gemm(x, w, b);
+  if (w.shape.length === 2) return g.gemm(x, w, b);
+  return g.add(g.matMul(x, w), seedRows(g, b));
+}
+
+/** Concatenation along the feature axis (the last): [B, d1] + [B, d2], or [N, B, d1] + [N, B, d2]. */
+export const concatFeatures = (g: Graph, xs: readonly Tensor[]): Tensor => g.concat(xs, xs[0]!.shape.length - 1);
+
+/** A seed-stacked per-feature parameter [N, d] as [N, 1, d], to broadcast over a batch [N, B, d]. */
+export const seedRows = (g: Graph, p: Tensor): Tensor => g.unsqueeze(p, [1]);
+
+/**
+ * LayerNorm over the last axis with a learned scale and bias (epsilon 1e-6). ONNX's
+ * LayerNormalization takes one scale for all rows, so seed-stacked scale and bias [N, d] are
+ * applied after a unit-scale normalisation.
+ */
+function layerNorm(g: Graph, P: ParamSource, prefix: string, a: Tensor, size: number): Tensor {
+  const scale = P.get(`${prefix}/ln/scale`, [size], { kind: 'ones' });
+  const bias = P.get(`${prefix}/ln/bias`, [size], { kind: 'zeros' });
+  if (scale.shape.length === 1) return g.layerNormalization(a, scale, bias, { epsilon: 1e-6 }).y;
+  const unit = g.layerNormalization(a, g.constant(new Float32Array(size).fill(1), 'float32', [size]), null, { epsilon: 1e-6 }).y;
+  return g.add(g.mul(unit, seedRows(g, scale)), seedRows(g, bias));
 }
 
 /** The OGBench MLP: hidden layers (Dense, activation, [LayerNorm eps 1e-6]), then an optional final Dense. */
@@ -84,10 +112,7 @@ export function mlp(g: Graph, P: ParamSource, prefix: string, x: Tensor, o: MlpO
     h = g.scope(`${prefix}/${i}`, () => {
       const z = dense(g, P, `${prefix}/${i}`, h, size);
       const a = (o.activation ?? 'gelu') === 'gelu' ? gelu(g, z) : g.relu(z);
-      if (!o.layerNorm) return a;
-      const scale = P.get(`${prefix}/${i}/ln/scale`, [size], { kind: 'ones' });
-      const bias = P.get(`${prefix}/${i}/ln/bias`, [size], { kind: 'zeros' });
-      return g.layerNormalization(a, scale, bias, { epsilon: 1e-6 }).y;
+      return o.layerNorm ? layerNorm(g, P, `${prefix}/${i}`, a, size) : a;
     });
   });
   if (o.out !== undefined) {
@@ -166,12 +191,12 @@ export function goalRep(
 ): Tensor {
   return g.scope('phi', () => {
     // Pixels: one encoder over the channel stack [s; g] (6 channels), as OGBench's goal_rep.
-    const input = o.encoder ? impalaEncoder(g, P, 'phi/encoder', g.concat([s, goal], 3), o.encoder) : g.concat([s, goal], 1);
+    const input = o.encoder ? impalaEncoder(g, P, 'phi/encoder', g.concat([s, goal], 3), o.encoder) : concatFeatures(g, [s, goal]);
     return lengthNormalize(g, mlp(g, P, 'phi/mlp', input, { hidden: o.hidden, out: o.repDim, layerNorm: o.layerNorm }));
   });
 }
 
-/** The value ensemble on a prepared input; returns one [B] tensor per member. */
+/** The value ensemble on a prepared input; returns one [B] tensor ([N, B] with seeds) per member. */
 export function valueHeads(
   g: Graph,
   P: ParamSource,
@@ -181,7 +206,7 @@ export function valueHeads(
 ): Tensor[] {
   return Array.from({ length: o.ensemble ?? 2 }, (_, m) =>
     g.scope(`${prefix}/${m}`, () =>
-      g.squeeze(mlp(g, P, `${prefix}/${m}/mlp`, input, { hidden: o.hidden, out: 1, layerNorm: o.layerNorm }), [1]),
+      g.squeeze(mlp(g, P, `${prefix}/${m}/mlp`, input, { hidden: o.hidden, out: 1, layerNorm: o.layerNorm }), [-1]),
     ),
   );
 }
@@ -202,10 +227,11 @@ export function actorMean(g: Graph, P: ParamSource, prefix: string, input: Tenso
   });
 }
 
-/** The actor's log-std vector (clipped to [-5, 2]) when it is learned, else null (std = 1). */
+/** The actor's log-std vector (clipped to [-5, 2]; [N, 1, d] with seeds) when it is learned, else null (std = 1). */
 export function actorLogStd(g: Graph, P: ParamSource, prefix: string, o: ActorOptions): Tensor | null {
   if (!o.learnStd) return null;
-  return g.clip(P.get(`${prefix}/log_std`, [o.outDim], { kind: 'zeros' }), -5, 2);
+  const p = P.get(`${prefix}/log_std`, [o.outDim], { kind: 'zeros' });
+  return g.clip(p.shape.length === 1 ? p : seedRows(g, p), -5, 2);
 }
 
 /** Initial values for parameter specs, deterministic per (seed, parameter name). */

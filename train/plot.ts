@@ -1,4 +1,5 @@
 // Learning curves as SVG (no dependencies): losses from metrics.jsonl and success from eval.jsonl.
+// A run of several seeds gets a line per seed and, drawn over them, their mean.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../onnx/index.ts';
@@ -6,14 +7,35 @@ import { writeFileAtomic } from '../onnx/index.ts';
 interface Series {
   name: string;
   points: [number, number][];
+  /** A thicker line (the mean over seeds). */
+  bold?: boolean;
 }
 
-function readJsonl(path: string): Record<string, number>[] {
+/** A metrics.jsonl or eval.jsonl row: figures, and with several seeds each seed's under `seeds`. */
+type Row = Record<string, number> & { seeds?: Record<string, number[]> | { success: number }[] };
+
+function readJsonl(path: string): Row[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, number>);
+    .map((l) => JSON.parse(l) as Row);
+}
+
+/** The mean's series and, when rows carry seeds, one series per seed (`value(row, k)`). */
+function withSeeds(
+  name: string,
+  rows: Row[],
+  mean: (r: Row) => number,
+  seedCount: number,
+  value: (r: Row, k: number) => number | undefined,
+): Series[] {
+  if (seedCount <= 1) return [{ name, points: rows.map((r) => [r['step']!, mean(r)]) }];
+  const seeds: Series[] = Array.from({ length: seedCount }, (_, k) => ({
+    name: `seed ${k}`,
+    points: rows.map((r) => [r['step']!, value(r, k) ?? NaN]),
+  }));
+  return [{ name: `${name}: mean of ${seedCount} seeds`, points: rows.map((r) => [r['step']!, mean(r)]), bold: true }, ...seeds];
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
@@ -67,9 +89,9 @@ export function chartSvg(
       .filter(([, y]) => Number.isFinite(y))
       .map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
       .join(' ');
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${d}"/>`);
+    parts.push(`<polyline fill="none" stroke="${s.bold ? '#000' : c}" stroke-width="${s.bold ? 2.5 : 1.2}" points="${d}"/>`);
     if (s.points.length < 30) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="2.5" fill="${c}"/>`);
-    parts.push(`<text x="${L + 8}" y="${T + 14 + 13 * i}" font-size="11" fill="${c}">${esc(s.name)}</text>`);
+    parts.push(`<text x="${L + 8}" y="${T + 14 + 13 * i}" font-size="11" fill="${s.bold ? '#000' : c}">${esc(s.name)}</text>`);
   });
   return parts.join('\n');
 }
@@ -80,32 +102,54 @@ export function writeCurves(runDir: string): void {
   const evals = readJsonl(join(runDir, 'eval.jsonl'));
   if (metrics.length === 0) return;
   const lossKeys = Object.keys(metrics[0]!).filter((k) => k.endsWith('_loss') || k === 'loss');
+  const metricSeeds = (r: Row) => r.seeds as Record<string, number[]> | undefined;
+  const nSeeds = metricSeeds(metrics[0]!)?.['loss']?.length ?? 1;
   const panels: string[] = [];
   const W = 460;
   const H = 260;
   lossKeys.forEach((k, i) => {
     panels.push(
-      chartSvg(k, [{ name: k, points: metrics.map((m) => [m['step']!, m[k]!]) }], {
-        x: (i % 2) * W,
-        y: Math.floor(i / 2) * H,
-        w: W,
-        h: H,
-        xLabel: 'step',
-      }),
+      chartSvg(
+        k,
+        withSeeds(
+          k,
+          metrics,
+          (m) => m[k]!,
+          nSeeds,
+          (m, s) => metricSeeds(m)?.[k]?.[s],
+        ),
+        {
+          x: (i % 2) * W,
+          y: Math.floor(i / 2) * H,
+          w: W,
+          h: H,
+          xLabel: 'step',
+        },
+      ),
     );
   });
   const row = Math.ceil(lossKeys.length / 2);
   if (evals.length) {
     panels.push(
-      chartSvg('evaluation success', [{ name: 'success (all tasks)', points: evals.map((e) => [e['step']!, e['success']!]) }], {
-        x: 0,
-        y: row * H,
-        w: W,
-        h: H,
-        yMin: 0,
-        yMax: 1,
-        xLabel: 'step',
-      }),
+      chartSvg(
+        'evaluation success',
+        withSeeds(
+          'success (all tasks)',
+          evals,
+          (e) => e['success']!,
+          nSeeds,
+          (e, s) => (e.seeds as { success: number }[] | undefined)?.[s]?.success,
+        ),
+        {
+          x: 0,
+          y: row * H,
+          w: W,
+          h: H,
+          yMin: 0,
+          yMax: 1,
+          xLabel: 'step',
+        },
+      ),
     );
   }
   panels.push(

@@ -65,11 +65,31 @@ export function readRunCheckpoint(runDir: string): Checkpoint {
   return ck;
 }
 
-/** Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. */
-export function readRunParams(runDir: string): { params: Map<string, Float32Array>; step: number } {
+/** The seeds a run trains: its --seed, and with --seeds N the N - 1 after it. */
+export function runSeeds(info: RunInfo): number[] {
+  const n = info.config.trainer.seeds ?? 1;
+  return Array.from({ length: n }, (_, k) => info.config.trainer.seed + k);
+}
+
+/**
+ * Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. A
+ * run of several seeds holds each seed's under `seeds/K/` (K from 0): `seedIndex` picks one
+ * (default the first), returned under the plain names.
+ */
+export function readRunParams(runDir: string, seedIndex = 0): { params: Map<string, Float32Array>; step: number } {
   const ck = readRunCheckpoint(runDir);
   const params = new Map<string, Float32Array>();
-  for (const [k, t] of ck.tensors) if (!k.startsWith('opt/')) params.set(k, t.data);
+  const prefix = `seeds/${seedIndex}/`;
+  const seeded = [...ck.tensors.keys()].some((k) => k.startsWith('seeds/'));
+  for (const [k, t] of ck.tensors) {
+    if (k.startsWith('opt/')) continue;
+    if (!seeded) params.set(k, t.data);
+    else if (k.startsWith(prefix)) params.set(k.slice(prefix.length), t.data);
+  }
+  if ((seeded || seedIndex !== 0) && params.size === 0)
+    throw new RangeError(
+      `${join(runDir, CHECKPOINT_FILE)}: the checkpoint holds no seed ${seedIndex} (seeds are counted from 0 in a run's checkpoint)`,
+    );
   return { params, step: ck.step };
 }
 

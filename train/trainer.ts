@@ -15,7 +15,7 @@ import {
   type Checkpoint,
 } from '../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
-import { batchFeeds, type BatchKey } from './batch.ts';
+import { batchFeeds, concatSeedBatches, type BatchKey } from './batch.ts';
 import { configHash, type RunConfig } from './config.ts';
 import {
   buildTrajectoryIndex,
@@ -30,6 +30,7 @@ import { checkDatasetFitsEnv, datasetFingerprint } from './data/fit.ts';
 import { datasetDims, isPixels } from './dims.ts';
 import { evaluateParams } from './eval-session.ts';
 import type { EvalResult } from './evaluate.ts';
+import { seedsEval, type SeedsEvalResult } from './seeds.ts';
 import { writeCurves } from './plot.ts';
 import {
   CHECKPOINT_FILE,
@@ -44,12 +45,13 @@ import {
   type RunInfo,
 } from './run-folder.ts';
 import { GoalSampler } from './sampler.ts';
-import { buildAgentStep, initAgentState } from './step.ts';
+import { buildAgentStep, initAgentState, paramsOfSeed } from './step.ts';
 
 export interface TrainCallbacks {
   /** Every logEvery steps: step, steps/s, ETA in seconds, metrics. */
   onLog?: (e: { step: number; steps: number; stepsPerSec: number; etaSec: number; metrics: Record<string, number> }) => void;
-  onEval?: (step: number, r: EvalResult) => void;
+  /** An evaluation: with several seeds, the mean over seeds with each seed's result in `seeds`. */
+  onEval?: (step: number, r: SeedsEvalResult) => void;
   onInfo?: (msg: string) => void;
 }
 
@@ -64,16 +66,18 @@ export interface TrainResult {
   steps: number;
   /** The step this call started from (0, or the checkpoint's step on resume). */
   startStep: number;
-  finalEval: EvalResult | null;
+  finalEval: SeedsEvalResult | null;
   /** Over the steps this call trained (0 when there was nothing to train). */
   stepsPerSec: number;
+  /** Whether the time budget (trainer.minutes) ended the call before trainer.steps. */
+  budgetReached?: boolean;
 }
 
 /** What a checkpoint carries besides tensors, so that a resumed run logs what an uninterrupted one would. */
 interface CheckpointMeta {
   configHash: string;
-  /** Sums and count of the metrics since the last metrics.jsonl row. */
-  log?: { sums: Record<string, number>; count: number };
+  /** Sums and count of the metrics since the last metrics.jsonl row (seedSums: each seed's, with several seeds). */
+  log?: { sums: Record<string, number>; count: number; seedSums?: Record<string, number[]> };
   /** Seconds of training before this checkpoint (the `time` column continues from it). */
   elapsed?: number;
 }
@@ -91,6 +95,8 @@ function checkSameRun(runDir: string, prev: RunInfo, cfg: RunConfig, hash: strin
   if (!sameEnv(prev.config.env, cfg.env)) diff.push(`env '${cfg.env}' (the run trains on '${prev.config.env}')`);
   if (!samePath(prev.config.dataset, cfg.dataset)) diff.push(`dataset '${cfg.dataset}' (the run trains on '${prev.config.dataset}')`);
   if (prev.configHash !== hash) diff.push(`config hash ${hash.slice(0, 12)} (the run's is ${prev.configHash.slice(0, 12)})`);
+  const seeds = prev.config.trainer.seeds ?? 1;
+  if (seeds !== cfg.trainer.seeds) diff.push(`number of seeds, ${cfg.trainer.seeds} (the run trains ${seeds})`);
   if (diff.length > 0)
     throw new Error(
       `cannot resume '${runDir}': a resumed run trains on what it started on, but this one has another ${diff.join(', another ')}`,
@@ -207,7 +213,8 @@ export async function train(
   }
 
   const useMask = ds.actionMask !== null;
-  const step = buildAgentStep(cfg.agent, cfg.agentConfig, dims, { actionMask: useMask });
+  const seeds = t.seeds;
+  const step = buildAgentStep(cfg.agent, cfg.agentConfig, dims, { actionMask: useMask, seeds });
   const threads = t.threads > 0 ? t.threads : undefined;
   let initial: Map<string, Float32Array>;
   if (ck) {
@@ -232,26 +239,34 @@ export async function train(
   const sampler = samplerFor(cfg.agent, cfg.agentConfig, ds, traj);
 
   const sums: Record<string, number> = { ...(meta.log?.sums ?? {}) };
+  const seedSums: Record<string, number[]> = structuredClone(meta.log?.seedSums ?? {});
   let count = meta.log?.count ?? 0;
   const elapsedBefore = meta.elapsed ?? 0;
   const startTime = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - startTime) / 1000;
 
   const shapes = new Map(step.params.map((p) => [p.name, p.shape]));
+  const shapeOf = (name: string) => shapes.get(seeds > 1 ? name.replace(/^seeds\/\d+\//, '') : name)!;
   const save = async (stepNo: number) => {
     // A checkpoint holds the weights after exactly `stepNo` steps, never other ones.
     if (runner.stepCount !== stepNo) throw new Error(`internal: saving step ${stepNo} with weights at step ${runner.stepCount}`);
     // Parameters are saved by name (export reads them); Adam's flat slots as they are.
     const snap = await runner.snapshot();
     const tensors: Checkpoint['tensors'] = new Map();
-    for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapes.get(name)!, data: v });
+    for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapeOf(name), data: v });
     for (const s of step.spec.state)
       if (s.name.startsWith('opt/')) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
-    const m: CheckpointMeta = { configHash: hash, log: { sums: { ...sums }, count }, elapsed: elapsed() };
+    const log = { sums: { ...sums }, count, ...(seeds > 1 ? { seedSums: structuredClone(seedSums) } : {}) };
+    const m: CheckpointMeta = { configHash: hash, log, elapsed: elapsed() };
     saveCheckpoint(ckPath, { step: stepNo, tensors, meta: m as unknown as Record<string, unknown> });
   };
-  const doEval = async (stepNo: number): Promise<EvalResult> => {
-    const r = await evaluateParams(cfg, dims, step.fromState(await runner.snapshot()), t.evalEpisodes, t.seed, threads);
+  const doEval = async (stepNo: number): Promise<SeedsEvalResult> => {
+    // Seed k is evaluated on the episodes a one-seed run with seed + k would be.
+    const named = step.fromState(await runner.snapshot());
+    const each: EvalResult[] = [];
+    for (let k = 0; k < seeds; k++)
+      each.push(await evaluateParams(cfg, dims, seeds > 1 ? paramsOfSeed(named, k) : named, t.evalEpisodes, t.seed + k, threads));
+    const r = seedsEval(each);
     appendLine(join(runDir, EVAL_FILE), { step: stepNo, ...r });
     cb.onEval?.(stepNo, r);
     return r;
@@ -266,27 +281,49 @@ export async function train(
   async function loop(): Promise<TrainResult> {
     let last = performance.now();
     let lastStep = startStep;
-    let finalEval: EvalResult | null = null;
+    let finalEval: SeedsEvalResult | null = null;
+    // The time budget counts this call's whole loop: steps, evaluations and checkpoints.
+    const budgetUp = () => t.minutes > 0 && performance.now() - startTime >= t.minutes * 60_000;
+    let end = t.steps;
     for (let s = startStep + 1; s <= t.steps; s++) {
-      // A generator per step, so that a resumed run draws the batches an uninterrupted one would.
-      const batch = sampler.sample(new Rng(deriveSeed(t.seed, 'batch', s)));
-      const m = await runner.step(batchFeeds(step.batchKeys, batch, dims, B));
+      const atEnd = s === t.steps || budgetUp();
+      // A generator per step (and seed), so that a resumed run draws the batches an uninterrupted
+      // one would, and seed k the batches of a one-seed run with seed + k.
+      const batches = [];
+      for (let k = 0; k < seeds; k++) {
+        const b = sampler.sample(new Rng(deriveSeed(t.seed + k, 'batch', s)));
+        // The sampler reuses its buffers: with several seeds each batch is copied before the next is drawn.
+        batches.push(seeds > 1 ? Object.fromEntries(Object.entries(b).map(([key, v]) => [key, v.slice()])) : b);
+      }
+      const m = await runner.step(batchFeeds(step.batchKeys, concatSeedBatches(batches), dims, B, seeds));
       for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
+      if (seeds > 1)
+        for (const [k, v] of Object.entries(runner.lastMetrics)) {
+          const acc = (seedSums[k] ??= new Array<number>(seeds).fill(0));
+          v.forEach((x, i) => (acc[i]! += x));
+        }
       count++;
-      if (!Number.isFinite(m['loss']!)) throw new Error(`training diverged at step ${s}: loss is ${m['loss']}`);
-      if (s % t.logEvery === 0 || s === t.steps) {
+      const losses = runner.lastMetrics['loss'] ?? [m['loss']!];
+      const bad = losses.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new Error(`training diverged at step ${s}${seeds > 1 ? ` (seed ${t.seed + bad})` : ''}: loss is ${losses[bad]}`);
+      if (s % t.logEvery === 0 || atEnd) {
         const now = performance.now();
         const sps = ((s - lastStep) * 1000) / (now - last);
         const avg: Record<string, number> = {};
         for (const [k, v] of Object.entries(sums)) avg[k] = v / count;
-        appendLine(join(runDir, METRICS_FILE), { step: s, time: elapsed(), stepsPerSec: sps, ...avg });
-        cb.onLog?.({ step: s, steps: t.steps, stepsPerSec: sps, etaSec: (t.steps - s) / sps, metrics: avg });
+        // With several seeds, the row's figures are the seeds' means and `seeds` holds each seed's.
+        const perSeed =
+          seeds > 1 ? { seeds: Object.fromEntries(Object.entries(seedSums).map(([k, v]) => [k, v.map((x) => x / count)])) } : {};
+        appendLine(join(runDir, METRICS_FILE), { step: s, time: elapsed(), stepsPerSec: sps, ...avg, ...perSeed });
+        // With a time budget, the ETA is the sooner of the last step and the budget's end.
+        const budgetLeft = t.minutes > 0 ? Math.max(0, t.minutes * 60 - (now - startTime) / 1000) : Infinity;
+        cb.onLog?.({ step: s, steps: t.steps, stepsPerSec: sps, etaSec: Math.min((t.steps - s) / sps, budgetLeft), metrics: avg });
         for (const k of Object.keys(sums)) delete sums[k];
+        for (const k of Object.keys(seedSums)) delete seedSums[k];
         count = 0;
         last = now;
         lastStep = s;
       }
-      const atEnd = s === t.steps;
       const pause = performance.now();
       // Evaluate, then save: a run killed in between resumes from the previous checkpoint, drops the
       // rows written since, and writes them again, so the logs never hold a row the checkpoint lacks.
@@ -297,10 +334,15 @@ export async function train(
       if (t.saveEvery > 0 && (s % t.saveEvery === 0 || atEnd)) await save(s);
       // Time spent saving and evaluating does not count against steps/s.
       last += performance.now() - pause;
+      if (atEnd) {
+        end = s;
+        break;
+      }
     }
-    if (t.saveEvery <= 0) await save(t.steps);
-    const stepsPerSec = ((t.steps - startStep) * 1000) / Math.max(1, performance.now() - startTime);
+    if (end < t.steps) cb.onInfo?.(`time budget of ${t.minutes} min reached at step ${end} (of ${t.steps})`);
+    if (t.saveEvery <= 0) await save(end);
+    const stepsPerSec = ((end - startStep) * 1000) / Math.max(1, performance.now() - startTime);
     writeCurves(runDir);
-    return { steps: t.steps, startStep, finalEval, stepsPerSec };
+    return { steps: end, startStep, finalEval, stepsPerSec, budgetReached: end < t.steps };
   }
 }

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StepRunner, createSession, ort } from '../../onnx/index.ts';
 import { AGENTS, type AgentName } from '../../train/agents/index.ts';
-import { batchFeeds } from '../../train/batch.ts';
-import { buildAgentStep } from '../../train/step.ts';
+import { batchFeeds, concatSeedBatches } from '../../train/batch.ts';
+import { buildAgentStep, initAgentParams, paramsOfSeed, seedParamName } from '../../train/step.ts';
 import { buildPolicyGraph, buildValueGraph } from '../../train/graphs.ts';
 
 interface Arr {
@@ -181,5 +181,61 @@ for (const agent of ['hiql', 'gcivl'] as const) {
       [gold.info['value/v_mean']!, gold.info['value/v_max']!, gold.info['value/v_min']!],
       'value mean, max, min',
     );
+  });
+}
+
+for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+  test(`${agent} (${EP}), 4 seeds in one graph: seeds given the reference's inputs reproduce it, others their one-seed step`, async () => {
+    const gold = load(agent);
+    const c = configFor(agent, gold);
+    const dims = { obsDim: 2, actionDim: 2 };
+    const B = c['batchSize' as never] as number;
+    const one = buildAgentStep(agent, c, dims, { outputGradients: true });
+    const four = buildAgentStep(agent, c, dims, { outputGradients: true, seeds: 4 });
+    const goldParams = mapParams(gold.params);
+    const goldBatch: Record<string, Float32Array> = {};
+    for (const k of one.batchKeys) goldBatch[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
+    // Seeds 1 and 3: other parameters (fresh initialisations) and the batch's rows in another order.
+    const other = (seed: number) => {
+      const p = initAgentParams(one, seed);
+      const order = [...Array(B).keys()].map((i) => (i * 7 + seed) % B);
+      const b: Record<string, Float32Array> = {};
+      for (const [k, v] of Object.entries(goldBatch)) {
+        const w = v.length / B;
+        b[k] = Float32Array.from(order.flatMap((i) => Array.from(v.subarray(i * w, (i + 1) * w))));
+      }
+      return { params: p, batch: b };
+    };
+    const seeds = [{ params: goldParams, batch: goldBatch }, other(11), { params: goldParams, batch: goldBatch }, other(13)];
+    const named = new Map(seeds.flatMap((s, k) => [...s.params].map(([n, v]) => [seedParamName(k, n), v] as const)));
+    const runner = await StepRunner.create(four.spec, four.toState(named), runnerOptions);
+    await runner.step(batchFeeds(four.batchKeys, concatSeedBatches(seeds.map((s) => s.batch)), dims, B, 4));
+    const grads = runner.lastGradients.get('params_grad')!;
+    const P = four.layouts.params.size;
+    const after = four.fromState(await runner.snapshot());
+    for (const [k, s] of seeds.entries()) {
+      const seedGrads = four.layouts.params.unflatten(grads.slice(k * P, (k + 1) * P));
+      const seedAfter = paramsOfSeed(after, k);
+      if (k % 2 === 0) {
+        close([runner.lastMetrics['loss']![k]!], [gold.loss], `seed ${k} loss`);
+        for (const [m, v] of Object.entries(gold.info)) close([runner.lastMetrics[m]![k]!], [v], `seed ${k} ${m}`);
+        for (const [name, gv] of mapParams(gold.grads)) {
+          if (name.startsWith('target_')) continue;
+          closeNorm(seedGrads.get(name)!, gv, `seed ${k} grad ${name}`, 1e-5);
+        }
+        for (const [name, v] of mapParams(gold.params_after_one_update))
+          close(seedAfter.get(name)!, v, `seed ${k} updated ${name}`, 1e-5, 1e-7);
+      } else {
+        const single = await StepRunner.create(one.spec, one.toState(s.params), runnerOptions);
+        const m = await single.step(batchFeeds(one.batchKeys, s.batch, dims, B));
+        close([runner.lastMetrics['loss']![k]!], [m['loss']!], `seed ${k} loss against its one-seed step`);
+        const singleGrads = one.layouts.params.unflatten(single.lastGradients.get('params_grad')!);
+        for (const [name, gv] of singleGrads) closeNorm(seedGrads.get(name)!, gv, `seed ${k} grad ${name}`, 1e-5);
+        for (const [name, v] of one.fromState(await single.snapshot()))
+          close(seedAfter.get(name)!, v, `seed ${k} updated ${name}`, 1e-5, 1e-7);
+        await single.release();
+      }
+    }
+    await runner.release();
   });
 }

@@ -2,7 +2,7 @@
 // goals drawn uniformly from the trajectory's future. docs/spec.md section 4.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorLogStd, actorMean, type ParamSource } from '../networks.ts';
+import { actorLogStd, actorMean, type ParamSource, concatFeatures } from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import type { AgentDef } from './agent.ts';
 import { bcLoss, statesOnly, type LossOut } from './losses.ts';
@@ -51,8 +51,8 @@ const actorOpts = (c: GcbcConfig, actionDim: number) => ({
 export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig): LossOut {
   statesOnly(b.observations, 'gcbc');
   const actor = g.scope('actor_loss', () => {
-    const o = actorOpts(c, b.actions.shape[1] as number);
-    const mu = actorMean(g, P, 'actor', g.concat([b.observations, b.actorGoals], 1), o);
+    const o = actorOpts(c, b.actions.shape[b.actions.shape.length - 1] as number);
+    const mu = actorMean(g, P, 'actor', concatFeatures(g, [b.observations, b.actorGoals]), o);
     return bcLoss(g, { mu, logStd: actorLogStd(g, P, 'actor', o), target: b.actions, mask: b.actionMask });
   });
   const metrics: Record<string, Tensor> = {};
@@ -63,7 +63,7 @@ export function gcbcLoss(g: Graph, P: ParamSource, b: GcbcBatch, c: GcbcConfig):
 /** Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
 export function gcbcPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcbcConfig, actionDim: number) {
   statesOnly(obs, 'gcbc');
-  return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
+  return { action: g.clip(actorMean(g, P, 'actor', concatFeatures(g, [obs, goal]), actorOpts(c, actionDim)), -1, 1) };
 }
 
 export const GCBC: AgentDef<GcbcConfig, typeof GCBC_BATCH> = {

@@ -3,7 +3,7 @@
 // docs/spec.md section 4. Reading order: config, batch, value loss, actor loss, target update, policy.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorLogStd, actorMean, valueHeads, type ParamSource } from '../networks.ts';
+import { actorLogStd, actorMean, valueHeads, type ParamSource, concatFeatures } from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import type { AgentDef, TargetUpdate } from './agent.ts';
 import { awrLoss, expectileValueLoss, mean2, stacked, statesOnly, type LossOut, type ValuePair } from './losses.ts';
@@ -65,13 +65,13 @@ export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfi
   const { observations: s, nextObservations: sNext, valueGoals, actorGoals } = b;
   // A value ensemble on [s; g], without gradient (targets and advantages).
   const heads = (prefix: string) => (states: Tensor, goals: Tensor) =>
-    valueHeads(g, P, prefix, g.concat([states, goals], 1), headOpts(c)).map((v) => g.stopGradient(v));
+    valueHeads(g, P, prefix, concatFeatures(g, [states, goals]), headOpts(c)).map((v) => g.stopGradient(v));
   const pair = ([v1, v2]: Tensor[]): ValuePair => ({ v1: v1!, v2: v2! });
 
   // 1. Value loss.
   const value = g.scope('value_loss', () => {
     const target = stacked(g, heads('target_value'), { next: [sNext, valueGoals], here: [s, valueGoals] });
-    const online = pair(valueHeads(g, P, 'value', g.concat([s, valueGoals], 1), headOpts(c)));
+    const online = pair(valueHeads(g, P, 'value', concatFeatures(g, [s, valueGoals]), headOpts(c)));
     return expectileValueLoss(
       g,
       { targetNext: pair(target.next), targetHere: pair(target.here), online },
@@ -86,8 +86,8 @@ export function gcivlLoss(g: Graph, P: ParamSource, b: GcivlBatch, c: GcivlConfi
   const actor = g.scope('actor_loss', () => {
     const v = stacked(g, heads('value'), { here: [s, actorGoals], next: [sNext, actorGoals] });
     const adv = g.sub(mean2(g, v.next[0]!, v.next[1]!), mean2(g, v.here[0]!, v.here[1]!));
-    const o = actorOpts(c, b.actions.shape[1] as number);
-    const mu = actorMean(g, P, 'actor', g.concat([s, actorGoals], 1), o);
+    const o = actorOpts(c, b.actions.shape[b.actions.shape.length - 1] as number);
+    const mu = actorMean(g, P, 'actor', concatFeatures(g, [s, actorGoals]), o);
     return awrLoss(g, adv, c.alpha, { mu, logStd: actorLogStd(g, P, 'actor', o), target: b.actions, mask: b.actionMask });
   });
 
@@ -103,12 +103,12 @@ const targetUpdate = (c: GcivlConfig): TargetUpdate => ({ pairs: [['target_value
 /** 4. Deterministic flat policy: a = clip(mean of pi(s, g), -1, 1). */
 export function gcivlPolicy(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig, actionDim: number) {
   statesOnly(obs, 'gcivl');
-  return { action: g.clip(actorMean(g, P, 'actor', g.concat([obs, goal], 1), actorOpts(c, actionDim)), -1, 1) };
+  return { action: g.clip(actorMean(g, P, 'actor', concatFeatures(g, [obs, goal]), actorOpts(c, actionDim)), -1, 1) };
 }
 
 /** The online value, mean of the two heads: V([s; g]) (diagnostics: bench/value-quality.ts). */
 export function gcivlValue(g: Graph, P: ParamSource, obs: Tensor, goal: Tensor, c: GcivlConfig): Tensor {
-  const [v1, v2] = valueHeads(g, P, 'value', g.concat([obs, goal], 1), headOpts(c));
+  const [v1, v2] = valueHeads(g, P, 'value', concatFeatures(g, [obs, goal]), headOpts(c));
   return mean2(g, v1!, v2!);
 }
 

@@ -7,7 +7,16 @@
 // update, policy.
 import { lengthNormalize, type Graph, type Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorLogStd, actorMean, goalRep, impalaEncoder, valueHeads, type EncoderOptions, type ParamSource } from '../networks.ts';
+import {
+  actorLogStd,
+  actorMean,
+  goalRep,
+  impalaEncoder,
+  valueHeads,
+  type EncoderOptions,
+  type ParamSource,
+  concatFeatures,
+} from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import { awrLoss, expectileValueLoss, mean2, stacked, type LossOut, type ValuePair } from './losses.ts';
 import type { AgentDef, TargetUpdate } from './agent.ts';
@@ -90,7 +99,7 @@ function networks(g: Graph, P: ParamSource, c: HiqlConfig, actionDim: number) {
   const head = { hidden: c.valueHiddenDims, layerNorm: c.layerNorm };
   const actor = (outDim: number) => ({ hidden: c.actorHiddenDims, outDim, activation: c.actorActivation, learnStd: c.learnActorStd });
   const valueOf = (prefix: string) => (states: Tensor, z: Tensor) =>
-    valueHeads(g, P, prefix, g.concat([features(prefix, states), z], 1), head);
+    valueHeads(g, P, prefix, concatFeatures(g, [features(prefix, states), z]), head);
   return {
     /** phi([s; g]), length sqrt(repDim). */
     phi: (s: Tensor, goal: Tensor) =>
@@ -99,10 +108,10 @@ function networks(g: Graph, P: ParamSource, c: HiqlConfig, actionDim: number) {
     value: valueOf('value'),
     targetValue: valueOf('target_value'),
     /** The mean of pi_lo(a | s, z). */
-    lowActor: (s: Tensor, z: Tensor) => actorMean(g, P, 'low_actor', g.concat([features('low_actor', s), z], 1), actor(actionDim)),
+    lowActor: (s: Tensor, z: Tensor) => actorMean(g, P, 'low_actor', concatFeatures(g, [features('low_actor', s), z]), actor(actionDim)),
     /** The mean of pi_hi(z | s, g), the subgoal latent before normalisation. */
     highActor: (s: Tensor, goal: Tensor) => {
-      const input = enc ? impalaEncoder(g, P, 'high_actor/encoder', g.concat([s, goal], 3), enc) : g.concat([s, goal], 1);
+      const input = enc ? impalaEncoder(g, P, 'high_actor/encoder', g.concat([s, goal], 3), enc) : concatFeatures(g, [s, goal]);
       return actorMean(g, P, 'high_actor', input, actor(c.repDim));
     },
     /** The actors' log-std (null: std 1). */
@@ -116,7 +125,7 @@ const pair = ([v1, v2]: Tensor[]): ValuePair => ({ v1: v1!, v2: v2! });
 /** The summed HIQL loss: value, low actor and high actor, on one batch. */
 export function hiqlLoss(g: Graph, P: ParamSource, b: HiqlBatch, c: HiqlConfig): LossOut {
   checkObsEncoder(b.observations, c, 'hiql');
-  const net = networks(g, P, c, b.actions.shape[1] as number);
+  const net = networks(g, P, c, b.actions.shape[b.actions.shape.length - 1] as number);
   const { observations: s, nextObservations: sNext, valueGoals, lowActorGoals: w, highActorGoals, highActorTargets } = b;
   const sg = (t: Tensor) => g.stopGradient(t);
 
