@@ -11,15 +11,20 @@ import { resolveConfig } from '../train/config.ts';
 import { datasetFromGenerated, saveDatasetNpz } from '../train/data/dataset.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
-import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
+import { optInt, optNumber, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
-const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--steps 50000] [--seed 0]
-                [--run-dir runs/quickstart] [--episodes 50] [--resume]
+/** The default training budget: with data, export and evaluation, the job fits in ten minutes. */
+export const QUICKSTART_MINUTES = 8.5;
+
+const HELP = `hiql quickstart [--env pointmaze-medium-navigate] [--agent hiql] [--minutes ${QUICKSTART_MINUTES}] [--steps 50000]
+                [--seed 0] [--run-dir runs/quickstart] [--episodes 50] [--resume]
 
 Generates the dataset (data/ENV.npz) if it is not there, trains with the quick preset, exports to
 RUN_DIR/ENV-AGENT.onnx, evaluates the exported policy through the runtime (5 tasks x --episodes)
-and prints the success. The last line is a JSON summary.`;
+and prints the success. Training stops at --steps or after --minutes of training, whichever comes
+first (the default budget keeps the whole job within ten minutes on a 2-core machine; --minutes 0
+trains all the steps); the summary says how many steps fit. The last line is a JSON summary.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -28,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const args = parseArgs(argv);
   rejectUnknown(args, ['env', 'agent', 'steps', 'minutes', 'seed', 'run-dir', 'episodes', 'resume'], 'quickstart');
+  const minutes = optNumber(args, 'minutes') ?? QUICKSTART_MINUTES;
   if (args.positionals.length > 0) throw new RangeError(`unexpected argument '${args.positionals[0]}'`);
   // Everything is checked before the dataset is generated (a million transitions for most mazes).
   const env = optString(args, 'env') ?? 'pointmaze-medium-navigate';
@@ -42,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   const episodes = optInt(args, 'episodes', 1) ?? 50;
   const runDir = optString(args, 'run-dir') ?? `runs/quickstart-${env}-${agent}`;
   const dataset = `data/${env}.npz`;
-  const overrides: Record<string, unknown> = { seed };
+  const overrides: Record<string, unknown> = { seed, minutes };
   const steps = optInt(args, 'steps');
   if (steps !== undefined) overrides['steps'] = steps;
   const cfg = resolveConfig({ agent, preset: 'quick', env, dataset, overrides });
@@ -61,7 +67,10 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const resume = args.options.has('resume');
-  console.error(`[2/4] training ${agent} (quick preset: batch ${cfg.agentConfig.batchSize}, ${cfg.trainer.steps} steps) -> ${runDir}`);
+  const budget = minutes > 0 ? ` or ${minutes} min, whichever comes first` : '';
+  console.error(
+    `[2/4] training ${agent} (quick preset: batch ${cfg.agentConfig.batchSize}, ${cfg.trainer.steps} steps${budget}) -> ${runDir}`,
+  );
   const t0 = performance.now();
   const bar = progress({ label: '      step', total: cfg.trainer.steps });
   const res = await train(cfg, runDir, {
@@ -93,7 +102,8 @@ export async function run(argv: string[]): Promise<number> {
     `success: ${(100 * r.success).toFixed(1)}%  (${r.tasks.map((t) => `task ${t.task}: ${(100 * t.success).toFixed(0)}%`).join(', ')})`,
   );
   console.error(
-    `trained ${res.steps} steps in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); ` +
+    `trained ${res.steps} steps${res.budgetReached ? ` (what fit in the ${minutes}-minute budget)` : ''} ` +
+      `in ${trainMin.toFixed(1)} min (${res.stepsPerSec.toFixed(1)} steps/s); ` +
       `learning curves: ${runDir}/curves.svg`,
   );
   console.error(`model: ${exp.files.map((f) => f.path).join(', ')}`);
