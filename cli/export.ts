@@ -6,7 +6,7 @@ import { exportPolicy } from '../export/export.ts';
 import { removeStaleTempFiles } from '../onnx/checkpoint.ts';
 import { runCardQuantized, runFromModel } from './quantize.ts';
 import type { Backend } from '../runtime/src/index.ts';
-import { readRunInfo, readRunParams, runSeeds, type RunInfo } from '../train/run-folder.ts';
+import { readRunInfo, readRunParams, runOfSeed } from '../train/run-folder.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--seed K] [--quantize int8] [--no-validate]
@@ -84,20 +84,4 @@ export async function run(argv: string[]): Promise<number> {
     }),
   );
   return 0;
-}
-
-/**
- * The run as one seed's: a run of several seeds exports seed K (its config then says seed K, one
- * seed, so the card and metadata name the policy's own seed and it is evaluated on that seed's episodes).
- */
-export function runOfSeed(info: RunInfo, seed: number | undefined): { info: RunInfo; seedIndex: number } {
-  const seeds = runSeeds(info);
-  const k = seed ?? seeds[0]!;
-  const seedIndex = seeds.indexOf(k);
-  if (seedIndex < 0)
-    throw new RangeError(
-      `--seed ${k}: the run trains ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]} to ${seeds[seeds.length - 1]}`}`,
-    );
-  if (seeds.length === 1) return { info, seedIndex };
-  return { info: { ...info, config: { ...info.config, trainer: { ...info.config.trainer, seed: k, seeds: 1 } } }, seedIndex };
 }

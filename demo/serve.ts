@@ -43,10 +43,11 @@ export async function prepareUserModels(path: string): Promise<UserModels> {
   const manifest = buildManifest(dir, readPolicyInfo, 'user');
   if (manifest.models.length > 0) return { dir, exportedFrom: null, manifest };
   if (existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'checkpoint.bin'))) {
-    const { readRunInfo, readRunParams } = await import('../train/run-folder.ts');
+    const { readRunInfo, readRunParams, runOfSeed } = await import('../train/run-folder.ts');
     const { exportPolicy } = await import('../export/export.ts');
-    const info = readRunInfo(dir);
-    const { params, step } = readRunParams(dir);
+    // A run of several seeds shows its first seed.
+    const { info, seedIndex } = runOfSeed(readRunInfo(dir), undefined);
+    const { params, step } = readRunParams(dir, seedIndex);
     const out = join(mkdtempSync(join(tmpdir(), 'hiql-demo-user-')), `${info.config.env}-${info.config.agent}.onnx`);
     console.error(`--models: '${path}' is a run folder with no exported policy; exporting its step-${step} checkpoint to ${out}`);
     await exportPolicy(info, params, step, out);

@@ -72,6 +72,22 @@ export function runSeeds(info: RunInfo): number[] {
 }
 
 /**
+ * The run as one seed's: a run of several seeds exports seed K (its config then says seed K, one
+ * seed, so the card and metadata name the policy's own seed and it is evaluated on that seed's episodes).
+ */
+export function runOfSeed(info: RunInfo, seed: number | undefined): { info: RunInfo; seedIndex: number } {
+  const seeds = runSeeds(info);
+  const k = seed ?? seeds[0]!;
+  const seedIndex = seeds.indexOf(k);
+  if (seedIndex < 0)
+    throw new RangeError(
+      `--seed ${k}: the run trains ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]} to ${seeds[seeds.length - 1]}`}`,
+    );
+  if (seeds.length === 1) return { info, seedIndex };
+  return { info: { ...info, config: { ...info.config, trainer: { ...info.config.trainer, seed: k, seeds: 1 } } }, seedIndex };
+}
+
+/**
  * Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. A
  * run of several seeds holds each seed's under `seeds/K/` (K from 0): `seedIndex` picks one
  * (default the first), returned under the plain names.

@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { generateDataset } from '../../envs/datasets.ts';
 import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { resolveConfig } from '../../train/config.ts';
-import { readRunParams, runSeeds } from '../../train/run-folder.ts';
+import { readRunParams, runOfSeed, runSeeds } from '../../train/run-folder.ts';
 import { train } from '../../train/trainer.ts';
 import { buildAgentStep } from '../../train/step.ts';
-import { runOfSeed } from '../../cli/export.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
