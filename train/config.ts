@@ -39,17 +39,30 @@ interface Preset {
   trainer: Record<string, unknown>;
 }
 
-/** docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random high-level goals on stitch. */
+/**
+ * docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random (high-level) actor goals
+ * on stitch; CRL's BC coefficient 0.03 on PointMaze (OGBench impls/hyperparameters.sh).
+ */
 function datasetOverrides(env: string, agent: AgentName): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (env.includes('giant')) o['discount'] = 0.995;
   // Pixels (docs/spec.md section 8): the impala-small encoders, phi also trained by the low actor, batch 256.
   if (env.startsWith('visual-') && agent === 'hiql') Object.assign(o, { encoder: 'impala_small', lowActorRepGrad: true, batchSize: 256 });
+  if (env.startsWith('pointmaze-') && agent === 'crl') o['alpha'] = 0.03;
   if (env.includes('stitch') && agent !== 'gcbc') {
     o['actorPRandomgoal'] = 0.5;
     o['actorPTrajgoal'] = 0.5;
   }
   return o;
+}
+
+/** The paper preset is the HIQL paper's setting of HIQL and its flat baselines; CRL is not one of them. */
+function paperAgent(agent: AgentName): Record<string, never> {
+  // OGBench's CRL maximises Q at the actor's clipped mean: a learned std (the paper preset's
+  // actors) would need sampled actions in the step, which this implementation does not have.
+  if (agent === 'crl')
+    throw new RangeError(`preset 'paper' is the HIQL paper's setting of hiql, gcivl and gcbc; train crl with 'ogbench' or 'quick'`);
+  return {};
 }
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -72,6 +85,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   // The original HIQL code: actors 2 x 256 ReLU with a learned log-std, AWR temperature 1.
   paper: {
     agent: (env, agent) => ({
+      ...paperAgent(agent),
       ...datasetOverrides(env, agent),
       actorHiddenDims: [256, 256],
       actorActivation: 'relu',

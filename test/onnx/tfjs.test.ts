@@ -386,3 +386,34 @@ test('ema matches a hand computation, alone and as extra state of a training ste
   }
   await runner.release();
 });
+
+test("CRL's binary NCE over all B x B pairs (two MLPs, bilinear logits) matches TensorFlow.js's sigmoid cross-entropy", async () => {
+  // train/agents/crl.ts: logits[i, j] = phi(x_i) . psi(y_j) / sqrt(d), labels I, loss the mean over
+  // the B^2 pairs of softplus(l) - I l; tfjs computes it as relu(l) - l I + log1p(exp(-|l|)).
+  // The logits are scaled by 8 so that some exceed 20 in size, where the unstable form
+  // -log(1 - sigmoid(l)) is infinite in float32.
+  const rng = new Rng(14);
+  const d = 8;
+  const scale = 8 / Math.sqrt(d);
+  const batch = { x: { data: randn(rng, B * IN), shape: [B, IN] }, y: { data: randn(rng, B * IN), shape: [B, IN] } };
+  const eye = Float32Array.from({ length: B * B }, (_, k) => (k % (B + 1) === 0 ? 1 : 0));
+  let largest = 0;
+  await compareGradients('binary-nce', {
+    batch,
+    params: [...mlpParams('phi', d, 5), ...mlpParams('psi', d, 6)],
+    onnxLoss: (g, b, p) => {
+      const logits = g.mul(g.matMul(onnxMlp(g, b['x']!, p, 'phi'), g.transpose(onnxMlp(g, b['y']!, p, 'psi'), [1, 0])), scale);
+      const I = g.constant(eye, 'float32', [B, B]);
+      return mean(g, g.sub(g.softplus(logits), g.mul(logits, I)));
+    },
+    tfLoss: (b) => (p) => {
+      const logits = tf.mul(
+        tf.matMul(tfMlp(b['x']!, p, 'phi') as tf.Tensor2D, tfMlp(b['y']!, p, 'psi') as tf.Tensor2D, false, true),
+        scale,
+      );
+      largest = Math.max(largest, ...Array.from(tf.abs(logits).dataSync()));
+      return tf.losses.sigmoidCrossEntropy(tf.tensor(eye, [B, B]), logits, undefined, 0, tf.Reduction.MEAN) as tf.Scalar;
+    },
+  });
+  assert.ok(largest > 20, `the largest |logit| is ${largest}: scale them up so the stable form is exercised`);
+});

@@ -48,6 +48,15 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
   });
 }
 
+test('crl refuses action-free data: its critic Q(s, a, g) needs the action of every row', () => {
+  const c = { ...AGENTS['crl'].defaults, ...small, latentDim: 8 } as never;
+  assert.doesNotThrow(() => buildAgentStep('crl', c, dims));
+  assert.throws(
+    () => buildAgentStep('crl', c, dims, { actionMask: true }),
+    /crl .* needs actions on every transition; .*--labelledOnly true/,
+  );
+});
+
 test('labelledTrajectories keeps exactly the fully labelled trajectories', () => {
   const ds = dropActions(base, 0.25, 2);
   const only = labelledTrajectories(ds);

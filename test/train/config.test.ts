@@ -28,6 +28,23 @@ test('quick and paper presets change what they say', () => {
   assert.equal((p.agentConfig as { highAlpha: number }).highAlpha, 1);
 });
 
+test("crl: OGBench's PointMaze settings (alpha 0.03, discount 0.995 on giant, half random actor goals on stitch); no paper preset", () => {
+  const cfg = (env: string, preset = 'ogbench') =>
+    resolveConfig({ agent: 'crl', preset, env, dataset: 'x' }).agentConfig as never as Record<string, unknown>;
+  const m = cfg('pointmaze-medium-navigate');
+  assert.equal(m['alpha'], 0.03);
+  assert.equal(m['discount'], 0.99);
+  assert.equal(m['latentDim'], 512);
+  assert.deepEqual([m['valuePCurgoal'], m['valuePTrajgoal'], m['valueGeomSample']], [0, 1, true]);
+  assert.deepEqual([m['actorPTrajgoal'], m['actorPRandomgoal']], [1, 0]);
+  assert.equal(cfg('pointmaze-giant-navigate')['discount'], 0.995);
+  const stitch = cfg('pointmaze-large-stitch');
+  assert.deepEqual([stitch['actorPTrajgoal'], stitch['actorPRandomgoal'], stitch['alpha']], [0.5, 0.5, 0.03]);
+  const q = cfg('pointmaze-medium-navigate', 'quick');
+  assert.deepEqual([q['batchSize'], q['valueHiddenDims'], q['actorHiddenDims']], [256, [256, 256, 256], [256, 256, 256]]);
+  assert.throws(() => cfg('pointmaze-medium-navigate', 'paper'), /preset 'paper' .* train crl with 'ogbench' or 'quick'/);
+});
+
 test('command-line overrides are coerced; unknown keys and broken invariants are rejected', () => {
   const { cfg } = trainConfigFromArgs([
     '--env',
@@ -57,7 +74,7 @@ test('command-line overrides are coerced; unknown keys and broken invariants are
     () => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { batchSize: 'many' } }),
     /'batchSize' expects a number, got 'many'/,
   );
-  assert.throws(() => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }), /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc/);
+  assert.throws(() => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }), /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc, crl/);
   assert.throws(() => resolveConfig({ agent: 'hiql', preset: 'huge', env: 'e', dataset: 'x' }), /unknown preset 'huge'/);
 });
 

@@ -11,6 +11,9 @@ import { resolveConfig } from '../../train/config.ts';
 import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
 import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
+import { evaluateExported } from '../../export/evaluate.ts';
+import { Graph } from '../../onnx/index.ts';
+import { readPolicyInfo } from '../../runtime/src/index.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
@@ -25,10 +28,14 @@ const small = {
   threads: 1,
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
     const dir = mkdtempSync(join(tmpdir(), `e2e-${agent}-`));
-    const overrides: Record<string, unknown> = { ...small, ...(agent === 'gcbc' ? {} : { valueHiddenDims: '32,32' }) };
+    const overrides: Record<string, unknown> = {
+      ...small,
+      ...(agent === 'gcbc' ? {} : { valueHiddenDims: '32,32' }),
+      ...(agent === 'crl' ? { latentDim: 16 } : {}),
+    };
     const cfg = resolveConfig({ agent, preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'generated', overrides });
     const logs: number[] = [];
     const r = await train(cfg, dir, { dataset: ds, cb: { onLog: (e) => logs.push(e.metrics['loss']!) } });
@@ -47,7 +54,34 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const out = await exportPolicy(info, params, step, join(dir, 'model.onnx'));
     assert.equal(out.files.length, agent === 'hiql' ? 3 : 1);
     for (const v of out.validation) assert.ok(v.maxAbsDiff < 1e-5);
+    if (agent === 'crl') await exportedCrlRuns(join(dir, 'model.onnx'), r.finalEval!.tasks.length);
   });
+}
+
+/** The exported CRL policy: the flat agents' signature and metadata, and it runs through the runtime. */
+async function exportedCrlRuns(path: string, tasks: number) {
+  const bytes = new Uint8Array(readFileSync(path));
+  const { graph: g } = Graph.fromBytes(bytes);
+  assert.deepEqual(
+    g.inputs.map((t) => [t.name, t.shape]),
+    [
+      ['observation', ['batch', 2]],
+      ['goal', ['batch', 2]],
+    ],
+  );
+  assert.deepEqual(
+    g.outputs.map((t) => [t.name, t.shape]),
+    [['action', ['batch', 2]]],
+  );
+  const info = readPolicyInfo(bytes, path);
+  assert.equal(info.agent, 'crl');
+  assert.equal(info.role, 'policy');
+  assert.equal(info.hierarchical, false);
+  // Evaluated through @hiql/runtime (loadPolicy, actBatch): one episode per task.
+  const ev = await evaluateExported(path, 'pointmaze-medium-navigate', 1, 7);
+  assert.equal(ev.tasks.length, tasks);
+  assert.equal(ev.episodesPerTask, 1);
+  for (const t of ev.tasks) assert.ok(t.success >= 0 && t.success <= 1 && t.meanSteps > 0);
 }
 
 test('--resume continues exactly as an uninterrupted run', async () => {

@@ -30,7 +30,12 @@ const cfgFor = (agent: AgentName, o: Record<string, unknown>) =>
     preset: 'quick',
     env: 'pointmaze-medium-navigate',
     dataset: 'generated',
-    overrides: { ...small, ...(agent === 'gcbc' ? {} : { valueHiddenDims: '16,16' }), ...o },
+    overrides: {
+      ...small,
+      ...(agent === 'gcbc' ? {} : { valueHiddenDims: '16,16' }),
+      ...(agent === 'crl' ? { latentDim: 16 } : {}),
+      ...o,
+    },
   });
 
 const rows = (dir: string, file: string) =>
@@ -46,7 +51,7 @@ const maxDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => 
   return worst;
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl'] as AgentName[]) {
   test(`${agent}: seed k of a 3-seed run trains as a one-seed run with seed 5 + k`, async () => {
     const many = mkdtempSync(join(tmpdir(), `seeds-${agent}-`));
     const r = await train(cfgFor(agent, { steps: 40, seed: 5, seeds: 3 }), many, { dataset: ds });
