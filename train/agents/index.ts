@@ -5,13 +5,14 @@ import type { AgentDef } from './agent.ts';
 import { GCBC, type GcbcConfig } from './gcbc.ts';
 import { GCIVL, type GcivlConfig } from './gcivl.ts';
 import { HIQL, type HiqlConfig } from './hiql.ts';
+import { QRL, type QrlConfig } from './qrl.ts';
 
 export type { AgentDef, TargetUpdate } from './agent.ts';
 
-export type AgentName = 'hiql' | 'gcivl' | 'gcbc';
-export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
+export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'qrl';
+export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'qrl'];
 
-export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig;
+export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig | QrlConfig;
 
 /**
  * An agent as code that serves every agent sees it: config and batch in their shared shapes
@@ -20,4 +21,4 @@ export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig;
  */
 export type Agent = AgentDef<AgentConfig, BatchSpec>;
 
-export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC };
+export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC, qrl: QRL };
