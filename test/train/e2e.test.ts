@@ -12,6 +12,9 @@ import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
 import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
 import type { AgentName } from '../../train/agents/index.ts';
+import { evaluateExported } from '../../export/evaluate.ts';
+import { Graph } from '../../onnx/index.ts';
+import { loadPolicy } from '../../runtime/src/index.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
 const small = {
@@ -25,7 +28,7 @@ const small = {
   threads: 1,
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'qrl'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
     const dir = mkdtempSync(join(tmpdir(), `e2e-${agent}-`));
     const overrides: Record<string, unknown> = { ...small, ...(agent === 'gcbc' ? {} : { valueHiddenDims: '32,32' }) };
@@ -47,6 +50,39 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const out = await exportPolicy(info, params, step, join(dir, 'model.onnx'));
     assert.equal(out.files.length, agent === 'hiql' ? 3 : 1);
     for (const v of out.validation) assert.ok(v.maxAbsDiff < 1e-5);
+    if (agent === 'qrl') {
+      // The flat agents' file: observation, goal -> action, and only the actor's parameters (the
+      // value, dynamics and lambda stay in the run folder).
+      const { graph, metadata } = Graph.fromBytes(out.files[0]!.bytes);
+      assert.deepEqual(
+        graph.inputs.map((t) => [t.name, t.shape]),
+        [
+          ['observation', ['batch', 2]],
+          ['goal', ['batch', 2]],
+        ],
+      );
+      assert.deepEqual(
+        graph.outputs.map((t) => [t.name, t.shape]),
+        [['action', ['batch', 2]]],
+      );
+      assert.equal(metadata['hiql.agent'], 'qrl');
+      assert.ok(
+        graph.nodes.every((n) => n.opType !== 'TopK'),
+        'the policy is the actor alone',
+      );
+      const policy = await loadPolicy(join(dir, 'model.onnx'));
+      assert.equal(policy.info.agent, 'qrl');
+      assert.equal(policy.info.hierarchical, false);
+      const a = await policy.act(new Float32Array([3.5, 7.25]), new Float32Array([20.5, 12]));
+      assert.equal(a.length, 2);
+      assert.ok(a.every((x) => x >= -1 && x <= 1));
+      await policy.release();
+      // Evaluated through the runtime on the episodes of the run's final evaluation (2 per task,
+      // the run's seed): the same deterministic actions, so the same outcomes.
+      const ev = await evaluateExported(join(dir, 'model.onnx'), 'pointmaze-medium-navigate', 2, cfg.trainer.seed);
+      assert.equal(ev.episodesPerTask, 2);
+      assert.deepEqual(ev.tasks, r.finalEval!.tasks);
+    }
   });
 }
 
