@@ -3,7 +3,7 @@
 // between latents phi(s), phi(g) (the IQE distance of networks.py GCIQEValue), pushed up between
 // random pairs (s, g) and held to at most 1 on transitions (s, s') by a Lagrange multiplier; a
 // latent dynamics model phi(s') ~ phi(s) + f([phi(s); a]); and a DDPG+BC actor that minimises the
-// distance from the predicted next latent to the goal's. V(s, g) = -d(s, g). docs/spec.md section 9.
+// distance from the predicted next latent to the goal's. V(s, g) = -d(s, g). docs/spec.md section 4.
 //
 // Reading order: config, batch, networks (phi, IQE, dynamics, lambda, actor), value loss, dynamics
 // loss, actor loss, policy. QRL has no target network.
