@@ -10,7 +10,7 @@ import { formatSuccess } from '../train/seeds.ts';
 import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
-const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc|crl] [--preset quick|ogbench|paper]
+const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc|crl|qrl] [--preset quick|ogbench|paper]
            [--steps N] [--run-dir runs/NAME] [--seed S] [--seeds N] [--action-fraction F] [--device cpu|webgpu|cuda]
            [--<configKey> VALUE ...]
        hiql train --run-dir runs/NAME --resume [--steps N] [--<trainerKey> VALUE ...]
@@ -53,6 +53,14 @@ const SHOWN: Record<AgentName, [string, string][]> = {
     ['critic/categorical_accuracy', 'acc'],
     ['actor/actor_loss', 'pi'],
     ['actor/q_mean', 'q'],
+  ],
+  qrl: [
+    ['loss', 'loss'],
+    ['value/d_neg_mean', 'dneg'],
+    ['value/d_pos_mean', 'dpos'],
+    ['value/lam', 'lam'],
+    ['dynamics/dynamics_loss', 'dyn'],
+    ['actor/actor_loss', 'pi'],
   ],
 };
 

@@ -274,6 +274,17 @@ export const GRAD_RULES: Record<string, GradRule> = {
     // d scale and d bias have the shape of x here; the walker sums them over the leading axes.
     return [dx, g.mul(d, xhat), bias ? d : null];
   },
+  // TopK: each selected value's dY goes back to the input position its index names (the indices
+  // output carries none); unselected entries get zero.
+  TopK: ({ g, x, y, dy, node }) => [
+    dy[0] ? g.scatterElements(g.zerosLike(x[0]!), y[1]!, dy[0], { axis: attrInt(node.attrs, 'axis', -1), reduction: 'add' }) : null,
+    null,
+  ],
+  // Y_i = sum_{j <= i} X_j, so dX_j = sum_{i >= j} dY_i: the running sum taken the other way.
+  CumSum: ({ g, x, dy, node }) => [
+    g.cumSum(dy[0]!, constInts(g, x[1], 'CumSum axis')[0]!, { reverse: attrInt(node.attrs, 'reverse', 0) !== 1 }),
+    null,
+  ],
 };
 
 function reduceExtremumGrad(c: GradContext): (Tensor | null)[] {

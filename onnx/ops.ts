@@ -693,6 +693,44 @@ const OPS = {
       return { y: y!, mean: mean!, invStdDev: invStdDev! };
     },
   },
+  // TopK-11: the k largest (or smallest) entries along an axis and their int64 indices; sorted, ties
+  // to the lower index (ONNX spec). With k the axis length and largest 0 it is a stable ascending
+  // sort (QRL's IQE distance sorts interval end points, train/agents/qrl.ts).
+  TopK: {
+    shape: (g, [x, kT], attrs) => {
+      const rank = x!.shape.length;
+      const axis = normAxis(attrInt(attrs, 'axis', -1), rank);
+      const [k] = constInts(g, kT, 'TopK k');
+      const d = x!.shape[axis]!;
+      if (k === undefined || k < 0 || (typeof d === 'number' && k > d)) throw new RangeError(`TopK k ${k} does not fit axis size ${d}`);
+      const shape: Dim[] = [...x!.shape];
+      shape[axis] = k;
+      return [
+        { dtype: x!.dtype, shape },
+        { dtype: 'int64', shape },
+      ];
+    },
+    method(this: Graph, x: Tensor, k: number, opts: { axis?: number; largest?: boolean } = {}): { values: Tensor; indices: Tensor } {
+      const [values, indices] = this.node('TopK', [x, this.ints([k])], {
+        axis: int(opts.axis ?? -1),
+        largest: int(opts.largest === false ? 0 : 1),
+        sorted: int(1),
+      });
+      return { values: values!, indices: indices! };
+    },
+  },
+  // CumSum-14: inclusive running sum along an axis given as an int64 scalar constant.
+  CumSum: {
+    shape: (g, [x, axisT], attrs) => {
+      constInts(g, axisT, 'CumSum axis');
+      if (attrInt(attrs, 'exclusive', 0) !== 0) throw new RangeError('CumSum: only the inclusive form is supported');
+      return [{ dtype: x!.dtype, shape: x!.shape }];
+    },
+    method(this: Graph, x: Tensor, axis: number, opts: { reverse?: boolean } = {}): Tensor {
+      const attrs: Record<string, Attr> = opts.reverse ? { reverse: int(1) } : {};
+      return this.node('CumSum', [x, this.constant(axis, 'int64')], attrs)[0]!;
+    },
+  },
 } satisfies Record<string, OpDef>;
 
 /** Graph methods built from ops rather than one op of their own. */

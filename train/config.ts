@@ -53,6 +53,8 @@ function datasetOverrides(env: string, agent: AgentName): Record<string, unknown
     o['actorPRandomgoal'] = 0.5;
     o['actorPTrajgoal'] = 0.5;
   }
+  // QRL's BC coefficient (OGBench impls/hyperparameters.sh): 0.0003 on PointMaze, else its default 0.003.
+  if (agent === 'qrl' && env.startsWith('pointmaze-')) o['alpha'] = 0.0003;
   return o;
 }
 
@@ -82,16 +84,20 @@ export const PRESETS: Record<PresetName, Preset> = {
     }),
     trainer: { steps: 50_000, evalEvery: 10_000, evalEpisodes: 20, saveEvery: 10_000 },
   },
-  // The original HIQL code: actors 2 x 256 ReLU with a learned log-std, AWR temperature 1.
+  // The original HIQL code: actors 2 x 256 ReLU with a learned log-std, AWR temperature 1. It has no
+  // QRL: for qrl this preset is the ogbench one (OGBench's QRL is its own reference implementation).
   paper: {
-    agent: (env, agent) => ({
-      ...paperAgent(agent),
-      ...datasetOverrides(env, agent),
-      actorHiddenDims: [256, 256],
-      actorActivation: 'relu',
-      learnActorStd: true,
-      ...(agent === 'hiql' ? { lowAlpha: 1, highAlpha: 1 } : agent === 'gcivl' ? { alpha: 1 } : {}),
-    }),
+    agent: (env, agent) =>
+      agent === 'qrl'
+        ? datasetOverrides(env, agent)
+        : {
+            ...paperAgent(agent),
+            ...datasetOverrides(env, agent),
+            actorHiddenDims: [256, 256],
+            actorActivation: 'relu',
+            learnActorStd: true,
+            ...(agent === 'hiql' ? { lowAlpha: 1, highAlpha: 1 } : agent === 'gcivl' ? { alpha: 1 } : {}),
+          },
     trainer: {},
   },
 };
@@ -146,6 +152,13 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   if ('tau' in c) check(c['tau']! > 0 && c['tau']! <= 1, `tau must be in (0, 1]`);
   if ('subgoalSteps' in c) check(Number.isInteger(c['subgoalSteps']) && c['subgoalSteps']! >= 1, `subgoalSteps must be a positive integer`);
   if ('repDim' in c) check(Number.isInteger(c['repDim']) && c['repDim']! >= 1, `repDim must be a positive integer`);
+  // QRL's IQE cuts the latent into components of 8 (train/agents/qrl.ts).
+  if ('latentDim' in c)
+    check(
+      Number.isInteger(c['latentDim']) && c['latentDim']! >= 8 && c['latentDim']! % 8 === 0,
+      `latentDim must be a positive multiple of 8`,
+    );
+  if ('eps' in c) check(c['eps']! > 0, `eps must be positive`);
   if ('encoder' in c) {
     const enc = c['encoder'] as unknown as string;
     check(enc === 'none' || enc === 'impala_small', `encoder must be 'none' or 'impala_small', got '${enc}'`);
@@ -153,7 +166,8 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
     check(Number.isInteger(c['encoderDense']) && c['encoderDense']! >= 1, `encoderDense must be a positive integer`);
   }
   const act = c['actorActivation'] as unknown as string;
-  check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
+  // QRL's actor is OGBench's GELU one and has no such key.
+  if ('actorActivation' in c) check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
   const int = (k: keyof TrainerConfig, min: number) => {
     const v = t[k] as number;
     check(Number.isInteger(v) && v >= min, `${k} must be ${min === 0 ? 'an integer >= 0' : 'a positive integer'}, got ${v}`);

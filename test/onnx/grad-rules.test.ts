@@ -484,3 +484,40 @@ describe('the backward walk', () => {
     );
   });
 });
+
+describe('TopK and CumSum', () => {
+  // Distinct random values: no ties, so the sort order is fixed within the finite-difference step.
+  check('TopK: full ascending sort along the last axis (largest 0)', {
+    inputs: [inp('x', [3, 6])],
+    build: (g, t) => g.topK(t['x']!, 6, { largest: false }).values,
+  });
+  check('TopK: the 3 largest along axis 1 of a rank-3 tensor (unselected entries get zero)', {
+    inputs: [inp('x', [2, 5, 3])],
+    build: (g, t) => g.topK(t['x']!, 3, { axis: 1 }).values,
+  });
+  check('TopK: sorted values times a function of the indices, symbolic batch', {
+    inputs: [inp('x', [4, 8], { decl: ['batch', 8] })],
+    build: (g, t) => {
+      const { values, indices } = g.topK(t['x']!, 8, { largest: false });
+      return g.mul(values, g.cast(indices, 'float64'));
+    },
+  });
+  check('CumSum along the last axis', { inputs: [inp('x', [3, 5])], build: (g, t) => g.cumSum(t['x']!, -1) });
+  check('CumSum along axis 0 of a rank-3 tensor', { inputs: [inp('x', [4, 2, 3])], build: (g, t) => g.cumSum(t['x']!, 0) });
+  check('CumSum reversed, symbolic batch', {
+    inputs: [inp('x', [3, 4], { decl: ['batch', 4] })],
+    build: (g, t) => g.cumSum(t['x']!, 1, { reverse: true }),
+  });
+  test('TopK ties: the lower index comes first (a stable sort, as jnp.argsort)', async () => {
+    const g = new Graph('topk_ties');
+    const x = g.input('x', 'float32', [1, 6]);
+    const { values, indices } = g.topK(x, 6, { largest: false });
+    g.output(values, 'v');
+    g.output(indices, 'i');
+    const s = await createSession(g.toBytes(), { threads: 1 });
+    const r = await s.run({ x: toOrt('float32', Float32Array.from([2, 1, 2, 0, 1, 2]), [1, 6]) });
+    assert.deepEqual(Array.from(r['v']!.data as Float32Array), [0, 1, 1, 2, 2, 2]);
+    assert.deepEqual(Array.from(r['i']!.data as BigInt64Array, Number), [3, 1, 4, 0, 2, 5]);
+    await s.release();
+  });
+});

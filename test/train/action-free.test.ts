@@ -20,7 +20,7 @@ const small = { batchSize: 64, actorHiddenDims: [16, 16], valueHiddenDims: [16, 
 const dims = { obsDim: 2, actionDim: 2 };
 const base = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 3, episodes: 8 }));
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'qrl'] as AgentName[]) {
   test(`${agent}: with actions removed from part of the data, the actor loss sees only labelled transitions`, async () => {
     const ds = dropActions(base, 0.5, 1);
     assert.ok(ds.actionMask!.some((m) => m === 0) && ds.actionMask!.some((m) => m === 1));

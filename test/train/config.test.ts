@@ -74,7 +74,10 @@ test('command-line overrides are coerced; unknown keys and broken invariants are
     () => resolveConfig({ agent: 'hiql', env: 'e', dataset: 'x', overrides: { batchSize: 'many' } }),
     /'batchSize' expects a number, got 'many'/,
   );
-  assert.throws(() => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }), /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc, crl/);
+  assert.throws(
+    () => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }),
+    /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc, crl, qrl/,
+  );
   assert.throws(() => resolveConfig({ agent: 'hiql', preset: 'huge', env: 'e', dataset: 'x' }), /unknown preset 'huge'/);
 });
 

@@ -13,8 +13,9 @@ import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
 import { evaluateExported } from '../../export/evaluate.ts';
 import { Graph } from '../../onnx/index.ts';
-import { readPolicyInfo } from '../../runtime/src/index.ts';
+import { loadPolicy } from '../../runtime/src/index.ts';
 import type { AgentName } from '../../train/agents/index.ts';
+import type { EvalResult } from '../../train/evaluate.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
 const small = {
@@ -28,7 +29,7 @@ const small = {
   threads: 1,
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
     const dir = mkdtempSync(join(tmpdir(), `e2e-${agent}-`));
     const overrides: Record<string, unknown> = {
@@ -54,34 +55,43 @@ for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl'] as AgentName[]) {
     const out = await exportPolicy(info, params, step, join(dir, 'model.onnx'));
     assert.equal(out.files.length, agent === 'hiql' ? 3 : 1);
     for (const v of out.validation) assert.ok(v.maxAbsDiff < 1e-5);
-    if (agent === 'crl') await exportedCrlRuns(join(dir, 'model.onnx'), r.finalEval!.tasks.length);
+    if (agent !== 'hiql') await exportedFlatPolicyRuns(join(dir, 'model.onnx'), agent, r.finalEval!, cfg.trainer.seed);
   });
 }
 
-/** The exported CRL policy: the flat agents' signature and metadata, and it runs through the runtime. */
-async function exportedCrlRuns(path: string, tasks: number) {
-  const bytes = new Uint8Array(readFileSync(path));
-  const { graph: g } = Graph.fromBytes(bytes);
+/**
+ * A flat agent's exported file: observation, goal -> action and nothing of the critic or value
+ * (those stay in the run folder), its metadata names the agent, and through @hiql/runtime it acts
+ * in [-1, 1] and, evaluated on the episodes of the run's final evaluation, has the same outcomes.
+ */
+async function exportedFlatPolicyRuns(path: string, agent: AgentName, finalEval: EvalResult, seed: number) {
+  const { graph, metadata } = Graph.fromBytes(new Uint8Array(readFileSync(path)));
   assert.deepEqual(
-    g.inputs.map((t) => [t.name, t.shape]),
+    graph.inputs.map((t) => [t.name, t.shape]),
     [
       ['observation', ['batch', 2]],
       ['goal', ['batch', 2]],
     ],
   );
   assert.deepEqual(
-    g.outputs.map((t) => [t.name, t.shape]),
+    graph.outputs.map((t) => [t.name, t.shape]),
     [['action', ['batch', 2]]],
   );
-  const info = readPolicyInfo(bytes, path);
-  assert.equal(info.agent, 'crl');
-  assert.equal(info.role, 'policy');
-  assert.equal(info.hierarchical, false);
-  // Evaluated through @hiql/runtime (loadPolicy, actBatch): one episode per task.
-  const ev = await evaluateExported(path, 'pointmaze-medium-navigate', 1, 7);
-  assert.equal(ev.tasks.length, tasks);
-  assert.equal(ev.episodesPerTask, 1);
-  for (const t of ev.tasks) assert.ok(t.success >= 0 && t.success <= 1 && t.meanSteps > 0);
+  assert.equal(metadata['hiql.agent'], agent);
+  assert.ok(
+    graph.nodes.every((n) => n.opType !== 'TopK'),
+    'the policy is the actor alone',
+  );
+  const policy = await loadPolicy(path);
+  assert.equal(policy.info.agent, agent);
+  assert.equal(policy.info.role, 'policy');
+  assert.equal(policy.info.hierarchical, false);
+  const a = await policy.act(new Float32Array([3.5, 7.25]), new Float32Array([20.5, 12]));
+  assert.equal(a.length, 2);
+  assert.ok(a.every((x) => x >= -1 && x <= 1));
+  await policy.release();
+  const ev = await evaluateExported(path, 'pointmaze-medium-navigate', finalEval.episodesPerTask, seed);
+  assert.deepEqual(ev.tasks, finalEval.tasks);
 }
 
 test('--resume continues exactly as an uninterrupted run', async () => {

@@ -51,13 +51,20 @@ const maxDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => 
   return worst;
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'] as AgentName[]) {
   test(`${agent}: seed k of a 3-seed run trains as a one-seed run with seed 5 + k`, async () => {
+    // QRL's IQE distance is piecewise linear in the latents (a sort, a max over components): where
+    // two end points or two components nearly tie, the one-seed Gemm and the batched MatMul can round
+    // to different sides, a gradient coefficient switches and Adam carries the difference on. Measured
+    // max parameter differences: seed 5 2e-7 at step 20, 4e-6 at 25, 4e-5 at 30, 1e-4 at 40; seeds 6
+    // and 7 2e-7 at step 10 but above 2e-5 by step 20. So QRL compares 10 steps; its one-step parity
+    // with 4 seeds is test/train/golden-qrl.test.ts.
+    const steps = agent === 'qrl' ? 10 : 40;
     const many = mkdtempSync(join(tmpdir(), `seeds-${agent}-`));
-    const r = await train(cfgFor(agent, { steps: 40, seed: 5, seeds: 3 }), many, { dataset: ds });
+    const r = await train(cfgFor(agent, { steps, seed: 5, seeds: 3 }), many, { dataset: ds });
     for (const k of [0, 1, 2]) {
       const one = mkdtempSync(join(tmpdir(), `seed-${agent}-${k}-`));
-      const r1 = await train(cfgFor(agent, { steps: 40, seed: 5 + k }), one, { dataset: ds });
+      const r1 = await train(cfgFor(agent, { steps, seed: 5 + k }), one, { dataset: ds });
       // One graph computes the seeds' products batched (MatMul) where one seed uses Gemm: equal to rounding.
       assert.ok(maxDiff(readRunParams(one).params, readRunParams(many, k).params) < 2e-5, `seed ${5 + k} parameters`);
       const seedLoss = rows(many, 'metrics.jsonl').map((row) => (row['seeds'] as Record<string, number[]>)['loss']![k]!);

@@ -6,13 +6,14 @@ import { CRL, type CrlConfig } from './crl.ts';
 import { GCBC, type GcbcConfig } from './gcbc.ts';
 import { GCIVL, type GcivlConfig } from './gcivl.ts';
 import { HIQL, type HiqlConfig } from './hiql.ts';
+import { QRL, type QrlConfig } from './qrl.ts';
 
 export type { AgentDef, TargetUpdate } from './agent.ts';
 
-export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'crl';
-export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'crl'];
+export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'crl' | 'qrl';
+export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'];
 
-export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig | CrlConfig;
+export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig | CrlConfig | QrlConfig;
 
 /**
  * An agent as code that serves every agent sees it: config and batch in their shared shapes
@@ -21,4 +22,4 @@ export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig | CrlConfig;
  */
 export type Agent = AgentDef<AgentConfig, BatchSpec>;
 
-export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC, crl: CRL };
+export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC, crl: CRL, qrl: QRL };
