@@ -39,7 +39,10 @@ interface Preset {
   trainer: Record<string, unknown>;
 }
 
-/** docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random high-level goals on stitch. */
+/**
+ * docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random high-level goals on
+ * stitch; GCIQL's BC weight alpha 0.003 on PointMaze (OGBench impls/hyperparameters.sh).
+ */
 function datasetOverrides(env: string, agent: AgentName): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (env.includes('giant')) o['discount'] = 0.995;
@@ -49,6 +52,7 @@ function datasetOverrides(env: string, agent: AgentName): Record<string, unknown
     o['actorPRandomgoal'] = 0.5;
     o['actorPTrajgoal'] = 0.5;
   }
+  if (agent === 'gciql' && env.includes('pointmaze')) o['alpha'] = 0.003;
   return o;
 }
 
@@ -75,7 +79,8 @@ export const PRESETS: Record<PresetName, Preset> = {
       ...datasetOverrides(env, agent),
       actorHiddenDims: [256, 256],
       actorActivation: 'relu',
-      learnActorStd: true,
+      // GCIQL's DDPG+BC actor keeps the constant std: with a learned one OGBench evaluates Q at a sampled action.
+      ...(agent === 'gciql' ? {} : { learnActorStd: true }),
       ...(agent === 'hiql' ? { lowAlpha: 1, highAlpha: 1 } : agent === 'gcivl' ? { alpha: 1 } : {}),
     }),
     trainer: {},
@@ -140,6 +145,12 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   }
   const act = c['actorActivation'] as unknown as string;
   check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
+  if ('actorLoss' in c) {
+    const al = c['actorLoss'] as unknown as string;
+    check(al === 'ddpgbc' || al === 'awr', `actorLoss must be 'ddpgbc' or 'awr', got '${al}'`);
+    // OGBench's DDPG+BC with a learned std evaluates Q at an action sampled with the agent's RNG (not ported).
+    check(al === 'awr' || !c['learnActorStd'], `actorLoss 'ddpgbc' needs learnActorStd false (constant std)`);
+  }
   const int = (k: keyof TrainerConfig, min: number) => {
     const v = t[k] as number;
     check(Number.isInteger(v) && v >= min, `${k} must be ${min === 0 ? 'an integer >= 0' : 'a positive integer'}, got ${v}`);

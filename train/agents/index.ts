@@ -3,15 +3,16 @@
 import type { BatchSpec } from '../batch.ts';
 import type { AgentDef } from './agent.ts';
 import { GCBC, type GcbcConfig } from './gcbc.ts';
+import { GCIQL, type GciqlConfig } from './gciql.ts';
 import { GCIVL, type GcivlConfig } from './gcivl.ts';
 import { HIQL, type HiqlConfig } from './hiql.ts';
 
 export type { AgentDef, TargetUpdate } from './agent.ts';
 
-export type AgentName = 'hiql' | 'gcivl' | 'gcbc';
-export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc'];
+export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'gciql';
+export const AGENT_NAMES: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'gciql'];
 
-export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig;
+export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig | GciqlConfig;
 
 /**
  * An agent as code that serves every agent sees it: config and batch in their shared shapes
@@ -20,4 +21,4 @@ export type AgentConfig = HiqlConfig | GcivlConfig | GcbcConfig;
  */
 export type Agent = AgentDef<AgentConfig, BatchSpec>;
 
-export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC };
+export const AGENTS: Record<AgentName, Agent> = { hiql: HIQL, gcivl: GCIVL, gcbc: GCBC, gciql: GCIQL };
