@@ -48,6 +48,11 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
   });
 }
 
+test("gciql needs every transition's action (its critic is Q(s, a, g)): a masked batch is refused with the way out", () => {
+  const c = { ...AGENTS['gciql'].defaults, ...small } as never;
+  assert.throws(() => buildAgentStep('gciql', c, dims, { actionMask: true }), /need the action of every transition.*--labelledOnly true/);
+});
+
 test('labelledTrajectories keeps exactly the fully labelled trajectories', () => {
   const ds = dropActions(base, 0.25, 2);
   const only = labelledTrajectories(ds);

@@ -11,6 +11,10 @@ import { resolveConfig } from '../../train/config.ts';
 import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
 import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
+import { evaluateExported } from '../../export/evaluate.ts';
+import { createSession, ort } from '../../onnx/index.ts';
+import { loadPolicy, readPolicyInfo } from '../../runtime/src/index.ts';
+import { buildPolicyGraph } from '../../train/graphs.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
@@ -25,7 +29,7 @@ const small = {
   threads: 1,
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'gciql'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
     const dir = mkdtempSync(join(tmpdir(), `e2e-${agent}-`));
     const overrides: Record<string, unknown> = { ...small, ...(agent === 'gcbc' ? {} : { valueHiddenDims: '32,32' }) };
@@ -47,6 +51,40 @@ for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
     const out = await exportPolicy(info, params, step, join(dir, 'model.onnx'));
     assert.equal(out.files.length, agent === 'hiql' ? 3 : 1);
     for (const v of out.validation) assert.ok(v.maxAbsDiff < 1e-5);
+    if (agent === 'gciql') {
+      // The agent added after the runtime was written: its file has the flat policy's signature and
+      // metadata, and through the runtime it succeeds exactly where the trainer's evaluation did.
+      const file = join(dir, 'model.onnx');
+      const p = readPolicyInfo(readFileSync(file));
+      assert.equal(p.agent, 'gciql');
+      assert.equal(p.role, 'policy');
+      assert.equal(p.hierarchical, false);
+      assert.deepEqual([p.obsDim, p.goalDim, p.actionDim], [2, 2, 2]);
+      const session = await createSession(readFileSync(file), { threads: 1 });
+      assert.deepEqual([...session.inputNames].sort(), ['goal', 'observation']);
+      assert.deepEqual([...session.outputNames], ['action']);
+      await session.release();
+      // Actions through the runtime equal the agent's policy graph on the trained parameters.
+      const n = 64;
+      const obs = ds.observations.subarray(0, 2 * n);
+      const goals = ds.observations.subarray(2000, 2000 + 2 * n);
+      const policy = await loadPolicy(file);
+      const viaPolicy = await policy.actBatch(obs, goals, n);
+      await policy.release();
+      const direct = await createSession(buildPolicyGraph('gciql', cfg.agentConfig, { obsDim: 2, actionDim: 2 }, params).toBytes(), {
+        threads: 1,
+      });
+      const res = await direct.run({ observation: new ort.Tensor('float32', obs, [n, 2]), goal: new ort.Tensor('float32', goals, [n, 2]) });
+      await direct.release();
+      const want = res['action']!.data as Float32Array;
+      assert.ok(want.some((x) => Math.abs(x) > 1e-3) && want.every((x) => Math.abs(x) <= 1));
+      viaPolicy.forEach((x, i) => assert.ok(Math.abs(x - want[i]!) <= 1e-6, `action ${i}: runtime ${x}, policy graph ${want[i]}`));
+      const viaRuntime = await evaluateExported(file, 'pointmaze-medium-navigate', 2, cfg.trainer.seed);
+      assert.deepEqual(
+        viaRuntime.tasks.map((t) => t.success),
+        r.finalEval!.tasks.map((t) => t.success),
+      );
+    }
   });
 }
 

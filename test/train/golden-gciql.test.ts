@@ -195,3 +195,21 @@ test(`gciql (${EP}), 4 seeds in one graph: seeds given the reference's inputs re
   await runner.release();
   console.log(`gciql golden, 4 seeds, worst relative errors of the reference seeds: ${JSON.stringify(worst)}`);
 });
+
+test('gciql, AWR actor: value and critic get the reference gradients (the actor loss reads them without gradient)', async () => {
+  // The value and critic losses do not depend on the actor loss, so their gradients are DDPG+BC's.
+  const awr = { ...(c as object), actorLoss: 'awr' } as never;
+  const step = buildAgentStep('gciql', awr, dims, { outputGradients: true });
+  const runner = await StepRunner.create(step.spec, step.toState(mapGciql(gold.params)), runnerOptions);
+  const m = await runner.step(batchFeeds(step.batchKeys, goldBatch(step.batchKeys), dims, B));
+  for (const k of Object.keys(gold.info).filter((x) => !x.startsWith('actor/'))) close([m[k]!], [gold.info[k]!], k);
+  const ours = step.layouts.params.unflatten(runner.lastGradients.get('params_grad')!);
+  let checked = 0;
+  for (const [name, gv] of mapGciql(gold.grads)) {
+    if (!name.startsWith('value/') && !name.startsWith('critic/')) continue;
+    closeNorm(ours.get(name)!, gv, `AWR grad ${name}`, 1e-5);
+    checked++;
+  }
+  assert.equal(checked, 14 + 2 * 14);
+  await runner.release();
+});

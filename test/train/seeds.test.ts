@@ -47,7 +47,7 @@ const maxDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => 
   return worst;
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'gciql'] as AgentName[]) {
   test(`${agent}: seed k of a 3-seed run trains as a one-seed run with seed 5 + k`, async () => {
     const many = mkdtempSync(join(tmpdir(), `seeds-${agent}-`));
     const r = await train(cfgFor(agent, { steps: 40, seed: 5, seeds: 3 }), many, { dataset: ds });
