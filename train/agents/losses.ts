@@ -1,6 +1,5 @@
 // Loss formulas that HIQL, GCIVL and GCBC share, written as in docs/spec.md section 2 (and GCIQL's
-// DDPG+BC, section 4), and the
-// helper that runs one network once on several named batches.
+// DDPG+BC, section 4), and the helper that runs one network once on several named batches.
 //
 // Seeds: with a leading seed axis (batches [N, B, ...], train/networks.ts) every mean below is
 // taken per seed, so losses and figures are [N] vectors; without one they are scalars.
