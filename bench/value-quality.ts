@@ -1,4 +1,4 @@
-// How well a trained value function knows the maze: V(s, g) of HIQL or GCIVL runs evaluated on every
+// How well a trained value function knows the maze: V(s, g) of HIQL, GCIVL or GCIQL runs evaluated on every
 // pair of free-cell centres, against the true shortest-path distance (BFS over cells).
 //
 //   npm run bench -- value-quality runs/large-hiql runs/large-gcivl
@@ -44,12 +44,13 @@ function pearson(a: readonly number[], b: readonly number[]): number {
 
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv.length === 0)
-    throw new RangeError('usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (HIQL or GCIVL runs on a state-based maze)');
+    throw new RangeError('usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (HIQL, GCIVL or GCIQL runs on a state-based maze)');
   const results: Record<string, unknown>[] = [];
   for (const runDir of argv) {
     const info = readRunInfo(runDir);
     const agent = info.config.agent;
-    if (agent !== 'hiql' && agent !== 'gcivl') throw new RangeError(`${runDir}: value-quality needs a HIQL or GCIVL run, got ${agent}`);
+    if (agent !== 'hiql' && agent !== 'gcivl' && agent !== 'gciql')
+      throw new RangeError(`${runDir}: value-quality needs a HIQL, GCIVL or GCIQL run, got ${agent}`);
     const maze = getMaze(parseEnvName(info.config.env).maze);
     const { params, step } = readRunParams(runDir);
     const cells: [number, number][] = [];

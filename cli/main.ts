@@ -10,7 +10,7 @@ Usage:
                      [--episodes N] [--seed S]
   hiql data info FILE
   hiql data render --env ENV --dataset FILE --out maze.png
-  hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc|crl|qrl --preset quick|ogbench|paper
+  hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc|gciql|crl|qrl --preset quick|ogbench|paper
              --steps N --run-dir runs/NAME
   hiql eval runs/NAME [--episodes 50]
   hiql export runs/NAME --out models/NAME.onnx

@@ -10,7 +10,7 @@ import { formatSuccess } from '../train/seeds.ts';
 import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
-const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc|crl|qrl] [--preset quick|ogbench|paper]
+const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc|gciql|crl|qrl] [--preset quick|ogbench|paper]
            [--steps N] [--run-dir runs/NAME] [--seed S] [--seeds N] [--action-fraction F] [--device cpu|webgpu|cuda]
            [--<configKey> VALUE ...]
        hiql train --run-dir runs/NAME --resume [--steps N] [--<trainerKey> VALUE ...]
@@ -46,6 +46,13 @@ const SHOWN: Record<AgentName, [string, string][]> = {
   gcbc: [
     ['loss', 'loss'],
     ['actor/mse', 'mse'],
+  ],
+  gciql: [
+    ['loss', 'loss'],
+    ['value/value_loss', 'V'],
+    ['critic/critic_loss', 'Q'],
+    ['actor/actor_loss', 'pi'],
+    ['value/v_mean', 'v'],
   ],
   crl: [
     ['loss', 'loss'],

@@ -41,7 +41,7 @@ interface Preset {
 
 /**
  * docs/spec.md per-dataset settings: discount 0.995 on giant mazes; half random (high-level) actor goals
- * on stitch; CRL's BC coefficient 0.03 on PointMaze (OGBench impls/hyperparameters.sh).
+ * on stitch; the BC weights of OGBench impls/hyperparameters.sh on PointMaze (GCIQL 0.003, QRL 0.0003, CRL 0.03).
  */
 function datasetOverrides(env: string, agent: AgentName): Record<string, unknown> {
   const o: Record<string, unknown> = {};
@@ -53,6 +53,7 @@ function datasetOverrides(env: string, agent: AgentName): Record<string, unknown
     o['actorPRandomgoal'] = 0.5;
     o['actorPTrajgoal'] = 0.5;
   }
+  if (agent === 'gciql' && env.includes('pointmaze')) o['alpha'] = 0.003;
   // QRL's BC coefficient (OGBench impls/hyperparameters.sh): 0.0003 on PointMaze, else its default 0.003.
   if (agent === 'qrl' && env.startsWith('pointmaze-')) o['alpha'] = 0.0003;
   return o;
@@ -95,7 +96,8 @@ export const PRESETS: Record<PresetName, Preset> = {
             ...datasetOverrides(env, agent),
             actorHiddenDims: [256, 256],
             actorActivation: 'relu',
-            learnActorStd: true,
+            // GCIQL's DDPG+BC actor keeps the constant std: with a learned one OGBench evaluates Q at a sampled action.
+            ...(agent === 'gciql' ? {} : { learnActorStd: true }),
             ...(agent === 'hiql' ? { lowAlpha: 1, highAlpha: 1 } : agent === 'gcivl' ? { alpha: 1 } : {}),
           },
     trainer: {},
@@ -168,6 +170,12 @@ function validate(c: Record<string, number & boolean & number[]>, t: TrainerConf
   const act = c['actorActivation'] as unknown as string;
   // QRL's actor is OGBench's GELU one and has no such key.
   if ('actorActivation' in c) check(act === 'gelu' || act === 'relu', `actorActivation must be 'gelu' or 'relu', got '${act}'`);
+  if ('actorLoss' in c) {
+    const al = c['actorLoss'] as unknown as string;
+    check(al === 'ddpgbc' || al === 'awr', `actorLoss must be 'ddpgbc' or 'awr', got '${al}'`);
+    // OGBench's DDPG+BC with a learned std evaluates Q at an action sampled with the agent's RNG (not ported).
+    check(al === 'awr' || !c['learnActorStd'], `actorLoss 'ddpgbc' needs learnActorStd false (constant std)`);
+  }
   const int = (k: keyof TrainerConfig, min: number) => {
     const v = t[k] as number;
     check(Number.isInteger(v) && v >= min, `${k} must be ${min === 0 ? 'an integer >= 0' : 'a positive integer'}, got ${v}`);

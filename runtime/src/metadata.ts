@@ -8,7 +8,7 @@
 export const SUPPORTED_FORMAT_VERSION = 1;
 
 export type PolicyRole = 'policy' | 'low_policy' | 'goal_rep';
-export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'crl' | 'qrl';
+export type AgentName = 'hiql' | 'gcivl' | 'gcbc' | 'gciql' | 'crl' | 'qrl';
 
 export interface PolicyInfo {
   /** `hiql.format_version`. */
@@ -48,7 +48,7 @@ export interface PolicyInfo {
 }
 
 const ROLES: readonly PolicyRole[] = ['policy', 'low_policy', 'goal_rep'];
-const AGENTS: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'];
+const AGENTS: readonly AgentName[] = ['hiql', 'gcivl', 'gcbc', 'gciql', 'crl', 'qrl'];
 
 export const describe = (source: string) => (source ? `'${source}'` : 'the model');
 

@@ -1,6 +1,6 @@
 // Composite checks against TensorFlow.js (CPU backend) on the same float32 inputs: gradients of a
-// 3-layer Dense/GELU/LayerNorm MLP under the three kinds of loss HIQL uses, Adam against
-// tf.train.adam, and the EMA update against a hand computation.
+// 3-layer Dense/GELU/LayerNorm MLP under the three kinds of loss HIQL uses and GCIQL's DDPG+BC, Adam
+// against tf.train.adam, and the EMA update against a hand computation.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +20,7 @@ import {
   type Tensor,
 } from '../../onnx/index.ts';
 import { Rng } from '../../rng/rng.ts';
+import { ddpgBcLoss } from '../../train/agents/losses.ts';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -416,4 +417,50 @@ test("CRL's binary NCE over all B x B pairs (two MLPs, bilinear logits) matches 
     },
   });
   assert.ok(largest > 20, `the largest |logit| is ${largest}: scale them up so the stable form is exercised`);
+});
+
+test('MLP gradients under the DDPG+BC actor loss (GCIQL, train/agents/losses.ts ddpgBcLoss) match TensorFlow.js', async () => {
+  // q = min(Q1, Q2)([xc; clip(mu(x), -1, 1)]) from two critics whose parameters are read through
+  // stopGradient (their gradient must be 0, while the gradient reaches mu through the action);
+  // loss = -mean(q) / sg(mean|q| + 1e-6) - alpha mean(log N(a; mu(x), I)).
+  const rng = new Rng(14);
+  const alpha = 0.5;
+  const actor = mlpParams('actor', 2, 5);
+  const critics = [...mlpParams('q1', 1, 6), ...mlpParams('q2', 1, 7)];
+  const batch = {
+    x: { data: randn(rng, B * IN), shape: [B, IN] },
+    xc: { data: randn(rng, B * (IN - 2)), shape: [B, IN - 2] },
+    a: { data: randn(rng, B * 2, 0.5), shape: [B, 2] },
+  };
+  let clipped = 0;
+  await compareGradients('ddpgbc', {
+    batch,
+    params: [...actor, ...critics],
+    expectZero: critics.map((p) => p.name),
+    onnxLoss: (g, b, p) => {
+      const frozen = new Map([...p].map(([k, v]) => [k, k.startsWith('q') ? g.stopGradient(v) : v]));
+      const mu = onnxMlp(g, b['x']!, p, 'actor');
+      const input = g.concat([b['xc']!, g.clip(mu, -1, 1)], 1);
+      const q = g.squeeze(g.min(onnxMlp(g, input, frozen, 'q1'), onnxMlp(g, input, frozen, 'q2')), [1]);
+      return ddpgBcLoss(g, q, alpha, { mu, logStd: null, target: b['a']! }).loss;
+    },
+    tfLoss: (b, fixed) => {
+      const qOf = (p: Map<string, tf.Tensor>) => {
+        const input = tf.concat([b['xc']!, tf.clipByValue(tfMlp(b['x']!, p, 'actor'), -1, 1)], 1);
+        return tf.squeeze(tf.minimum(tfMlp(input, p, 'q1'), tfMlp(input, p, 'q2')), [1]);
+      };
+      // The normaliser is a constant (stop-gradient): computed once from the parameter values.
+      const norm = tf.tidy(() => {
+        const mu = tfMlp(b['x']!, fixed, 'actor').dataSync();
+        clipped = Array.from(mu).filter((v) => Math.abs(v) > 1).length;
+        return tf.mean(tf.abs(qOf(fixed))).dataSync()[0]! + 1e-6;
+      });
+      return (p) => {
+        const mu = tfMlp(b['x']!, p, 'actor');
+        const logp = tf.sub(tf.mul(tf.sum(tf.square(tf.sub(b['a']!, mu)), -1), -0.5), Math.log(2 * Math.PI));
+        return tf.sub(tf.neg(tf.div(tf.mean(qOf(p)), norm)), tf.mul(tf.mean(logp), alpha)) as tf.Scalar;
+      };
+    },
+  });
+  assert.ok(clipped > 0 && clipped < 2 * B, `the action clip is active for some entries but not all (${clipped} of ${2 * B})`);
 });

@@ -136,7 +136,7 @@ test('invalid metadata values are named with what was expected', () => {
   const base = readOnnxMetadata(bytesOf(hiql.path));
   const cases: [Record<string, string>, RegExp][] = [
     [{ 'hiql.role': 'critic' }, /metadata 'hiql.role' is 'critic'; expected policy \| low_policy \| goal_rep/],
-    [{ 'hiql.agent': 'sac' }, /metadata 'hiql.agent' is 'sac'; expected hiql \| gcivl \| gcbc \| crl \| qrl/],
+    [{ 'hiql.agent': 'sac' }, /metadata 'hiql.agent' is 'sac'; expected hiql \| gcivl \| gcbc \| gciql \| crl \| qrl/],
     [{ 'hiql.obs_dim': '0' }, /metadata 'hiql.obs_dim' is '0'; expected an integer >= 1/],
     [{ 'hiql.action_dim': '2.5' }, /metadata 'hiql.action_dim' is '2.5'; expected an integer >= 1/],
     [{ 'hiql.action_low': 'abc' }, /metadata 'hiql.action_low' is 'abc'; expected a finite number/],

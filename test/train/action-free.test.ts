@@ -57,6 +57,11 @@ test('crl refuses action-free data: its critic Q(s, a, g) needs the action of ev
   );
 });
 
+test("gciql needs every transition's action (its critic is Q(s, a, g)): a masked batch is refused with the way out", () => {
+  const c = { ...AGENTS['gciql'].defaults, ...small } as never;
+  assert.throws(() => buildAgentStep('gciql', c, dims, { actionMask: true }), /need the action of every transition.*--labelledOnly true/);
+});
+
 test('labelledTrajectories keeps exactly the fully labelled trajectories', () => {
   const ds = dropActions(base, 0.25, 2);
   const only = labelledTrajectories(ds);

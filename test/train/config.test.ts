@@ -76,7 +76,7 @@ test('command-line overrides are coerced; unknown keys and broken invariants are
   );
   assert.throws(
     () => resolveConfig({ agent: 'dqn', env: 'e', dataset: 'x' }),
-    /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc, crl, qrl/,
+    /unknown agent 'dqn'; valid agents: hiql, gcivl, gcbc, gciql, crl, qrl/,
   );
   assert.throws(() => resolveConfig({ agent: 'hiql', preset: 'huge', env: 'e', dataset: 'x' }), /unknown preset 'huge'/);
 });
@@ -118,4 +118,33 @@ test('--resume with a run folder takes the saved config; only trainer keys may c
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('gciql: the PointMaze settings of OGBench hyperparameters.sh (alpha 0.003, 0.995 on giant, half random actor goals on stitch)', () => {
+  type G = { alpha: number; actorPRandomgoal: number; actorPTrajgoal: number; valueHiddenDims: number[]; learnActorStd: boolean };
+  const m = resolveConfig({ agent: 'gciql', preset: 'ogbench', env: 'pointmaze-medium-navigate', dataset: 'x' });
+  const mc = m.agentConfig as unknown as G;
+  assert.equal(mc.alpha, 0.003);
+  assert.equal(m.agentConfig.discount, 0.99);
+  assert.equal(mc.actorPRandomgoal, 0);
+  const gs = resolveConfig({ agent: 'gciql', preset: 'quick', env: 'pointmaze-giant-stitch', dataset: 'x' });
+  const gc = gs.agentConfig as unknown as G;
+  assert.equal(gs.agentConfig.discount, 0.995);
+  assert.equal(gc.alpha, 0.003);
+  assert.equal(gc.actorPRandomgoal, 0.5);
+  assert.equal(gc.actorPTrajgoal, 0.5);
+  assert.equal(gs.agentConfig.batchSize, 256);
+  assert.deepEqual(gc.valueHiddenDims, [256, 256, 256]);
+  // The paper preset keeps DDPG+BC's constant std; a learned std with DDPG+BC, or another actor loss, is refused.
+  const paper = resolveConfig({ agent: 'gciql', preset: 'paper', env: 'pointmaze-medium-navigate', dataset: 'x' });
+  assert.equal((paper.agentConfig as unknown as G).learnActorStd, false);
+  assert.throws(
+    () => resolveConfig({ agent: 'gciql', env: 'e', dataset: 'x', overrides: { learnActorStd: 'true' } }),
+    /actorLoss 'ddpgbc' needs learnActorStd false/,
+  );
+  resolveConfig({ agent: 'gciql', env: 'e', dataset: 'x', overrides: { learnActorStd: 'true', actorLoss: 'awr' } });
+  assert.throws(
+    () => resolveConfig({ agent: 'gciql', env: 'e', dataset: 'x', overrides: { actorLoss: 'sac' } }),
+    /actorLoss must be 'ddpgbc' or 'awr', got 'sac'/,
+  );
 });

@@ -12,10 +12,12 @@ import { readRunInfo, readRunParams } from '../../train/run-folder.ts';
 import { train } from '../../train/trainer.ts';
 import { exportPolicy } from '../../export/export.ts';
 import { evaluateExported } from '../../export/evaluate.ts';
-import { Graph } from '../../onnx/index.ts';
+import { Graph, createSession, ort } from '../../onnx/index.ts';
 import { loadPolicy } from '../../runtime/src/index.ts';
+import { buildPolicyGraph } from '../../train/graphs.ts';
 import type { AgentName } from '../../train/agents/index.ts';
 import type { EvalResult } from '../../train/evaluate.ts';
+import type { RunConfig } from '../../train/config.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
 const small = {
@@ -29,7 +31,7 @@ const small = {
   threads: 1,
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'gciql', 'crl', 'qrl'] as AgentName[]) {
   test(`${agent}: trains, evaluates, writes its run folder and exports`, async () => {
     const dir = mkdtempSync(join(tmpdir(), `e2e-${agent}-`));
     const overrides: Record<string, unknown> = {
@@ -55,16 +57,18 @@ for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'] as AgentName[]) {
     const out = await exportPolicy(info, params, step, join(dir, 'model.onnx'));
     assert.equal(out.files.length, agent === 'hiql' ? 3 : 1);
     for (const v of out.validation) assert.ok(v.maxAbsDiff < 1e-5);
-    if (agent !== 'hiql') await exportedFlatPolicyRuns(join(dir, 'model.onnx'), agent, r.finalEval!, cfg.trainer.seed);
+    if (agent !== 'hiql') await exportedFlatPolicyRuns(join(dir, 'model.onnx'), cfg, params, r.finalEval!);
   });
 }
 
 /**
  * A flat agent's exported file: observation, goal -> action and nothing of the critic or value
- * (those stay in the run folder), its metadata names the agent, and through @hiql/runtime it acts
- * in [-1, 1] and, evaluated on the episodes of the run's final evaluation, has the same outcomes.
+ * (those stay in the run folder), its metadata names the agent, and through @hiql/runtime its
+ * actions are the agent's policy graph's on the trained parameters and, evaluated on the episodes
+ * of the run's final evaluation, it has the same outcomes.
  */
-async function exportedFlatPolicyRuns(path: string, agent: AgentName, finalEval: EvalResult, seed: number) {
+async function exportedFlatPolicyRuns(path: string, cfg: RunConfig, params: Map<string, Float32Array>, finalEval: EvalResult) {
+  const agent = cfg.agent;
   const { graph, metadata } = Graph.fromBytes(new Uint8Array(readFileSync(path)));
   assert.deepEqual(
     graph.inputs.map((t) => [t.name, t.shape]),
@@ -86,11 +90,20 @@ async function exportedFlatPolicyRuns(path: string, agent: AgentName, finalEval:
   assert.equal(policy.info.agent, agent);
   assert.equal(policy.info.role, 'policy');
   assert.equal(policy.info.hierarchical, false);
-  const a = await policy.act(new Float32Array([3.5, 7.25]), new Float32Array([20.5, 12]));
-  assert.equal(a.length, 2);
-  assert.ok(a.every((x) => x >= -1 && x <= 1));
+  const n = 64;
+  const obs = ds.observations.subarray(0, 2 * n);
+  const goals = ds.observations.subarray(2000, 2000 + 2 * n);
+  const viaRuntime = await policy.actBatch(obs, goals, n);
   await policy.release();
-  const ev = await evaluateExported(path, 'pointmaze-medium-navigate', finalEval.episodesPerTask, seed);
+  assert.ok(viaRuntime.every((x) => x >= -1 && x <= 1));
+  const direct = await createSession(buildPolicyGraph(agent, cfg.agentConfig, { obsDim: 2, actionDim: 2 }, params).toBytes(), {
+    threads: 1,
+  });
+  const res = await direct.run({ observation: new ort.Tensor('float32', obs, [n, 2]), goal: new ort.Tensor('float32', goals, [n, 2]) });
+  await direct.release();
+  const want = res['action']!.data as Float32Array;
+  viaRuntime.forEach((x, i) => assert.ok(Math.abs(x - want[i]!) < 1e-6, `action ${i}: runtime ${x}, policy graph ${want[i]}`));
+  const ev = await evaluateExported(path, 'pointmaze-medium-navigate', finalEval.episodesPerTask, cfg.trainer.seed);
   assert.deepEqual(ev.tasks, finalEval.tasks);
 }
 

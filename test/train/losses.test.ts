@@ -59,8 +59,8 @@ const masks = [1, 0, 1, 1];
 
 const small = { batchSize: B, actorHiddenDims: [8, 8], valueHiddenDims: [8, 8], repDim: 3 };
 
-async function ours(agent: AgentName) {
-  const c = { ...AGENTS[agent].defaults, ...small } as never;
+async function ours(agent: AgentName, extra: Record<string, unknown> = {}) {
+  const c = { ...AGENTS[agent].defaults, ...small, ...extra } as never;
   const step = buildAgentStep(agent, c, { obsDim: 2, actionDim: 2 });
   const state = initAgentParams(step, 11);
   // Make targets differ from the online heads so the target path is exercised.
@@ -144,4 +144,32 @@ test('gcbc: -mean log pi(a | s, g)', async () => {
   const s = f32('observations');
   const g = f32('actorGoals');
   near(m['actor/actor_loss']!, -mean(s.map((st, i) => logProb(f32('actions')[i]!, actor(p, 'actor', [...st, ...g[i]!])))), 'bc loss');
+});
+
+test("gciql: expectile value on the target critic, critic on r + gamma m V(s', g), and the AWR actor on min Q - V", async () => {
+  // The DDPG+BC actor is checked against the authors' numbers (golden-gciql.test.ts); AWR here.
+  const { m, params: p, f32 } = await ours('gciql', { actorLoss: 'awr', alpha: 3 });
+  const [s, s1, a, vg, ag] = ['observations', 'nextObservations', 'actions', 'valueGoals', 'actorGoals'].map(f32) as Vec[][];
+  const V = (st: Vec, g: Vec) => mlp(p, 'value/mlp', [...st, ...g], 2, true, 1)[0]!;
+  const Q = (prefix: string, st: Vec, g: Vec, act: Vec) => heads(p, prefix, [...st, ...g, ...act]);
+  const lv = mean(
+    s!.map((st, i) => {
+      const diff = Math.min(...Q('target_critic', st, vg![i]!, a![i]!)) - V(st, vg![i]!);
+      return (diff >= 0 ? 0.9 : 0.1) * diff ** 2;
+    }),
+  );
+  const lq = mean(
+    s!.map((st, i) => {
+      const q = rewards[i]! + 0.99 * masks[i]! * V(s1![i]!, vg![i]!);
+      const [q1, q2] = Q('critic', st, vg![i]!, a![i]!);
+      return (q1! - q) ** 2 + (q2! - q) ** 2;
+    }),
+  );
+  const advs = s!.map((st, i) => Math.min(...Q('critic', st, ag![i]!, a![i]!)) - V(st, ag![i]!));
+  const la = -mean(s!.map((st, i) => Math.min(Math.exp(3 * advs[i]!), 100) * logProb(a![i]!, actor(p, 'actor', [...st, ...ag![i]!]))));
+  near(m['value/value_loss']!, lv, 'value loss');
+  near(m['critic/critic_loss']!, lq, 'critic loss');
+  near(m['actor/adv']!, mean(advs), 'mean advantage');
+  near(m['actor/actor_loss']!, la, 'actor loss');
+  near(m['loss']!, lv + lq + la, 'total');
 });

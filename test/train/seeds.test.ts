@@ -51,7 +51,7 @@ const maxDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => 
   return worst;
 };
 
-for (const agent of ['hiql', 'gcivl', 'gcbc', 'crl', 'qrl'] as AgentName[]) {
+for (const agent of ['hiql', 'gcivl', 'gcbc', 'gciql', 'crl', 'qrl'] as AgentName[]) {
   test(`${agent}: seed k of a 3-seed run trains as a one-seed run with seed 5 + k`, async () => {
     // QRL's IQE distance is piecewise linear in the latents (a sort, a max over components): where
     // two end points or two components nearly tie, the one-seed Gemm and the batched MatMul can round

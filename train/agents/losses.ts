@@ -1,5 +1,5 @@
-// Loss formulas that HIQL, GCIVL and GCBC share, written as in docs/spec.md section 2, and the
-// helper that runs one network once on several named batches.
+// Loss formulas that HIQL, GCIVL and GCBC share, written as in docs/spec.md section 2 (and GCIQL's
+// DDPG+BC, section 4), and the helper that runs one network once on several named batches.
 //
 // Seeds: with a leading seed axis (batches [N, B, ...], train/networks.ts) every mean below is
 // taken per seed, so losses and figures are [N] vectors; without one they are scalars.
@@ -165,4 +165,26 @@ function weightedLogLikelihood(g: Graph, weight: Tensor | null, logProb: Tensor,
   const one = g.constant(1, mu.dtype);
   const std = logStd ? batchMean(g, g.exp(logStd), lead) : lead === 0 ? one : g.expand(one, [mu.shape[0] as number]);
   return { loss, metrics: { actor_loss: loss, ...extra, bc_log_prob: bc, mse, std } };
+}
+
+/**
+ * DDPG+BC (OGBench's ddpgbc actor loss, GCIQL): L = -mean(q) / sg(mean|q| + 1e-6) - alpha mean(log pi(a)),
+ * where q = Q(s, clip(mu, -1, 1), g) from a critic read without gradient to its parameters, so the Q
+ * term trains the actor only through the action. Dividing by the stop-gradient mean |q| makes the
+ * term's scale independent of the value scale; alpha weighs the behaviour cloning.
+ */
+export function ddpgBcLoss(g: Graph, q: Tensor, alpha: number, fit: ActorFit): LossOut {
+  const lead = leadOf(q);
+  const mean = (x: Tensor) => batchMean(g, x, lead);
+  const qAbsMean = mean(g.abs(q));
+  const qMean = mean(q);
+  const qLoss = g.neg(g.div(qMean, g.stopGradient(g.add(qAbsMean, 1e-6))));
+  const bc = bcLoss(g, fit);
+  const bcTerm = g.mul(bc.loss, alpha);
+  const loss = g.add(qLoss, bcTerm);
+  const { bc_log_prob, mse, std } = bc.metrics as Record<'bc_log_prob' | 'mse' | 'std', Tensor>;
+  return {
+    loss,
+    metrics: { actor_loss: loss, q_loss: qLoss, bc_loss: bcTerm, q_mean: qMean, q_abs_mean: qAbsMean, bc_log_prob, mse, std },
+  };
 }
