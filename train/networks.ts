@@ -60,6 +60,24 @@ export class ConstParams implements ParamSource {
   }
 }
 
+/**
+ * The same parameters with the gradient stopped (each read once): a loss that evaluates a network
+ * at its current parameters without training it, as OGBench's agents do when they call a module
+ * without `params=grad_params` (the DDPG+BC actors' critics, QRL's value and dynamics).
+ */
+export class FrozenParams implements ParamSource {
+  private readonly cache = new Map<string, Tensor>();
+  constructor(
+    private readonly g: Graph,
+    private readonly P: ParamSource,
+  ) {}
+  get(name: string, shape: number[], init: ParamInit): Tensor {
+    let t = this.cache.get(name);
+    if (!t) this.cache.set(name, (t = this.g.stopGradient(this.P.get(name, shape, init))));
+    return t;
+  }
+}
+
 export type Activation = 'gelu' | 'relu';
 
 export interface MlpOptions {

@@ -6,12 +6,12 @@
 // of the data action. docs/spec.md section 4.
 //
 // Reading order: config, batch, networks, critic loss, actor loss, policy.
-import { gaussianLogProb, type Graph, type Tensor } from '../../onnx/index.ts';
+import type { Graph, Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorMean, concatFeatures, mlp, type ParamSource } from '../networks.ts';
+import { FrozenParams, actorMean, concatFeatures, mlp, type ParamSource } from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import type { AgentDef } from './agent.ts';
-import { batchMean, stacked, statesOnly, type LossOut } from './losses.ts';
+import { batchMean, ddpgBcLoss, stacked, statesOnly, type LossOut } from './losses.ts';
 
 export const CRL_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -67,7 +67,6 @@ const psis = (g: Graph, P: ParamSource, goals: Tensor, c: CrlConfig): Tensor[] =
 const pairValue = (g: Graph, phi: Tensor, psi: Tensor, d: number): Tensor => g.div(g.reduceSum(g.mul(phi, psi), [-1], false), Math.sqrt(d));
 
 /** The same parameters with no gradient: the actor's Q uses the critic but does not train it (OGBench calls it without grad_params). */
-const frozen = (g: Graph, P: ParamSource): ParamSource => ({ get: (name, shape, init) => g.stopGradient(P.get(name, shape, init)) });
 
 /**
  * The binary NCE loss on the B x B logits of one member, logits[i, j] = phi(s_i, a_i) . psi(g_j) / sqrt(d):
@@ -142,30 +141,9 @@ export function crlLoss(g: Graph, P: ParamSource, b: CrlBatch, c: CrlConfig): Lo
   const actor = g.scope('actor_loss', () => {
     const actionDim = a.shape[rank - 1] as number;
     const mu = actorMean(g, P, 'actor', concatFeatures(g, [s, actorGoals]), actorOpts(c, actionDim));
-    const phiPi = phis(g, frozen(g, P), concatFeatures(g, [s, g.clip(mu, -1, 1)]), c);
+    const phiPi = phis(g, new FrozenParams(g, P), concatFeatures(g, [s, g.clip(mu, -1, 1)]), c);
     const q = g.min(...(phiPi.map((p, e) => pairValue(g, p, g.stopGradient(psi.actor[e]!), d)) as [Tensor, Tensor]));
-    const mean = (x: Tensor) => batchMean(g, x, lead);
-    const qAbs = mean(g.abs(q));
-    const qLoss = g.div(g.neg(mean(q)), g.stopGradient(g.add(qAbs, 1e-6)));
-    const logProb = gaussianLogProb(g, a, mu, null);
-    const bcLoss = g.neg(g.mul(mean(logProb), c.alpha));
-    const loss = g.add(qLoss, bcLoss);
-    const diff = g.sub(mu, a);
-    const one = g.constant(1, 'float32');
-    return {
-      loss,
-      metrics: {
-        actor_loss: loss,
-        q_loss: qLoss,
-        bc_loss: bcLoss,
-        q_mean: mean(q),
-        q_abs_mean: qAbs,
-        bc_log_prob: mean(logProb),
-        mse: mean(g.mul(diff, diff)),
-        // Constant std 1; shaped like the loss (a scalar, or one per seed).
-        std: lead === 0 ? one : g.expand(one, [s.shape[0] as number]),
-      },
-    };
+    return ddpgBcLoss(g, q, c.alpha, { mu, logStd: null, target: a });
   });
 
   const metrics: Record<string, Tensor> = {};

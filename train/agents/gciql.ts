@@ -5,7 +5,7 @@
 // Reading order: config, batch, networks, value loss, critic loss, actor loss, target update, policy.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorLogStd, actorMean, concatFeatures, mlp, valueHeads, type ParamSource } from '../networks.ts';
+import { FrozenParams, actorLogStd, actorMean, concatFeatures, mlp, valueHeads, type ParamSource } from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import type { AgentDef, TargetUpdate } from './agent.ts';
 import { awrLoss, batchMean, ddpgBcLoss, stacked, statesOnly, type LossOut } from './losses.ts';
@@ -80,10 +80,10 @@ const criticNet = (g: Graph, P: ParamSource, c: GciqlConfig, prefix: string, s: 
  * rather than `grad_params` where a loss must not train it (the critic inside the actor's loss, whose
  * gradient still reaches the action it is evaluated on).
  */
-const frozen = (g: Graph, P: ParamSource): ParamSource => ({ get: (name, shape, init) => g.stopGradient(P.get(name, shape, init)) });
 
 export function gciqlLoss(g: Graph, P: ParamSource, b: GciqlBatch, c: GciqlConfig): LossOut {
   statesOnly(b.observations, 'gciql');
+  const frozen = new FrozenParams(g, P);
   if (b.actionMask)
     throw new RangeError(
       "gciql's critic Q(s, a, g) and value target need the action of every transition; " +
@@ -123,14 +123,14 @@ export function gciqlLoss(g: Graph, P: ParamSource, b: GciqlBatch, c: GciqlConfi
     const mu = actorMean(g, P, 'actor', concatFeatures(g, [s, actorGoals]), o);
     const fit = { mu, logStd: actorLogStd(g, P, 'actor', o), target: a };
     if (c.actorLoss === 'awr') {
-      const [q1, q2] = criticNet(g, frozen(g, P), c, 'critic', s, actorGoals, a);
-      const adv = g.sub(g.min(q1!, q2!), valueNet(g, frozen(g, P), c, s, actorGoals));
+      const [q1, q2] = criticNet(g, frozen, c, 'critic', s, actorGoals, a);
+      const adv = g.sub(g.min(q1!, q2!), valueNet(g, frozen, c, s, actorGoals));
       return awrLoss(g, adv, c.alpha, fit);
     }
     // DDPG+BC with a constant std evaluates Q at the mean action; with a learned std OGBench
     // evaluates it at a sampled action, which needs its RNG stream.
     if (c.learnActorStd) throw new RangeError('gciql: the DDPG+BC actor (actorLoss ddpgbc) needs learnActorStd false (constant std)');
-    const [q1, q2] = criticNet(g, frozen(g, P), c, 'critic', s, actorGoals, g.clip(mu, -1, 1));
+    const [q1, q2] = criticNet(g, frozen, c, 'critic', s, actorGoals, g.clip(mu, -1, 1));
     return ddpgBcLoss(g, g.min(q1!, q2!), c.alpha, fit);
   });
 

@@ -9,10 +9,10 @@
 // loss, actor loss, policy. QRL has no target network.
 import type { Graph, Tensor } from '../../onnx/index.ts';
 import type { Batch, BatchSpec } from '../batch.ts';
-import { actorMean, concatFeatures, mlp, type ParamInit, type ParamSource } from '../networks.ts';
+import { FrozenParams, actorMean, concatFeatures, mlp, type ParamSource } from '../networks.ts';
 import type { GoalSampling } from '../sampler.ts';
 import type { AgentDef } from './agent.ts';
-import { batchMean, bcLoss, stacked, statesOnly, type LossOut } from './losses.ts';
+import { batchMean, ddpgBcLoss, stacked, statesOnly, type LossOut } from './losses.ts';
 
 export const QRL_DEFAULTS = {
   lr: 3e-4, // Adam learning rate
@@ -56,24 +56,6 @@ const sampling = (c: QrlConfig): GoalSampling => ({
   value: { pCur: c.valuePCurgoal, pTraj: c.valuePTrajgoal, geom: c.valueGeomSample },
   actor: { pCur: c.actorPCurgoal, pTraj: c.actorPTrajgoal, geom: c.actorGeomSample },
 });
-
-/**
- * The same parameters with the gradient stopped: the actor loss calls the value and dynamics
- * networks with the current parameters rather than the differentiated ones (OGBench omits
- * `params=grad_params` there), so its gradient reaches the actor through the actions only.
- */
-class StoppedParams implements ParamSource {
-  private readonly cache = new Map<string, Tensor>();
-  constructor(
-    private readonly g: Graph,
-    private readonly P: ParamSource,
-  ) {}
-  get(name: string, shape: number[], init: ParamInit): Tensor {
-    let t = this.cache.get(name);
-    if (!t) this.cache.set(name, (t = this.g.stopGradient(this.P.get(name, shape, init))));
-    return t;
-  }
-}
 
 /**
  * The interval quasimetric embedding distance (OGBench GCIQEValue, is_phi): latents x, y [..., L]
@@ -203,29 +185,11 @@ export function qrlLoss(g: Graph, P: ParamSource, b: QrlBatch, c: QrlConfig): Lo
   // 3. Actor loss, DDPG+BC: q = -d(phi(s) + f([phi(s); clip(mu)]), phi(g)) through the current value
   //    and dynamics networks (no gradient to them), normalised by sg(mean |q|), plus alpha times BC.
   const actor = g.scope('actor_loss', () => {
-    const fixed = networks(g, new StoppedParams(g, P), c);
+    const fixed = networks(g, new FrozenParams(g, P), c);
     const [zs, zg] = [sg(z.s), sg(z.actorGoal)];
     const mu = net.actor(s, actorGoals, actionDim);
     const q = g.neg(fixed.distance(fixed.nextLatent(zs, g.clip(mu, -1, 1)), zg));
-    const qAbsMean = mean(g.abs(q));
-    const qLoss = g.div(g.neg(mean(q)), sg(g.add(qAbsMean, 1e-6)));
-    const bc = bcLoss(g, { mu, logStd: null, target: actions, mask });
-    const bcCoefLoss = g.mul(bc.loss, c.alpha);
-    const loss = g.add(qLoss, bcCoefLoss);
-    const { bc_log_prob, mse, std } = bc.metrics;
-    return {
-      loss,
-      metrics: {
-        actor_loss: loss,
-        q_loss: qLoss,
-        bc_loss: bcCoefLoss,
-        q_mean: mean(q),
-        q_abs_mean: qAbsMean,
-        bc_log_prob: bc_log_prob!,
-        mse: mse!,
-        std: std!,
-      },
-    };
+    return ddpgBcLoss(g, q, c.alpha, { mu, logStd: null, target: actions, mask });
   });
 
   const metrics: Record<string, Tensor> = {};
