@@ -294,6 +294,31 @@ export class Graph implements ShapeContext {
     return out;
   }
 
+  /**
+   * Gives the node output `t` the name `name` in place (its producer and consumers are rewritten) and
+   * returns the renamed tensor; `t` no longer belongs to the graph. Where `output(t, name)` would add an
+   * Identity, which copies the whole value each run, this costs nothing (the training step's state
+   * outputs). Graph inputs, initializers and outputs are refused: they keep their names.
+   */
+  rename(t: Tensor, name: string): Tensor {
+    const producer = this.producer.get(t.name);
+    if (!producer || this.values.get(t.name) !== t) throw new Error(`rename: '${t.name}' is not a node output of graph '${this.name}'`);
+    if (this.outputs.includes(t)) throw new Error(`rename: '${t.name}' is already an output`);
+    if (this.values.has(name) || this.used.has(name)) throw new Error(`rename: the name '${name}' is taken`);
+    const swap = (names: readonly string[]) => names.map((n) => (n === t.name ? name : n));
+    this.producer.delete(t.name);
+    this.nodes.forEach((n, i) => {
+      if (n !== producer && !n.inputs.includes(t.name)) return;
+      const m: Node = Object.freeze({ ...n, inputs: swap(n.inputs), outputs: swap(n.outputs) });
+      this.nodes[i] = m;
+      for (const o of m.outputs) this.producer.set(o, m);
+    });
+    this.values.delete(t.name);
+    if (this.stopped.delete(t.name)) this.stopped.add(name);
+    this.used.set(name, 0);
+    return this.define(name, t.dtype, t.shape);
+  }
+
   /** Identity whose output the backward pass treats as a constant (named so that fromBytes can tell). */
   stopGradient(x: Tensor): Tensor {
     const [y] = this.node('Identity', [x], {}, { name: 'StopGradient' });
