@@ -111,6 +111,18 @@ export type InferFn = (
 /** Registry of shape-inference rules, filled by ops.ts. The set of keys is the set of supported ops. */
 export const SHAPE_RULES = new Map<string, InferFn>();
 
+/** The operator domain of each op outside ai.onnx (onnxruntime's 'com.microsoft' contrib ops), filled by ops.ts. */
+export const OP_DOMAINS = new Map<string, string>();
+
+export interface GraphOptions {
+  /**
+   * Let composite functions emit onnxruntime's contrib ops (domain 'com.microsoft', e.g. FastGelu) where
+   * one kernel replaces several. Only for graphs run by onnxruntime itself (training steps); exported
+   * models stay standard ai.onnx, which is the default.
+   */
+  contribOps?: boolean;
+}
+
 export class Graph implements ShapeContext {
   readonly nodes: Node[] = [];
   readonly values = new Map<string, Tensor>();
@@ -125,7 +137,10 @@ export class Graph implements ShapeContext {
   private readonly scalarCache = new Map<string, Tensor>();
   private symCounter = 0;
 
-  constructor(readonly name = 'graph') {}
+  constructor(
+    readonly name = 'graph',
+    readonly options: GraphOptions = {},
+  ) {}
 
   // ---- naming ---------------------------------------------------------------------------------
 
@@ -273,7 +288,7 @@ export class Graph implements ShapeContext {
     const node: Node = Object.freeze({
       name,
       opType,
-      domain: '',
+      domain: OP_DOMAINS.get(opType) ?? '',
       inputs: inputNames,
       outputs: outNames,
       attrs: Object.freeze({ ...attrs }),

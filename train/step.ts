@@ -42,13 +42,13 @@ function targetPairOf(pairs: readonly [string, string][], name: string): [string
 
 /**
  * Builds the training step of `agent`. The batch size is static. With `actionMask`, the actor
- * losses use only the rows whose mask is 1 (action-free data).
+ * losses use only the rows whose mask is 1 (action-free data). contribOps (default true): see GraphOptions.
  */
 export function buildAgentStep(
   agent: AgentName,
   c: AgentConfig,
   dims: Dims,
-  o: { actionMask?: boolean; outputGradients?: boolean } = {},
+  o: { actionMask?: boolean; outputGradients?: boolean; contribOps?: boolean } = {},
 ): AgentStep {
   const def = AGENTS[agent];
   const keys = batchKeys(def.batch, o.actionMask ?? false);
@@ -76,7 +76,9 @@ export function buildAgentStep(
   };
 
   // Pass 2 builds the step on flat vectors.
-  const g = new Graph(`${agent}_train_step`);
+  // The step runs only in onnxruntime, so it may use onnxruntime's contrib ops (GraphOptions) unless
+  // contribOps is false; the exported networks are built on their own graphs, standard ai.onnx.
+  const g = new Graph(`${agent}_train_step`, { contribOps: o.contribOps ?? true });
   const flat = g.input('params', 'float32', [layouts.params.size]);
   const views = flatViews(g, flat, layouts.params);
   const tflat = layouts.target_params.size > 0 ? g.input('target_params', 'float32', [layouts.target_params.size]) : null;
