@@ -62,12 +62,24 @@ export class FlatLayout {
   }
 }
 
-/** Named views of a flat graph input: Slice, then Reshape to each entry's shape. */
+/**
+ * Named views of a flat graph input: one Split into the entries, then a Reshape to each entry's shape
+ * where it has more than one axis (a Reshape to the same shape would still cost a kernel per step).
+ * One Split is what onnxruntime makes of a Slice per entry too (GatherSliceToSplitFusion), but only
+ * while nothing else reads the vector; emitted as a Split it stays one kernel whatever else does.
+ */
 export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout): Map<string, Tensor> {
+  const parts = g.scope('views', () =>
+    g.split(
+      flat,
+      layout.entries.map((e) => e.size),
+      0,
+    ),
+  );
   return new Map(
-    layout.entries.map((e) => [
+    layout.entries.map((e, i) => [
       e.name,
-      g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [0]), e.shape)),
+      e.shape.length === 1 ? parts[i]! : g.scope(`views/${e.name}`, () => g.reshape(parts[i]!, e.shape)),
     ]),
   );
 }
@@ -78,7 +90,7 @@ export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, 
   const grads = gradients(g, loss, vs);
   return g.scope('flat_grad', () =>
     g.concat(
-      grads.map((gr, i) => g.reshape(gr, [layout.entries[i]!.size])),
+      grads.map((gr, i) => (gr.shape.length === 1 ? gr : g.reshape(gr, [layout.entries[i]!.size]))),
       0,
     ),
   );
