@@ -87,18 +87,20 @@ export function buildAgentStep(
   const grad = flatGradient(g, loss, views, layouts.params);
   const extraState: { input: Tensor; next: Tensor }[] = [];
   if (tflat && targets) {
-    // The online counterparts of the targets, in target layout order, as read at the step's start.
-    const online = g.scope('target_update', () =>
-      g.concat(
-        layouts.target_params.entries.map((e) => {
-          const [tp, op] = targetPairOf(pairs, e.name) ?? ['', ''];
-          const view = views.get(op + e.name.slice(tp.length));
-          if (!view) throw new Error(`target '${e.name}' has no online parameter under '${op}/'`);
-          return g.reshape(view, [e.size]);
-        }),
-        0,
-      ),
-    );
+    // The online counterparts of the targets, in target layout order, as read at the step's start: one
+    // Slice of `params`. They lie there in that order because each target network asks for its
+    // parameters in the same order as its online network, and nothing in between (every agent here);
+    // the check keeps a new agent from getting a wrong update silently.
+    const counterparts = layouts.target_params.entries.map((e) => {
+      const [tp, op] = targetPairOf(pairs, e.name) ?? ['', ''];
+      const name = op + e.name.slice(tp.length);
+      if (!layouts.params.has(name)) throw new Error(`target '${e.name}' has no online parameter under '${op}/'`);
+      return { target: e, online: layouts.params.entry(name) };
+    });
+    const start = counterparts[0]!.online.offset;
+    const stray = counterparts.find((c) => c.online.offset !== start + c.target.offset || c.online.size !== c.target.size);
+    if (stray) throw new Error(`target '${stray.target.name}': the online parameters are not laid out in the targets' order`);
+    const online = g.scope('target_update', () => g.slice(flat, [start], [start + layouts.target_params.size], [0]));
     const [next] = ema(g, [tflat], [online], targets.tau);
     if (next) extraState.push({ input: tflat, next });
   }
