@@ -31,6 +31,8 @@ const BROADCAST: [string, number[], (number | string)[] | undefined, number[], (
   ['scalar with matrix', [], undefined, [3, 4], undefined],
   ['matrix with scalar', [3, 4], undefined, [], undefined],
   ['rank 3 with rank 1', [2, 3, 4], undefined, [4], undefined],
+  // A static [n, d] with [d]: the row operand's gradient is a column sum (unbroadcast's sumRows).
+  ['matrix with row', [3, 4], undefined, [4], undefined],
   ['[4,1] with [2,3,1,5]', [4, 1], undefined, [2, 3, 1, 5], undefined],
   ['symbolic batch with row', [3, 4], ['batch', 4], [4], undefined],
   ['symbolic batch with column', [3, 1], ['batch', 1], [3, 5], ['batch', 5]],
