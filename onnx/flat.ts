@@ -87,7 +87,7 @@ export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout): Map<strin
 /** d loss / d flat as one vector: each view's gradient flattened, concatenated in layout order. */
 export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout): Tensor {
   const vs = layout.entries.map((e) => views.get(e.name)!);
-  const grads = gradients(g, loss, vs);
+  const grads = gradients(g, loss, vs, { named: false });
   return g.scope('flat_grad', () =>
     g.concat(
       grads.map((gr, i) => (gr.shape.length === 1 ? gr : g.reshape(gr, [layout.entries[i]!.size]))),

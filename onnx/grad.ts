@@ -437,11 +437,12 @@ function unbroadcast(g: Graph, grad: Tensor, target: Tensor): Tensor {
 }
 
 /**
- * Emits the gradients of scalar `loss` with respect to each of `wrt`, named `<wrt>_grad`.
- * Only paths from `wrt` to `loss` are differentiated; stopGradient outputs and integer/bool values
- * cut paths. A `wrt` the loss does not depend on gets zeros.
+ * Emits the gradients of scalar `loss` with respect to each of `wrt`, named `<wrt>_grad` (an
+ * Identity each) unless `named` is false (gradients only consumed inside the graph, e.g. the flat
+ * gradient's parts). Only paths from `wrt` to `loss` are differentiated; stopGradient outputs and
+ * integer/bool values cut paths. A `wrt` the loss does not depend on gets zeros.
  */
-export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: { seed?: Tensor } = {}): Tensor[] {
+export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: { seed?: Tensor; named?: boolean } = {}): Tensor[] {
   if (!opts.seed && loss.shape.length !== 0)
     throw new RangeError(`gradients: loss '${loss.name}' must be a scalar, has shape ${shapeToString(loss.shape)}`);
   // Forward reachability from wrt.
@@ -498,6 +499,7 @@ export function gradients(g: Graph, loss: Tensor, wrt: readonly Tensor[], opts: 
       });
     });
   }
+  if (opts.named === false) return wrt.map((w) => total(w.name) ?? g.zerosLike(w));
   return wrt.map(
     (w) =>
       total(w.name, `${w.name}_grad`) ??

@@ -531,4 +531,16 @@ describe('the backward walk', () => {
       'the accumulation of dh',
     );
   });
+
+  test('named: false returns the same gradients without the naming Identities', () => {
+    const g = new Graph('unnamed');
+    const w = g.input('w', 'float32', [3]);
+    const unused = g.input('unused', 'float32', [2]);
+    const loss = g.reduceSum(g.mul(w, w), undefined, false);
+    const before = g.nodes.length;
+    const [gw, gu] = gradients(g, loss, [w, unused], { named: false });
+    assert.ok(g.nodes.slice(before).every((n) => n.opType !== 'Identity'));
+    assert.equal(g.producer.get(gw!.name)!.opType, 'Mul');
+    assert.deepEqual(gu!.shape, [2]);
+  });
 });
