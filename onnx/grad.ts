@@ -271,10 +271,19 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const xhat = g.mul(g.sub(xs!, mean), inv);
     const dxhat = g.mul(d, scale!);
     const m1 = g.reduceMean(dxhat, axes, true);
-    const m2 = g.reduceMean(g.mul(dxhat, xhat), axes, true);
+    // d scale's terms d xhat also give m2 = mean(dxhat xhat) = (d xhat) scale / n: over the last axis
+    // of a matrix with a vector scale that is a matrix-vector product, one pass fewer than Mul + ReduceMean.
+    // 1/n is Gemm's alpha in float32; alpha is a float attribute, so float64 divides instead.
+    const dScale = g.mul(d, xhat);
+    const n = xs!.shape[rank - 1];
+    let m2: Tensor;
+    if (rank === 2 && axis === 1 && scale!.shape.length === 1 && typeof n === 'number') {
+      const col = g.reshape(scale!, [n, 1]);
+      m2 = xs!.dtype === 'float32' ? g.gemm(dScale, col, null, { alpha: 1 / n }) : g.div(g.gemm(dScale, col), n);
+    } else m2 = g.reduceMean(g.mul(dxhat, xhat), axes, true);
     const dx = g.mul(inv, g.sub(g.sub(dxhat, m1), g.mul(xhat, m2)));
     // d scale and d bias have the shape of x here; the walker sums them over the leading axes.
-    return [dx, g.mul(d, xhat), bias ? d : null];
+    return [dx, dScale, bias ? d : null];
   },
 };
 

@@ -316,6 +316,16 @@ describe('LayerNormalization (epsilon 1e-6)', () => {
       });
     }
   }
+  // float32 takes the rule's other branch for m2 (Gemm with alpha 1/n); checked like Softplus.
+  check('LayerNormalization axis -1 of [4,5] (float32)', {
+    dtype: 'float32',
+    stencil: 4,
+    h: 2 ** -6,
+    rtol: 1e-3,
+    atol: 1e-3,
+    inputs: [inp('x', [4, 5], { lo: -2, hi: 2 }), inp('scale', [5], { lo: 0.5, hi: 1.5 }), inp('bias', [5])],
+    build: ln(-1, true),
+  });
 });
 
 describe('composites (decompositions, no rule of their own)', () => {
