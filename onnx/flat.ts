@@ -63,15 +63,26 @@ export class FlatLayout {
 }
 
 /**
- * Named views of a flat graph input: Slice, then Reshape to each entry's shape. A seed-stacked
- * input [N, size] (`seeds` N above 1) gives views [N, ...shape], one slice of every seed's row.
+ * Named views of a flat graph input: one Split into the entries, then a Reshape to each entry's shape
+ * where it has more than one axis (a Reshape to the same shape would still cost a kernel per step).
+ * One Split is what onnxruntime makes of a Slice per entry too (GatherSliceToSplitFusion), but only
+ * while nothing else reads the vector; emitted as a Split it stays one kernel whatever else does.
+ * A seed-stacked input [N, size] (`seeds` N above 1) splits along its second axis into views
+ * [N, ...shape], one slice of every seed's row.
  */
 export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout, seeds = 1): Map<string, Tensor> {
-  const [axis, lead] = seeds > 1 ? [1, [seeds]] : [0, []];
+  const lead = seeds > 1 ? [seeds] : [];
+  const parts = g.scope('views', () =>
+    g.split(
+      flat,
+      layout.entries.map((e) => e.size),
+      lead.length,
+    ),
+  );
   return new Map(
-    layout.entries.map((e) => [
+    layout.entries.map((e, i) => [
       e.name,
-      g.scope(`views/${e.name}`, () => g.reshape(g.slice(flat, [e.offset], [e.offset + e.size], [axis]), [...lead, ...e.shape])),
+      e.shape.length === 1 ? parts[i]! : g.scope(`views/${e.name}`, () => g.reshape(parts[i]!, [...lead, ...e.shape])),
     ]),
   );
 }
@@ -80,7 +91,7 @@ export function flatViews(g: Graph, flat: Tensor, layout: FlatLayout, seeds = 1)
 export function flatConcat(g: Graph, views: readonly Tensor[], layout: FlatLayout, seeds = 1): Tensor {
   const lead = seeds > 1 ? [seeds] : [];
   return g.concat(
-    views.map((v, i) => g.reshape(v, [...lead, layout.entries[i]!.size])),
+    views.map((v, i) => (v.shape.length === lead.length + 1 ? v : g.reshape(v, [...lead, layout.entries[i]!.size]))),
     lead.length,
   );
 }
@@ -88,6 +99,6 @@ export function flatConcat(g: Graph, views: readonly Tensor[], layout: FlatLayou
 /** d loss / d flat as one vector ([N, size] with seeds): each view's gradient flattened, concatenated in layout order. */
 export function flatGradient(g: Graph, loss: Tensor, views: ReadonlyMap<string, Tensor>, layout: FlatLayout, seeds = 1): Tensor {
   const vs = layout.entries.map((e) => views.get(e.name)!);
-  const grads = gradients(g, loss, vs);
+  const grads = gradients(g, loss, vs, { named: false });
   return g.scope('flat_grad', () => flatConcat(g, grads, layout, seeds));
 }

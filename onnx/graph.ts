@@ -111,6 +111,18 @@ export type InferFn = (
 /** Registry of shape-inference rules, filled by ops.ts. The set of keys is the set of supported ops. */
 export const SHAPE_RULES = new Map<string, InferFn>();
 
+/** The operator domain of each op outside ai.onnx (onnxruntime's 'com.microsoft' contrib ops), filled by ops.ts. */
+export const OP_DOMAINS = new Map<string, string>();
+
+export interface GraphOptions {
+  /**
+   * Let composite functions emit onnxruntime's contrib ops (domain 'com.microsoft', e.g. FastGelu) where
+   * one kernel replaces several. Only for graphs run by onnxruntime itself (training steps); exported
+   * models stay standard ai.onnx, which is the default.
+   */
+  contribOps?: boolean;
+}
+
 export class Graph implements ShapeContext {
   readonly nodes: Node[] = [];
   readonly values = new Map<string, Tensor>();
@@ -125,7 +137,10 @@ export class Graph implements ShapeContext {
   private readonly scalarCache = new Map<string, Tensor>();
   private symCounter = 0;
 
-  constructor(readonly name = 'graph') {}
+  constructor(
+    readonly name = 'graph',
+    readonly options: GraphOptions = {},
+  ) {}
 
   // ---- naming ---------------------------------------------------------------------------------
 
@@ -273,7 +288,7 @@ export class Graph implements ShapeContext {
     const node: Node = Object.freeze({
       name,
       opType,
-      domain: '',
+      domain: OP_DOMAINS.get(opType) ?? '',
       inputs: inputNames,
       outputs: outNames,
       attrs: Object.freeze({ ...attrs }),
@@ -292,6 +307,31 @@ export class Graph implements ShapeContext {
     if (this.outputs.some((o) => o.name === out.name)) throw new Error(`graph '${this.name}': '${out.name}' is already an output`);
     this.outputs.push(out);
     return out;
+  }
+
+  /**
+   * Gives the node output `t` the name `name` in place (its producer and consumers are rewritten) and
+   * returns the renamed tensor; `t` no longer belongs to the graph. Where `output(t, name)` would add an
+   * Identity, which copies the whole value each run, this costs nothing (the training step's state
+   * outputs). Graph inputs, initializers and outputs are refused: they keep their names.
+   */
+  rename(t: Tensor, name: string): Tensor {
+    const producer = this.producer.get(t.name);
+    if (!producer || this.values.get(t.name) !== t) throw new Error(`rename: '${t.name}' is not a node output of graph '${this.name}'`);
+    if (this.outputs.includes(t)) throw new Error(`rename: '${t.name}' is already an output`);
+    if (this.values.has(name) || this.used.has(name)) throw new Error(`rename: the name '${name}' is taken`);
+    const swap = (names: readonly string[]) => names.map((n) => (n === t.name ? name : n));
+    this.producer.delete(t.name);
+    this.nodes.forEach((n, i) => {
+      if (n !== producer && !n.inputs.includes(t.name)) return;
+      const m: Node = Object.freeze({ ...n, inputs: swap(n.inputs), outputs: swap(n.outputs) });
+      this.nodes[i] = m;
+      for (const o of m.outputs) this.producer.set(o, m);
+    });
+    this.values.delete(t.name);
+    if (this.stopped.delete(t.name)) this.stopped.add(name);
+    this.used.set(name, 0);
+    return this.define(name, t.dtype, t.shape);
   }
 
   /** Identity whose output the backward pass treats as a constant (named so that fromBytes can tell). */

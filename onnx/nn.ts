@@ -9,9 +9,15 @@ import './ops.ts';
  * of 9 and a shorter backward chain. It agrees with the tanh form to float32 rounding.
  */
 export function gelu(g: Graph, x: Tensor): Tensor {
-  const a = 2 * Math.sqrt(2 / Math.PI);
-  return g.scope('gelu', () => g.mul(x, g.sigmoid(g.mul(x, g.add(g.mul(g.mul(x, x), 0.044715 * a), a)))));
+  // With contribOps (float32): onnxruntime's FastGelu, the same function in one kernel; its gradient
+  // rule (grad.ts) recomputes what it needs from x, so where no gradient flows the 6 passes become 1.
+  if (g.options.contribOps && x.dtype === 'float32') return g.scope('gelu', () => g.fastGelu(x));
+  return g.scope('gelu', () => g.mul(x, g.sigmoid(g.mul(x, g.add(g.mul(g.mul(x, x), GELU_B), GELU_A)))));
 }
+
+/** gelu's constants: u(x) = x (GELU_A + GELU_B x^2) is twice the tanh argument, GELU_A = 2 sqrt(2/pi). */
+export const GELU_A = 2 * Math.sqrt(2 / Math.PI);
+export const GELU_B = 0.044715 * GELU_A;
 
 /** Squared L2 norm over the last axis, keepdims. */
 export function sumSquares(g: Graph, x: Tensor): Tensor {

@@ -8,6 +8,7 @@
 import {
   Graph,
   ONNX_DTYPE,
+  OP_DOMAINS,
   SHAPE_RULES,
   dtypeOfOnnx,
   isFloat,
@@ -156,6 +157,8 @@ export interface OpDef {
   shape: InferFn;
   /** Becomes `Graph.prototype[camelCase(op)]`; `this` is the graph. */
   method: (this: Graph, ...args: never[]) => unknown;
+  /** The operator domain when not ai.onnx ('com.microsoft' for onnxruntime's contrib ops). */
+  domain?: string;
 }
 
 /** The same kind of entry for each op of a family (the op type is passed to `def`). */
@@ -661,6 +664,16 @@ const OPS = {
       return this.node('GatherElements', [data, indices], { axis: int(axis) })[0]!;
     },
   },
+  // onnxruntime contrib op (CPU, CUDA, WebGPU): GELU, tanh approximation, in one kernel. The CPU
+  // kernel is float32 only. Only composite functions of a graph built with contribOps emit it.
+  FastGelu: {
+    domain: 'com.microsoft',
+    shape: (_g, [x]) => {
+      requireFloat(x!, 'FastGelu');
+      return [{ dtype: x!.dtype, shape: x!.shape }];
+    },
+    method: unary('FastGelu') as (this: Graph, x: Tensor) => Tensor,
+  },
   LayerNormalization: {
     shape: (_g, [x, scale, bias], attrs) => {
       requireFloat(x!, 'LayerNormalization');
@@ -756,6 +769,7 @@ declare module './graph.ts' {
 
 for (const [op, def] of Object.entries(OPS) as [string, OpDef][]) {
   SHAPE_RULES.set(op, def.shape);
+  if (def.domain) OP_DOMAINS.set(op, def.domain);
   Object.defineProperty(Graph.prototype, op[0]!.toLowerCase() + op.slice(1), { value: def.method, writable: true, configurable: true });
 }
 for (const [name, fn] of Object.entries(HELPERS))

@@ -7,6 +7,7 @@ import onnxProto from 'onnx-proto';
 import {
   Graph,
   ONNX_DTYPE,
+  OP_DOMAINS,
   dtypeOfOnnx,
   shapeToString,
   typedArrayFor,
@@ -68,7 +69,11 @@ export function graphToModel(g: Graph, opts: ModelOptions = {}): ModelProtoObj {
   }
   return {
     irVersion: opts.irVersion ?? 8,
-    opsetImport: [{ domain: '', version: opts.opset ?? 17 }],
+    // onnxruntime's contrib ops are version 1 of 'com.microsoft'; the domain is imported only when used.
+    opsetImport: [
+      { domain: '', version: opts.opset ?? 17 },
+      ...[...new Set(kept.map((n) => n.domain).filter((d) => d !== ''))].map((domain) => ({ domain, version: 1 })),
+    ],
     producerName: 'hiql-ts',
     producerVersion: opts.producerVersion ?? PROJECT_VERSION,
     docString: opts.docString ?? '',
@@ -104,7 +109,8 @@ export function graphFromModel(model: ModelProtoObj): LoadedGraph {
     );
   }
   for (const np of gp.node ?? []) {
-    if (np.domain) throw new Error(`node '${np.name}': custom domain '${np.domain}' is not supported`);
+    if ((np.domain ?? '') !== (OP_DOMAINS.get(np.opType) ?? ''))
+      throw new Error(`node '${np.name}': op '${np.opType}' of domain '${np.domain}' is not supported`);
     const attrs: Record<string, Attr> = {};
     for (const a of np.attribute ?? []) attrs[a.name] = attrFromProto(a);
     const ins = (np.input ?? []).map((n) => (n === '' ? null : g.tensor(n)));

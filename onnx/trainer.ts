@@ -74,7 +74,9 @@ export function buildTrainStep(o: BuildStepOptions): StepGraphSpec {
   const upd = adam(g, o.trainable, grads, slots, step, o.adam ?? ADAM_DEFAULTS);
   const state: StateEntry[] = [];
   const addState = (input: Tensor, next: Tensor) => {
-    const out = g.output(next, `${input.name}:next`);
+    // Renamed in place where it can be (no Identity copy of the state each step).
+    const name = `${input.name}:next`;
+    const out = g.producer.has(next.name) && !g.outputs.includes(next) ? g.output(g.rename(next, name)) : g.output(next, name);
     state.push({ name: input.name, next: out.name, dims: [...input.shape] as number[] });
     staticSize(input.shape, `state '${input.name}'`);
   };

@@ -8,17 +8,7 @@
 // (train/networks.ts), and the gradient is that of the sum of the seeds' losses, so each seed's
 // parameters get exactly their own loss's gradient; Adam and the target update are elementwise.
 // Named parameters of seed k are `seeds/k/<name>` (checkpoints hold them so).
-import {
-  FlatLayout,
-  Graph,
-  buildTrainStep,
-  ema,
-  flatConcat,
-  flatGradient,
-  flatViews,
-  type StepGraphSpec,
-  type Tensor,
-} from '../onnx/index.ts';
+import { FlatLayout, Graph, buildTrainStep, ema, flatGradient, flatViews, type StepGraphSpec, type Tensor } from '../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
 import { batchInputs, batchKeys, type Batch, type BatchKey, type BatchSpec } from './batch.ts';
 import type { Dims } from './dims.ts';
@@ -75,13 +65,14 @@ function targetPairOf(pairs: readonly [string, string][], name: string): [string
 
 /**
  * Builds the training step of `agent`. The batch size is static. With `actionMask`, the actor
- * losses use only the rows whose mask is 1 (action-free data). With `seeds` N above 1, N seeds in one graph.
+ * losses use only the rows whose mask is 1 (action-free data). With `seeds` N above 1, N seeds in one
+ * graph. contribOps (default true): see GraphOptions.
  */
 export function buildAgentStep(
   agent: AgentName,
   c: AgentConfig,
   dims: Dims,
-  o: { actionMask?: boolean; outputGradients?: boolean; seeds?: number } = {},
+  o: { actionMask?: boolean; outputGradients?: boolean; seeds?: number; contribOps?: boolean } = {},
 ): AgentStep {
   const def = AGENTS[agent];
   const seeds = o.seeds ?? 1;
@@ -113,7 +104,9 @@ export function buildAgentStep(
   };
 
   // Pass 2 builds the step on flat vectors.
-  const g = new Graph(`${agent}_train_step`);
+  // The step runs only in onnxruntime, so it may use onnxruntime's contrib ops (GraphOptions) unless
+  // contribOps is false; the exported networks are built on their own graphs, standard ai.onnx.
+  const g = new Graph(`${agent}_train_step`, { contribOps: o.contribOps ?? true });
   const lead = seeds > 1 ? [seeds] : [];
   const flat = g.input('params', 'float32', [...lead, layouts.params.size]);
   const views = flatViews(g, flat, layouts.params, seeds);
@@ -125,20 +118,20 @@ export function buildAgentStep(
   const grad = flatGradient(g, loss, views, layouts.params, seeds);
   const extraState: { input: Tensor; next: Tensor }[] = [];
   if (tflat && targets) {
-    // The online counterparts of the targets, in target layout order, as read at the step's start.
-    const online = g.scope('target_update', () =>
-      flatConcat(
-        g,
-        layouts.target_params.entries.map((e) => {
-          const [tp, op] = targetPairOf(pairs, e.name) ?? ['', ''];
-          const view = views.get(op + e.name.slice(tp.length));
-          if (!view) throw new Error(`target '${e.name}' has no online parameter under '${op}/'`);
-          return view;
-        }),
-        layouts.target_params,
-        seeds,
-      ),
-    );
+    // The online counterparts of the targets, in target layout order, as read at the step's start: one
+    // Slice of `params` (of each seed's row). They lie there in that order because each target network
+    // asks for its parameters in the same order as its online network, and nothing in between (every
+    // agent here); the check keeps a new agent from getting a wrong update silently.
+    const counterparts = layouts.target_params.entries.map((e) => {
+      const [tp, op] = targetPairOf(pairs, e.name) ?? ['', ''];
+      const name = op + e.name.slice(tp.length);
+      if (!layouts.params.has(name)) throw new Error(`target '${e.name}' has no online parameter under '${op}/'`);
+      return { target: e, online: layouts.params.entry(name) };
+    });
+    const start = counterparts[0]!.online.offset;
+    const stray = counterparts.find((c) => c.online.offset !== start + c.target.offset || c.online.size !== c.target.size);
+    if (stray) throw new Error(`target '${stray.target.name}': the online parameters are not laid out in the targets' order`);
+    const online = g.scope('target_update', () => g.slice(flat, [start], [start + layouts.target_params.size], [lead.length]));
     const [next] = ema(g, [tflat], [online], targets.tau);
     if (next) extraState.push({ input: tflat, next });
   }

@@ -10,6 +10,7 @@ import {
   NO_GRADIENT,
   SHAPE_RULES,
   createSession,
+  fastGeluGrad,
   gaussianLogProb,
   gelu,
   gradients,
@@ -17,6 +18,7 @@ import {
   toOrt,
   type Tensor,
 } from '../../onnx/index.ts';
+import { Rng } from '../../rng/rng.ts';
 import { gradCheck, type GradCase, type InputSpec } from './gradcheck.ts';
 
 const inp = (name: string, shape: number[], extra: Partial<InputSpec> = {}): InputSpec => ({ name, shape, ...extra });
@@ -29,6 +31,8 @@ const BROADCAST: [string, number[], (number | string)[] | undefined, number[], (
   ['scalar with matrix', [], undefined, [3, 4], undefined],
   ['matrix with scalar', [3, 4], undefined, [], undefined],
   ['rank 3 with rank 1', [2, 3, 4], undefined, [4], undefined],
+  // A static [n, d] with [d]: the row operand's gradient is a column sum (unbroadcast's sumRows).
+  ['matrix with row', [3, 4], undefined, [4], undefined],
   ['[4,1] with [2,3,1,5]', [4, 1], undefined, [2, 3, 1, 5], undefined],
   ['symbolic batch with row', [3, 4], ['batch', 4], [4], undefined],
   ['symbolic batch with column', [3, 1], ['batch', 1], [3, 5], ['batch', 5]],
@@ -312,6 +316,16 @@ describe('LayerNormalization (epsilon 1e-6)', () => {
       });
     }
   }
+  // float32 takes the rule's other branch for m2 (Gemm with alpha 1/n); checked like Softplus.
+  check('LayerNormalization axis -1 of [4,5] (float32)', {
+    dtype: 'float32',
+    stencil: 4,
+    h: 2 ** -6,
+    rtol: 1e-3,
+    atol: 1e-3,
+    inputs: [inp('x', [4, 5], { lo: -2, hi: 2 }), inp('scale', [5], { lo: 0.5, hi: 1.5 }), inp('bias', [5])],
+    build: ln(-1, true),
+  });
 });
 
 describe('composites (decompositions, no rule of their own)', () => {
@@ -330,6 +344,50 @@ describe('composites (decompositions, no rule of their own)', () => {
       inp('bias', [5]),
     ],
     build: (g, t) => gelu(g, g.layerNormalization(g.gemm(t['x']!, t['w']!, t['b']!), t['scale']!, t['bias']!, { epsilon: 1e-6 }).y),
+  });
+});
+
+describe('FastGelu (onnxruntime contrib op)', () => {
+  // FastGelu has a float32 CPU kernel only. Its rule's formula (fastGeluGrad) is checked in float64
+  // against central differences of the equal 6-op decomposition (gelu without contribOps), with that
+  // decomposition's output standing in for FastGelu's; then the rule itself in float32 like Softplus.
+  test('the derivative formula, float64, against finite differences of the decomposition', async () => {
+    const n = 12;
+    const rng = new Rng(7);
+    const xs = Float64Array.from({ length: n }, () => -4 + 8 * rng.uniform());
+    const ws = Float64Array.from({ length: n }, () => 0.5 + rng.uniform());
+    const g = new Graph('fast_gelu_formula');
+    const x = g.input('x', 'float64', [n]);
+    const w = g.input('w', 'float64', [n]);
+    const y = gelu(g, x);
+    g.output(g.reduceSum(g.mul(y, w), undefined, false), 'loss');
+    g.output(fastGeluGrad(g, x, y, w), 'dx');
+    const s = await createSession(g.toBytes(), { threads: 1 });
+    const run = async (v: Float64Array) => s.run({ x: toOrt('float64', v, [n]), w: toOrt('float64', ws, [n]) });
+    const dx = (await run(xs))['dx']!.data as Float64Array;
+    const h = 1e-6;
+    for (let j = 0; j < n; j++) {
+      const at = async (k: number) => {
+        const v = xs.slice();
+        v[j]! += k * h;
+        return Number((await run(v))['loss']!.data[0]);
+      };
+      const numeric = ((await at(1)) - (await at(-1))) / (2 * h);
+      assert.ok(Math.abs(dx[j]! - numeric) <= 1e-7 * Math.abs(numeric) + 1e-9, `x = ${xs[j]}: ${dx[j]} (formula) vs ${numeric}`);
+    }
+    await s.release();
+  });
+  const f32 = { dtype: 'float32', stencil: 4, h: 2 ** -6, rtol: 1e-4, atol: 1e-4 } as const;
+  check('FastGelu (float32)', { ...f32, inputs: [inp('x', [3, 4], { lo: -4, hi: 4 })], build: (g, t) => g.fastGelu(t['x']!) });
+  check('gelu with contribOps emits FastGelu (float32)', {
+    ...f32,
+    contribOps: true,
+    inputs: [inp('x', [2, 5], { decl: ['batch', 5], lo: -3, hi: 3 })],
+    build: (g, t) => {
+      const y = gelu(g, t['x']!);
+      assert.equal(g.producer.get(y.name)!.opType, 'FastGelu');
+      return y;
+    },
   });
 });
 
@@ -482,6 +540,18 @@ describe('the backward walk', () => {
       backward.some((n) => n.name.startsWith('value/mlp/Tanh_Grad/') && n.opType === 'Add'),
       'the accumulation of dh',
     );
+  });
+
+  test('named: false returns the same gradients without the naming Identities', () => {
+    const g = new Graph('unnamed');
+    const w = g.input('w', 'float32', [3]);
+    const unused = g.input('unused', 'float32', [2]);
+    const loss = g.reduceSum(g.mul(w, w), undefined, false);
+    const before = g.nodes.length;
+    const [gw, gu] = gradients(g, loss, [w, unused], { named: false });
+    assert.ok(g.nodes.slice(before).every((n) => n.opType !== 'Identity'));
+    assert.equal(g.producer.get(gw!.name)!.opType, 'Mul');
+    assert.deepEqual(gu!.shape, [2]);
   });
 });
 

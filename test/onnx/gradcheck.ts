@@ -50,6 +50,8 @@ export interface GradCase {
   rtol?: number;
   atol?: number;
   seed?: number;
+  /** Build with GraphOptions.contribOps (composites may emit onnxruntime contrib ops). */
+  contribOps?: boolean;
 }
 
 function makeData(spec: InputSpec, dtype: DType, rng: Rng): TypedArray {
@@ -106,14 +108,14 @@ export async function gradCheck(label: string, c: GradCase): Promise<GradCheckRe
   const outputsOf = (r: Tensor | Tensor[]) => (Array.isArray(r) ? r : [r]).filter((o) => isFloat(o.dtype));
 
   // Pass 1: the outputs' runtime shapes.
-  const probe = new Graph(`${label}_probe`);
+  const probe = new Graph(`${label}_probe`, { contribOps: c.contribOps });
   outputsOf(c.build(probe, declare(probe))).forEach((o, i) => probe.output(o, `out${i}`));
   const ps = await createSession(probe.toBytes(), { threads: 1 });
   const probed = await ps.run(feeds);
   await ps.release();
 
   // Pass 2: loss = sum_i sum(out_i * w_i), forward model and gradient model.
-  const g = new Graph(label);
+  const g = new Graph(label, { contribOps: c.contribOps });
   const t = declare(g);
   const outs = outputsOf(c.build(g, t));
   assert.ok(outs.length > 0, `${label}: no float output`);

@@ -187,6 +187,34 @@ test('gradients of a loaded graph stop at its stopGradient nodes', async () => {
   assert.deepEqual(Array.from(r[gw!.name]!.data as Float64Array), [4, 10, 18]); // stop(w) * x, not 2 w x
 });
 
+test('contrib ops (contribOps graphs only) carry their domain and its opset import, and round-trip', () => {
+  const build = (contribOps: boolean) => {
+    const g = new Graph('act', { contribOps });
+    g.output(gelu(g, g.input('x', 'float32', ['batch', 4])), 'y');
+    return g.toBytes();
+  };
+  const standard = decodeModel(build(false));
+  assert.deepEqual(standard.opsetImport, [{ domain: '', version: 17 }]);
+  assert.ok(standard.graph.node.every((n) => !n.domain));
+  const bytes = build(true);
+  const contrib = decodeModel(bytes);
+  assert.deepEqual(contrib.opsetImport, [
+    { domain: '', version: 17 },
+    { domain: 'com.microsoft', version: 1 },
+  ]);
+  assert.deepEqual(
+    contrib.graph.node.map((n) => [n.opType, n.domain]),
+    [
+      ['FastGelu', 'com.microsoft'],
+      ['Identity', ''],
+    ],
+  );
+  assert.deepEqual(Graph.fromBytes(bytes).graph.toBytes(), bytes);
+  // An op in a domain the builder does not give it is refused.
+  contrib.graph.node[0]!.domain = 'org.example';
+  assert.throws(() => Graph.fromBytes(encodeModel(contrib)), /op 'FastGelu' of domain 'org.example' is not supported/);
+});
+
 test('shape errors at build time name the node, its inputs and the problem', () => {
   const g = new Graph('errors');
   const a = g.input('a', 'float32', [2, 3]);

@@ -283,8 +283,9 @@ test('Adam over 20 steps matches tf.train.adam', async () => {
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
   //   p = p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
   // with b^t kept as a running float32 product: the same formula as optax.adam and onnx/optim.ts
-  // (epsilon outside the square root, added to the bias-corrected sqrt(v-hat); not Keras's eps-hat),
-  // so both sides are compared directly. Every parameter moves by far more than the tolerance.
+  // (epsilon outside the square root, added to the bias-corrected sqrt(v-hat); not Keras's eps-hat;
+  // onnx/optim.ts folds the bias corrections into two scalars, the same update up to rounding), so
+  // both sides are compared directly. Every parameter moves by far more than the tolerance.
   const cfg = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-7 };
   const params = mlpParams('net', 2, 21);
   const rng = new Rng(22);

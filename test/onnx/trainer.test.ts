@@ -150,3 +150,28 @@ test('the device-resident path (state fed back as returned, read back through a 
   await plain.release();
   await resident.release();
 });
+
+test('state outputs are the update nodes themselves, renamed (no Identity copy of the state per step)', () => {
+  const spec = regressionStep();
+  const { graph } = Graph.fromBytes(spec.model);
+  for (const s of spec.state) {
+    const producer = graph.producer.get(s.next);
+    assert.ok(producer, `'${s.next}' is produced by a node`);
+    assert.notEqual(producer.opType, 'Identity', `'${s.next}'`);
+  }
+  // Inputs and outputs keep their names.
+  const g = new Graph('rename');
+  const a = g.input('a', 'float32', [2]);
+  const b = g.neg(a);
+  const c = g.add(b, b);
+  assert.throws(() => g.rename(a, 'a2'), /not a node output/);
+  const b2 = g.rename(b, 'b:next');
+  assert.deepEqual(graphInputsOf(g, c), ['b:next', 'b:next']);
+  assert.throws(() => g.neg(b), /does not belong/);
+  g.output(b2);
+  assert.throws(() => g.rename(b2, 'b3'), /already an output/);
+});
+
+function graphInputsOf(g: Graph, t: { name: string }): readonly string[] {
+  return g.producer.get(t.name)!.inputs;
+}
