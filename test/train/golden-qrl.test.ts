@@ -4,15 +4,24 @@
 // gradient against finite differences.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, StepRunner, createSession, ort } from '../../onnx/index.ts';
+import { Graph, createSession, ort } from '../../onnx/index.ts';
 import { AGENTS } from '../../train/agents/index.ts';
 import { QRL_DEFAULTS, iqeDistance } from '../../train/agents/qrl.ts';
 import { resolveConfig } from '../../train/config.ts';
-import { batchFeeds, concatSeedBatches } from '../../train/batch.ts';
-import { buildAgentStep, initAgentParams, paramsOfSeed, seedParamName } from '../../train/step.ts';
-import { buildPolicyGraph, buildValueGraph } from '../../train/graphs.ts';
 import { ConstParams, InputParams } from '../../train/networks.ts';
-import { BATCH_KEY, EP, camel, close, closeNorm, configFor, load, runnerOptions, type Arr, type Golden } from './golden.ts';
+import {
+  EP,
+  camel,
+  checkFourSeeds,
+  checkOneStep,
+  close,
+  configFor,
+  load,
+  valueStats,
+  type Arr,
+  type Golden,
+  type GoldenCase,
+} from './golden.ts';
 import { gradCheck } from '../onnx/gradcheck.ts';
 
 /** Flax paths of the QRL fixture -> our parameter names (train/agents/qrl.ts). */
@@ -44,19 +53,9 @@ function qrlConfigFor(gold: Golden) {
   return c as never;
 }
 
-const dims = { obsDim: 2, actionDim: 2 };
-
-/** The largest relative error |a - b| / |b| over elements, for the report. */
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(b[i]!), 1e-30));
-  return worst;
-};
-/** The largest |a - b| relative to the tensor's largest entry (entries that cancel to ~0 make |a - b| / |b| meaningless). */
-const scaledErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let [worst, top] = [0, 0];
-  for (let i = 0; i < b.length; i++) [worst, top] = [Math.max(worst, Math.abs(a[i]! - b[i]!)), Math.max(top, Math.abs(b[i]!))];
-  return worst / Math.max(top, 1e-30);
+const qrl = (): GoldenCase => {
+  const gold = load('qrl');
+  return { agent: 'qrl', gold, config: qrlConfigFor(gold), map: mapQrlParams };
 };
 
 test('qrl: the defaults are the reference config; the PointMaze preset sets its alpha', () => {
@@ -90,133 +89,20 @@ test('qrl: the defaults are the reference config; the PointMaze preset sets its 
   assert.equal(AGENTS.qrl.targetUpdate(pm as never), null, 'QRL has no target network');
 });
 
-test(`qrl (${EP}): loss, per-part figures, gradients, one update and actions equal the reference`, async (t) => {
-  const gold = load('qrl');
-  const c = qrlConfigFor(gold);
-  const step = buildAgentStep('qrl', c, dims, { outputGradients: true });
-  const params = mapQrlParams(gold.params);
-  assert.deepEqual([...params.keys()].sort(), step.params.map((p) => p.name).sort(), 'parameter sets differ');
-  assert.equal(step.layouts.target_params.size, 0);
-  const runner = await StepRunner.create(step.spec, step.toState(params), runnerOptions);
-  const arrays: Record<string, Float32Array> = {};
-  for (const k of step.batchKeys) arrays[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
-  const metrics = await runner.step(batchFeeds(step.batchKeys, arrays, dims, c['batchSize' as never]));
-
-  close([metrics['loss']!], [gold.loss], 'loss');
-  // grads: per element against the tensor's largest entry; gradsNorm: ||a - b|| / ||b|| per tensor.
-  const report = { loss: relErr([metrics['loss']!], [gold.loss]), info: 0, grads: 0, gradsNorm: 0, params: 0, actions: 0 };
-  for (const [k, v] of Object.entries(gold.info)) {
-    assert.ok(k in metrics, `we report no '${k}'`);
-    close([metrics[k]!], [v], k);
-    report.info = Math.max(report.info, relErr([metrics[k]!], [v]));
-  }
-  const ourGrads = step.layouts.params.unflatten(runner.lastGradients.get('params_grad')!);
-  for (const [name, gv] of mapQrlParams(gold.grads)) {
-    const ours = ourGrads.get(name);
-    assert.ok(ours, `no gradient output for ${name}`);
-    // Per tensor to 1e-5 in norm; per element to 1e-4 of the element plus 1e-5 of the tensor's
-    // largest entry (batch sums in float32 reorder rounding, which shows on entries that cancel).
-    report.gradsNorm = Math.max(report.gradsNorm, closeNorm(ours, gv, `grad ${name}`, 1e-5));
-    close(ours, gv, `grad ${name}`, 1e-4, 1e-5 * Math.max(...gv.map(Math.abs)));
-    report.grads = Math.max(report.grads, scaledErr(ours, gv));
-  }
-  const oursAfter = step.fromState(await runner.snapshot());
-  for (const [name, v] of mapQrlParams(gold.params_after_one_update)) {
-    close(oursAfter.get(name)!, v, `updated ${name}`, 1e-5, 1e-7);
-    report.params = Math.max(report.params, relErr(oursAfter.get(name)!, v));
-  }
-  await runner.release();
-
-  // Deterministic actions for the batch's observations and actor goals.
-  const session = await createSession(buildPolicyGraph('qrl', c, dims, params).toBytes(), { executionProviders: [EP] });
-  const n = gold.batch['observations']!.shape[0]!;
-  const res = await session.run({
-    observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
-    goal: new ort.Tensor('float32', Float32Array.from(gold.batch['actor_goals']!.data), [n, 2]),
-  });
-  close(res['action']!.data as Float32Array, gold.actions_temperature0.data, 'actions', 1e-5, 1e-7);
-  report.actions = relErr(res['action']!.data as Float32Array, gold.actions_temperature0.data);
-  await session.release();
-  t.diagnostic(`max relative errors: ${JSON.stringify(report)}`);
-});
+test(`qrl (${EP}): loss, per-part figures, gradients, one update and actions equal the reference`, (t) => checkOneStep(t, qrl()));
 
 test('qrl: the value graph is -d(s, g), the reference d_neg statistics on (observations, value_goals)', async () => {
-  const gold = load('qrl');
-  const session = await createSession(buildValueGraph('qrl', qrlConfigFor(gold), dims, mapQrlParams(gold.params)).toBytes(), {
-    threads: 1,
-  });
-  const n = gold.batch['observations']!.shape[0]!;
-  const out = await session.run({
-    observation: new ort.Tensor('float32', Float32Array.from(gold.batch['observations']!.data), [n, 2]),
-    goal: new ort.Tensor('float32', Float32Array.from(gold.batch['value_goals']!.data), [n, 2]),
-  });
-  await session.release();
-  const d = Array.from(out['value']!.data as Float32Array, (v) => -v);
+  const g = qrl();
+  const info = g.gold.info;
   close(
-    [d.reduce((a, b) => a + b, 0) / n, Math.max(...d), Math.min(...d)],
-    [gold.info['value/d_neg_mean']!, gold.info['value/d_neg_max']!, gold.info['value/d_neg_min']!],
+    await valueStats(g, (v) => -v),
+    [info['value/d_neg_mean']!, info['value/d_neg_max']!, info['value/d_neg_min']!],
     'distance mean, max, min',
   );
 });
 
-test(`qrl (${EP}), 4 seeds in one graph: seeds given the reference's inputs reproduce it, others their one-seed step`, async (t) => {
-  const gold = load('qrl');
-  const c = qrlConfigFor(gold);
-  const B = c['batchSize' as never] as number;
-  const one = buildAgentStep('qrl', c, dims, { outputGradients: true });
-  const four = buildAgentStep('qrl', c, dims, { outputGradients: true, seeds: 4 });
-  const goldParams = mapQrlParams(gold.params);
-  const goldBatch: Record<string, Float32Array> = {};
-  for (const k of one.batchKeys) goldBatch[k] = Float32Array.from(gold.batch[BATCH_KEY[k]!]!.data);
-  // Seeds 1 and 3: other parameters (fresh initialisations) and the batch's rows in another order.
-  const other = (seed: number) => {
-    const p = initAgentParams(one, seed);
-    const order = [...Array(B).keys()].map((i) => (i * 7 + seed) % B);
-    const b: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(goldBatch)) {
-      const w = v.length / B;
-      b[k] = Float32Array.from(order.flatMap((i) => Array.from(v.subarray(i * w, (i + 1) * w))));
-    }
-    return { params: p, batch: b };
-  };
-  const seeds = [{ params: goldParams, batch: goldBatch }, other(11), { params: goldParams, batch: goldBatch }, other(13)];
-  const named = new Map(seeds.flatMap((s, k) => [...s.params].map(([n, v]) => [seedParamName(k, n), v] as const)));
-  const runner = await StepRunner.create(four.spec, four.toState(named), runnerOptions);
-  await runner.step(batchFeeds(four.batchKeys, concatSeedBatches(seeds.map((s) => s.batch)), dims, B, 4));
-  const grads = runner.lastGradients.get('params_grad')!;
-  const P = four.layouts.params.size;
-  const after = four.fromState(await runner.snapshot());
-  const report = { loss: 0, info: 0, gradsNorm: 0, params: 0 };
-  for (const [k, s] of seeds.entries()) {
-    const seedGrads = four.layouts.params.unflatten(grads.slice(k * P, (k + 1) * P));
-    const seedAfter = paramsOfSeed(after, k);
-    if (k % 2 === 0) {
-      close([runner.lastMetrics['loss']![k]!], [gold.loss], `seed ${k} loss`);
-      report.loss = Math.max(report.loss, relErr([runner.lastMetrics['loss']![k]!], [gold.loss]));
-      for (const [m, v] of Object.entries(gold.info)) {
-        close([runner.lastMetrics[m]![k]!], [v], `seed ${k} ${m}`);
-        report.info = Math.max(report.info, relErr([runner.lastMetrics[m]![k]!], [v]));
-      }
-      for (const [name, gv] of mapQrlParams(gold.grads))
-        report.gradsNorm = Math.max(report.gradsNorm, closeNorm(seedGrads.get(name)!, gv, `seed ${k} grad ${name}`, 1e-5));
-      for (const [name, v] of mapQrlParams(gold.params_after_one_update)) {
-        close(seedAfter.get(name)!, v, `seed ${k} updated ${name}`, 1e-5, 1e-7);
-        report.params = Math.max(report.params, relErr(seedAfter.get(name)!, v));
-      }
-    } else {
-      const single = await StepRunner.create(one.spec, one.toState(s.params), runnerOptions);
-      const m = await single.step(batchFeeds(one.batchKeys, s.batch, dims, B));
-      close([runner.lastMetrics['loss']![k]!], [m['loss']!], `seed ${k} loss against its one-seed step`);
-      const singleGrads = one.layouts.params.unflatten(single.lastGradients.get('params_grad')!);
-      for (const [name, gv] of singleGrads) closeNorm(seedGrads.get(name)!, gv, `seed ${k} grad ${name}`, 1e-5);
-      for (const [name, v] of one.fromState(await single.snapshot()))
-        close(seedAfter.get(name)!, v, `seed ${k} updated ${name}`, 1e-5, 1e-7);
-      await single.release();
-    }
-  }
-  await runner.release();
-  t.diagnostic(`max relative errors (seeds 0 and 2 against the reference): ${JSON.stringify(report)}`);
-});
+test(`qrl (${EP}), 4 seeds in one graph: seeds given the reference's inputs reproduce it, others their one-seed step`, (t) =>
+  checkFourSeeds(t, qrl()));
 
 /** The IQE distance written out: per component, the length of the union of the intervals [x_i, y_i) with x_i < y_i. */
 function iqeByHand(x: number[], y: number[], alpha: number): number {
