@@ -30,7 +30,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { generateDataset } from '../envs/datasets.ts';
 import { Graph, StepRunner } from '../onnx/index.ts';
-import { batchFeeds, concatSeedBatches } from '../train/batch.ts';
+import { batchFeeds, drawSeedBatches } from '../train/batch.ts';
 import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { resolveConfig } from '../train/config.ts';
 import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
@@ -167,13 +167,11 @@ export async function main(argv: readonly string[]): Promise<void> {
         const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
         const c = cfg.agentConfig;
         const step = buildAgentStep('hiql', c, dims, { seeds });
-        // One batch per seed, each from its own stream.
+        // One batch per seed, drawn one after another from the bench's generator.
         const draw = (rng: Rng) =>
           batchFeeds(
             step.batchKeys,
-            concatSeedBatches(
-              Array.from({ length: seeds }, () => Object.fromEntries(Object.entries(sampler.sample(rng)).map(([k, v]) => [k, v.slice()]))),
-            ),
+            drawSeedBatches(seeds, () => sampler.sample(rng)),
             dims,
             c.batchSize,
             seeds,

@@ -91,22 +91,22 @@ export function batchFeeds(
   return feeds;
 }
 
-/** The seeds' batches as one: each key's arrays concatenated in seed order (for batchFeeds with seeds). */
-export function concatSeedBatches(
-  batches: readonly Readonly<Record<string, Float32Array | Uint8Array>>[],
+/**
+ * The seeds' batches as one (for batchFeeds with seeds): `draw(k)` gives seed k's batch, which is
+ * copied into its place in each key's joined array before the next is drawn (a sampler reuses its
+ * buffers). One seed's batch is returned as it is.
+ */
+export function drawSeedBatches(
+  seeds: number,
+  draw: (seed: number) => Readonly<Record<string, Float32Array | Uint8Array>>,
 ): Record<string, Float32Array | Uint8Array> {
-  if (batches.length === 1) return { ...batches[0]! };
+  if (seeds === 1) return { ...draw(0) };
   const out: Record<string, Float32Array | Uint8Array> = {};
-  for (const k of Object.keys(batches[0]!)) {
-    const parts = batches.map((b) => b[k]!);
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const joined = parts[0] instanceof Uint8Array ? new Uint8Array(total) : new Float32Array(total);
-    let at = 0;
-    for (const p of parts) {
-      joined.set(p, at);
-      at += p.length;
+  for (let k = 0; k < seeds; k++)
+    for (const [key, part] of Object.entries(draw(k))) {
+      const joined = (out[key] ??=
+        part instanceof Uint8Array ? new Uint8Array(seeds * part.length) : new Float32Array(seeds * part.length));
+      joined.set(part, k * part.length);
     }
-    out[k] = joined;
-  }
   return out;
 }

@@ -15,7 +15,7 @@ import {
   type Checkpoint,
 } from '../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from './agents/index.ts';
-import { batchFeeds, concatSeedBatches, type BatchKey } from './batch.ts';
+import { batchFeeds, drawSeedBatches, type BatchKey } from './batch.ts';
 import { configHash, type RunConfig } from './config.ts';
 import {
   buildTrajectoryIndex,
@@ -289,13 +289,8 @@ export async function train(
       const atEnd = s === t.steps || budgetUp();
       // A generator per step (and seed), so that a resumed run draws the batches an uninterrupted
       // one would, and seed k the batches of a one-seed run with seed + k.
-      const batches = [];
-      for (let k = 0; k < seeds; k++) {
-        const b = sampler.sample(new Rng(deriveSeed(t.seed + k, 'batch', s)));
-        // The sampler reuses its buffers: with several seeds each batch is copied before the next is drawn.
-        batches.push(seeds > 1 ? Object.fromEntries(Object.entries(b).map(([key, v]) => [key, v.slice()])) : b);
-      }
-      const m = await runner.step(batchFeeds(step.batchKeys, concatSeedBatches(batches), dims, B, seeds));
+      const batch = drawSeedBatches(seeds, (k) => sampler.sample(new Rng(deriveSeed(t.seed + k, 'batch', s))));
+      const m = await runner.step(batchFeeds(step.batchKeys, batch, dims, B, seeds));
       for (const [k, v] of Object.entries(m)) sums[k] = (sums[k] ?? 0) + v;
       if (seeds > 1)
         for (const [k, v] of Object.entries(runner.lastMetrics)) {

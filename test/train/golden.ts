@@ -9,7 +9,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StepRunner, createSession, ort } from '../../onnx/index.ts';
 import { AGENTS, type AgentConfig, type AgentName } from '../../train/agents/index.ts';
-import { batchFeeds, concatSeedBatches } from '../../train/batch.ts';
+import { batchFeeds, drawSeedBatches } from '../../train/batch.ts';
 import type { Dims } from '../../train/dims.ts';
 import { buildPolicyGraph, buildValueGraph } from '../../train/graphs.ts';
 import { buildAgentStep, initAgentParams, paramsOfSeed, seedParamName } from '../../train/step.ts';
@@ -285,7 +285,15 @@ export async function checkFourSeeds(t: TestContext, g: GoldenCase): Promise<voi
   const seeds = [{ params: goldParams, batch: goldBatch }, other(11), { params: goldParams, batch: goldBatch }, other(13)];
   const named = new Map(seeds.flatMap((s, k) => [...s.params].map(([n, v]) => [seedParamName(k, n), v] as const)));
   const runner = await StepRunner.create(four.spec, four.toState(named), runnerOptions);
-  await runner.step(batchFeeds(four.batchKeys, concatSeedBatches(seeds.map((s) => s.batch)), dims, B, 4));
+  await runner.step(
+    batchFeeds(
+      four.batchKeys,
+      drawSeedBatches(4, (k) => seeds[k]!.batch),
+      dims,
+      B,
+      4,
+    ),
+  );
   const grads = runner.lastGradients.get('params_grad')!;
   const P = four.layouts.params.size;
   const after = four.fromState(await runner.snapshot());
