@@ -2,7 +2,7 @@
 import { evaluateParams } from '../train/eval-session.ts';
 import type { RunConfig } from '../train/config.ts';
 import { parseEnvName } from '../envs/datasets.ts';
-import { readRunInfo, readRunParams, runSeeds } from '../train/run-folder.ts';
+import { readRunInfo, readRunSeedParams, runSeeds } from '../train/run-folder.ts';
 import { formatSuccess, seedsEval } from '../train/seeds.ts';
 import type { EvalResult } from '../train/evaluate.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
@@ -35,13 +35,13 @@ export async function runEval(argv: string[]): Promise<number> {
   if (envParsed && envParsed.visual !== parseEnvName(info.config.env).visual)
     throw new RangeError(`--env ${envArg} and the run's env ${info.config.env} observe different things (frames vs positions)`);
   const t0 = performance.now();
+  // The checkpoint is read once; seed k is evaluated on episode seed S + k.
+  const { seeds: params, step } = readRunSeedParams(runDir);
+  const agentSeeds = runSeeds(info);
   const each: EvalResult[] = [];
-  let step = 0;
-  for (const [k, agentSeed] of runSeeds(info).entries()) {
-    const read = readRunParams(runDir, k);
-    step = read.step;
-    const r = await evaluateParams(cfg, info.dims, read.params, episodes, seed + k, threads);
-    if (runSeeds(info).length > 1) console.error(`  seed ${agentSeed}: ${(100 * r.success).toFixed(1)}%`);
+  for (const [k, p] of params.entries()) {
+    const r = await evaluateParams(cfg, info.dims, p, episodes, seed + k, threads);
+    if (params.length > 1) console.error(`  seed ${agentSeeds[k]}: ${(100 * r.success).toFixed(1)}%`);
     each.push(r);
   }
   const r = seedsEval(each);

@@ -8,6 +8,7 @@ import { PROJECT_VERSION, fsError, loadCheckpoint, removeStaleTempFiles, writeFi
 import type { RunConfig } from './config.ts';
 import type { DatasetFingerprint } from './data/fit.ts';
 import type { Dims } from './dims.ts';
+import { paramsOfSeed } from './step.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 export const CONFIG_FILE = 'config.json';
@@ -88,25 +89,32 @@ export function runOfSeed(info: RunInfo, seed: number | undefined): { info: RunI
 }
 
 /**
- * Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint. A
- * run of several seeds holds each seed's under `seeds/K/` (K from 0): `seedIndex` picks one
- * (default the first), returned under the plain names.
+ * Loads a run's latest parameters (online and target; no optimiser state) from its checkpoint, one
+ * map per seed under the plain names: a run of several seeds holds seed K's under `seeds/K/` (K from 0).
  */
-export function readRunParams(runDir: string, seedIndex = 0): { params: Map<string, Float32Array>; step: number } {
+export function readRunSeedParams(runDir: string): { seeds: Map<string, Float32Array>[]; step: number } {
   const ck = readRunCheckpoint(runDir);
-  const params = new Map<string, Float32Array>();
-  const prefix = `seeds/${seedIndex}/`;
-  const seeded = [...ck.tensors.keys()].some((k) => k.startsWith('seeds/'));
-  for (const [k, t] of ck.tensors) {
-    if (k.startsWith('opt/')) continue;
-    if (!seeded) params.set(k, t.data);
-    else if (k.startsWith(prefix)) params.set(k.slice(prefix.length), t.data);
+  const named = new Map<string, Float32Array>();
+  for (const [k, t] of ck.tensors) if (!k.startsWith('opt/')) named.set(k, t.data);
+  if (![...named.keys()].some((k) => k.startsWith('seeds/'))) return { seeds: [named], step: ck.step };
+  const seeds: Map<string, Float32Array>[] = [];
+  for (let k = 0; ; k++) {
+    const p = paramsOfSeed(named, k);
+    if (p.size === 0) break;
+    seeds.push(p);
   }
-  if ((seeded || seedIndex !== 0) && params.size === 0)
+  return { seeds, step: ck.step };
+}
+
+/** One seed's parameters (`seedIndex`, default the first) of a run's latest checkpoint; see readRunSeedParams. */
+export function readRunParams(runDir: string, seedIndex = 0): { params: Map<string, Float32Array>; step: number } {
+  const { seeds, step } = readRunSeedParams(runDir);
+  const params = seeds[seedIndex];
+  if (!params)
     throw new RangeError(
       `${join(runDir, CHECKPOINT_FILE)}: the checkpoint holds no seed ${seedIndex} (seeds are counted from 0 in a run's checkpoint)`,
     );
-  return { params, step: ck.step };
+  return { params, step };
 }
 
 /** Removes the temporary files a killed run left behind (see removeStaleTempFiles). */

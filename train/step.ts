@@ -32,6 +32,9 @@ class ViewParams implements ParamSource {
 /** The name of seed k's copy of a parameter in a seed-stacked run's named parameters. */
 export const seedParamName = (seed: number, name: string): string => `seeds/${seed}/${name}`;
 
+/** A parameter's name without its seed prefix (the name in one seed's step); plain names stay as they are. */
+export const baseParamName = (name: string): string => name.replace(/^seeds\/\d+\//, '');
+
 /** Seed k's named parameters out of a seed-stacked set (names without the `seeds/k/` prefix). */
 export function paramsOfSeed(named: ReadonlyMap<string, Float32Array>, seed: number): Map<string, Float32Array> {
   const prefix = seedParamName(seed, '');

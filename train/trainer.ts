@@ -45,7 +45,7 @@ import {
   type RunInfo,
 } from './run-folder.ts';
 import { GoalSampler } from './sampler.ts';
-import { buildAgentStep, initAgentState, paramsOfSeed } from './step.ts';
+import { baseParamName, buildAgentStep, initAgentState, paramsOfSeed } from './step.ts';
 
 export interface TrainCallbacks {
   /** Every logEvery steps: step, steps/s, ETA in seconds, metrics. */
@@ -246,14 +246,13 @@ export async function train(
   const elapsed = () => elapsedBefore + (performance.now() - startTime) / 1000;
 
   const shapes = new Map(step.params.map((p) => [p.name, p.shape]));
-  const shapeOf = (name: string) => shapes.get(seeds > 1 ? name.replace(/^seeds\/\d+\//, '') : name)!;
   const save = async (stepNo: number) => {
     // A checkpoint holds the weights after exactly `stepNo` steps, never other ones.
     if (runner.stepCount !== stepNo) throw new Error(`internal: saving step ${stepNo} with weights at step ${runner.stepCount}`);
     // Parameters are saved by name (export reads them); Adam's flat slots as they are.
     const snap = await runner.snapshot();
     const tensors: Checkpoint['tensors'] = new Map();
-    for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapeOf(name), data: v });
+    for (const [name, v] of step.fromState(snap)) tensors.set(name, { dtype: 'float32', dims: shapes.get(baseParamName(name))!, data: v });
     for (const s of step.spec.state)
       if (s.name.startsWith('opt/')) tensors.set(s.name, { dtype: 'float32', dims: s.dims, data: snap.get(s.name)! });
     const log = { sums: { ...sums }, count, ...(seeds > 1 ? { seedSums: structuredClone(seedSums) } : {}) };
