@@ -12,7 +12,8 @@ import { loadCheckpoint } from '../../onnx/checkpoint.ts';
 import { ENV, TINY, startHiql, tempDir, writeDataset } from './helpers.ts';
 
 const KILLS = 10;
-const STEPS = 400;
+// Long enough that ten kills land before the run ends, at the speed of the rewritten training step.
+const STEPS = 800;
 const dir = tempDir('kill-train');
 const data = writeDataset(join(dir, 'd.npz'));
 const args = (runDir: string) => [
@@ -93,7 +94,7 @@ test('training killed ten times at random moments and resumed equals an uninterr
   assert.deepEqual(rows(run, 'eval.jsonl'), rows(reference, 'eval.jsonl'));
   assert.deepEqual(
     rows(run, 'eval.jsonl').map((r) => r['step']),
-    [100, 200, 300, 400],
+    [100, 200, 300, 400, 500, 600, 700, 800],
   );
   assert.deepEqual(
     readdirSync(run).filter((f) => f.startsWith('.') || f.endsWith('.tmp')),
