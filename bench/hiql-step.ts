@@ -6,7 +6,9 @@
 // count.
 //
 //   npm run bench -- hiql-step [--threads N] [--steps N] [--configs ogbench,quick,visual-quick,visual-ogbench] [--device cpu,webgpu]
-//                              [--profile] [--parallel] [--no-spin] [--seeds 1,4,8]
+//                              [--profile] [--parallel] [--no-spin] [--seeds 1,4,8] [--agent hiql|gcivl|gcbc|gciql|crl|qrl]
+//
+// --agent times another agent's update at the same preset sizes (pixels: hiql only).
 //
 // --seeds runs each configuration with N independent seeds in one step graph (hiql train --seeds N)
 // and reports per-seed updates/s against one seed's.
@@ -33,6 +35,7 @@ import { Graph, StepRunner } from '../onnx/index.ts';
 import { batchFeeds, drawSeedBatches } from '../train/batch.ts';
 import { buildAgentStep, initAgentState } from '../train/step.ts';
 import { resolveConfig } from '../train/config.ts';
+import { AGENT_NAMES, type AgentName } from '../train/agents/index.ts';
 import { buildTrajectoryIndex, datasetFromGenerated } from '../train/data/dataset.ts';
 import { Rng } from '../rng/rng.ts';
 import { samplerFor } from '../train/trainer.ts';
@@ -104,6 +107,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   let parallel = false;
   let spinning: boolean | undefined;
   let seedCounts = [1];
+  let agent: AgentName = 'hiql';
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--threads') threads = Number(argv[++i]);
     else if (argv[i] === '--steps') steps = Number(argv[++i]);
@@ -113,6 +117,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     else if (argv[i] === '--parallel') parallel = true;
     else if (argv[i] === '--no-spin') spinning = false;
     else if (argv[i] === '--seeds') seedCounts = argv[++i]!.split(',').map(Number);
+    else if (argv[i] === '--agent') {
+      const a = argv[++i] as AgentName;
+      if (!AGENT_NAMES.includes(a)) throw new RangeError(`--agent must be one of ${AGENT_NAMES.join(', ')}, got '${a}'`);
+      agent = a;
+    }
     else
       throw new RangeError(
         `unknown option ${argv[i]}; options: --threads N, --steps N, ` +
@@ -164,9 +173,9 @@ export async function main(argv: readonly string[]): Promise<void> {
         const { ds, env, preset } = dataFor(config);
         const traj = buildTrajectoryIndex(ds.terminals);
         const dims = datasetDims(ds);
-        const cfg = resolveConfig({ agent: 'hiql', preset, env, dataset: '' });
+        const cfg = resolveConfig({ agent, preset, env, dataset: '' });
         const c = cfg.agentConfig;
-        const step = buildAgentStep('hiql', c, dims, { seeds });
+        const step = buildAgentStep(agent, c, dims, { seeds });
         // One batch per seed, drawn one after another from the bench's generator.
         const draw = (rng: Rng) =>
           batchFeeds(
@@ -183,7 +192,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           initAgentState(step, 0),
           device === 'cpu' ? cpuOpts : { executionProviders: [device], deviceResident: true },
         );
-        const sampler = samplerFor('hiql', c, ds, traj);
+        const sampler = samplerFor(agent, c, ds, traj);
         const rng = new Rng(1);
         let parity: { loss: number; state: number } | null = null;
         if (device !== 'cpu') {
@@ -229,7 +238,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           config,
           seeds,
           frames: dims.obsShape ? dims.obsShape.join('x') : null,
-          hidden: (c as { valueHiddenDims: number[] }).valueHiddenDims.join('x'),
+          hidden: ((c as { valueHiddenDims?: number[] }).valueHiddenDims ?? (c as { actorHiddenDims: number[] }).actorHiddenDims).join('x'),
           batch: c.batchSize,
           msPerStep: ms,
           stepsPerSec: 1000 / ms,
@@ -266,7 +275,10 @@ export async function main(argv: readonly string[]): Promise<void> {
             `  profile over ${steps} steps: ${prof.kernelsPerRun.toFixed(0)} kernels per step, ` +
               `${(prof.usPerRun / 1000).toFixed(1)} ms of kernel time per step`,
           );
-          console.log(`  by op type:\n${profileTable(prof.byOp, steps)}\n  by part:\n${profileTable(prof.byPart, steps, 20)}`);
+          console.log(
+            `  by op type:\n${profileTable(prof.byOp, steps)}\n  by part:\n${profileTable(prof.byPart, steps, 20)}\n` +
+              `  slowest nodes:\n${profileTable(prof.byNode, steps, 10)}`,
+          );
         }
       }
   }

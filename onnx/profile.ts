@@ -19,13 +19,15 @@ export interface ProfileSummary {
   usPerRun: number;
   byOp: ProfileRow[];
   byPart: ProfileRow[];
+  /** Per node, keyed "name (op) input shapes": where one op type's time goes. */
+  byNode: ProfileRow[];
 }
 
 interface TraceEvent {
   cat?: string;
   name?: string;
   dur?: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[] };
 }
 
 /**
@@ -37,6 +39,7 @@ export function summariseProfile(file: string, runs: number, partOf: (node: stri
   if (!Array.isArray(events)) throw new Error(`profile ${file}: expected a JSON array of trace events`);
   const byOp = new Map<string, ProfileRow>();
   const byPart = new Map<string, ProfileRow>();
+  const byNode = new Map<string, ProfileRow>();
   let kernels = 0;
   let total = 0;
   const add = (m: Map<string, ProfileRow>, key: string, us: number) => {
@@ -51,11 +54,13 @@ export function summariseProfile(file: string, runs: number, partOf: (node: stri
     const node = e.name.slice(0, -'_kernel_time'.length);
     add(byOp, e.args?.op_name ?? '?', us);
     add(byPart, partOf(node), us);
+    const shapes = (e.args?.input_type_shape ?? []).map((t) => `[${Object.values(t)[0]?.join(',') ?? ''}]`).join(' ');
+    add(byNode, `${node} (${e.args?.op_name ?? '?'}) ${shapes}`, us);
     kernels++;
     total += us;
   }
   const sorted = (m: Map<string, ProfileRow>) => [...m.values()].sort((a, b) => b.us - a.us);
-  return { kernelsPerRun: kernels / runs, usPerRun: total / runs, byOp: sorted(byOp), byPart: sorted(byPart) };
+  return { kernelsPerRun: kernels / runs, usPerRun: total / runs, byOp: sorted(byOp), byPart: sorted(byPart), byNode: sorted(byNode) };
 }
 
 /** A table of the top rows: key, share of the total, microseconds and kernels per run. */
