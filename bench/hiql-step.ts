@@ -121,8 +121,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const a = argv[++i] as AgentName;
       if (!AGENT_NAMES.includes(a)) throw new RangeError(`--agent must be one of ${AGENT_NAMES.join(', ')}, got '${a}'`);
       agent = a;
-    }
-    else
+    } else
       throw new RangeError(
         `unknown option ${argv[i]}; options: --threads N, --steps N, ` +
           `--configs ogbench,quick,visual-quick,visual-ogbench, --device cpu,webgpu,cuda, --profile, --parallel, --no-spin, --seeds 1,4,8`,

@@ -13,6 +13,7 @@ Usage:
   hiql train --env ENV --dataset FILE --agent hiql|gcivl|gcbc|gciql|crl|qrl --preset quick|ogbench|paper
              --steps N --run-dir runs/NAME
   hiql eval runs/NAME [--episodes 50]
+  hiql results runs/NAME... [--last 3]     mean of the last 3 evaluations, mean +- std over seeds
   hiql export runs/NAME --out models/NAME.onnx
 
 Run 'hiql <command> --help' for a command's options.`;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   data: async () => (await import('./data.ts')).run,
   train: async () => (await import('./train.ts')).runTrain,
   eval: async () => (await import('./eval.ts')).runEval,
+  results: async () => (await import('./results.ts')).run,
   export: async () => (await import('./export.ts')).run,
 };
 

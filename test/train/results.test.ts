@@ -1,0 +1,62 @@
+// hiql results: each seed's score is the mean of its last three evaluations as eval.jsonl holds them,
+// the row gives mean +- std over seeds beside OGBench's figure, and the command printed trains the
+// same configuration again. A damaged eval.jsonl is refused by line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateDataset } from '../../envs/datasets.ts';
+import { datasetFromGenerated } from '../../train/data/dataset.ts';
+import { configHash, resolveConfig } from '../../train/config.ts';
+import { train } from '../../train/trainer.ts';
+import { readRunInfo } from '../../train/run-folder.ts';
+import { resultsTable, runResult } from '../../train/results.ts';
+import { trainConfigFromArgs } from '../../cli/train.ts';
+
+const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
+
+test('a 2-seed run: per seed the mean of its last three evaluations, mean +- std over seeds, the command that retrains it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'results-'));
+  const cfg = resolveConfig({
+    agent: 'gcbc',
+    preset: 'quick',
+    env: 'pointmaze-medium-navigate',
+    dataset: 'data/pointmaze-medium-navigate.npz',
+    overrides: { batchSize: 32, actorHiddenDims: '16,16', steps: 40, seeds: 2, evalEvery: 10, evalEpisodes: 2, logEvery: 10, threads: 1 },
+  });
+  await train(cfg, dir, { dataset: ds });
+  const rows = readFileSync(join(dir, 'eval.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; seeds: { success: number }[] });
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    [10, 20, 30, 40],
+  );
+  const r = runResult(dir);
+  assert.deepEqual(r.steps, [20, 30, 40]);
+  const want = [0, 1].map((k) => (rows[1]!.seeds[k]!.success + rows[2]!.seeds[k]!.success + rows[3]!.seeds[k]!.success) / 3);
+  assert.deepEqual(r.perSeed, want);
+  const mean = (want[0]! + want[1]!) / 2;
+  assert.equal(r.mean, mean);
+  assert.equal(r.std, Math.abs(want[0]! - want[1]!) / 2);
+  assert.deepEqual(r.published, [9, 6]);
+  // The command's flags resolve to the very configuration of the run (same hash).
+  const argv = r.command.replace(/^npx hiql train /, '').split(' ');
+  assert.equal(configHash(trainConfigFromArgs(argv).cfg), readRunInfo(dir).configHash);
+  assert.match(r.command, /--agent gcbc .*--seeds 2 .*--batchSize 32 --actorHiddenDims 16,16/);
+  const table = resultsTable([r, runResult(dir, 5)]);
+  assert.match(table, /\| pointmaze-medium-navigate \| gcbc \| 20, 30, 40 \| 2 \|/);
+  assert.match(table, /\| 10, 20, 30, 40 \(4 of 5\) \|/);
+  assert.match(table, /\| 9 \+- 6 \|/);
+  // A line cut short (a process killed while appending) is refused with its file and line number.
+  appendFileSync(join(dir, 'eval.jsonl'), '{"step":50,"succ');
+  assert.throws(() => runResult(dir), /eval\.jsonl, line 5: not a JSON evaluation row/);
+});
+
+test('a run folder with no evaluations, or none at all, is refused by name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'results-none-'));
+  assert.throws(() => runResult(dir), /is not a run folder: it has no config\.json/);
+  assert.throws(() => runResult(dir, 0), /last must be a positive integer, got 0/);
+});

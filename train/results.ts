@@ -1,0 +1,149 @@
+// A run's result under OGBench's protocol (docs/spec.md section 7): each seed's score is the mean
+// success of its last three evaluations, and the run reports the mean +- standard deviation of those
+// scores over its seeds (`hiql train --seeds N`), next to OGBench's published figure. `hiql results`
+// prints these as the rows of docs/results.md's tables, each with the command that trains it.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentName } from './agents/index.ts';
+import { resolveConfig } from './config.ts';
+import { EVAL_FILE, readRunInfo, type RunInfo } from './run-folder.ts';
+
+/**
+ * OGBench's published success (%, mean and std over 8 seeds, 1M steps at 3 x 512 / batch 1024),
+ * docs/spec.md section 7, for the PointMaze datasets.
+ */
+export const PUBLISHED: Readonly<Record<string, Readonly<Record<AgentName, readonly [number, number]>>>> = {
+  'pointmaze-medium-navigate': { gcbc: [9, 6], gcivl: [63, 6], gciql: [53, 8], qrl: [82, 5], crl: [29, 7], hiql: [79, 5] },
+  'pointmaze-large-navigate': { gcbc: [29, 6], gcivl: [45, 5], gciql: [34, 3], qrl: [86, 9], crl: [39, 7], hiql: [58, 5] },
+  'pointmaze-giant-navigate': { gcbc: [1, 2], gcivl: [0, 0], gciql: [0, 0], qrl: [68, 7], crl: [27, 10], hiql: [46, 9] },
+  'pointmaze-medium-stitch': { gcbc: [23, 18], gcivl: [70, 14], gciql: [21, 9], qrl: [80, 12], crl: [0, 1], hiql: [74, 6] },
+  'pointmaze-large-stitch': { gcbc: [7, 5], gcivl: [12, 6], gciql: [31, 2], qrl: [84, 15], crl: [0, 0], hiql: [13, 6] },
+  'pointmaze-giant-stitch': { gcbc: [0, 0], gcivl: [0, 0], gciql: [0, 0], qrl: [50, 8], crl: [0, 0], hiql: [0, 0] },
+};
+
+export interface RunResult {
+  runDir: string;
+  env: string;
+  agent: AgentName;
+  preset: string;
+  /** The steps of the evaluations averaged, oldest first. */
+  steps: number[];
+  /** How many evaluations the protocol asks for; `steps.length` is smaller while a run is young. */
+  wanted: number;
+  /** Each seed's score (mean success of its last evaluations, 0-1), the run's first seed first. */
+  perSeed: number[];
+  mean: number;
+  /** Standard deviation over seeds (population, as OGBench's np.std; 0 for one seed). */
+  std: number;
+  /** Episodes per task at each evaluation. */
+  episodesPerTask: number;
+  published?: readonly [number, number];
+  /** The command that trains the run again from scratch. */
+  command: string;
+}
+
+interface EvalRow {
+  step: number;
+  success: number;
+  episodesPerTask: number;
+  seeds?: { success: number }[];
+}
+
+/** eval.jsonl's rows, the last one kept where a step appears twice; a bad line is refused by number. */
+export function readEvalRows(runDir: string): EvalRow[] {
+  const path = join(runDir, EVAL_FILE);
+  if (!existsSync(path)) return [];
+  const byStep = new Map<number, EvalRow>();
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let row: EvalRow;
+      try {
+        row = JSON.parse(line) as EvalRow;
+      } catch (e) {
+        throw new Error(`${path}, line ${i + 1}: not a JSON evaluation row (${(e as Error).message})`, { cause: e });
+      }
+      if (typeof row?.step !== 'number' || typeof row.success !== 'number')
+        throw new Error(`${path}, line ${i + 1}: expected an evaluation row with numbers 'step' and 'success'`);
+      byStep.set(row.step, row);
+    });
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}
+
+/** The flags that train `info`'s run again: its env, dataset, agent, preset, trainer keys and config overrides. */
+export function trainCommand(info: RunInfo, runDir: string): string {
+  const c = info.config;
+  const t = c.trainer;
+  const flags = [
+    `--env ${c.env}`,
+    `--dataset ${c.dataset}`,
+    `--agent ${c.agent}`,
+    `--preset ${c.preset}`,
+    `--steps ${t.steps}`,
+    ...(t.seed !== 0 ? [`--seed ${t.seed}`] : []),
+    ...(t.seeds > 1 ? [`--seeds ${t.seeds}`] : []),
+    `--eval-every ${t.evalEvery}`,
+    `--eval-episodes ${t.evalEpisodes}`,
+    ...(t.actionFraction !== 1 ? [`--action-fraction ${t.actionFraction}`] : []),
+    ...(t.labelledOnly ? ['--labelledOnly true'] : []),
+  ];
+  // Agent keys that differ from what the preset gives on this env.
+  const base = resolveConfig({ agent: c.agent, preset: c.preset, env: c.env, dataset: c.dataset }).agentConfig as Record<string, unknown>;
+  for (const [k, v] of Object.entries(c.agentConfig as Record<string, unknown>))
+    if (JSON.stringify(base[k]) !== JSON.stringify(v)) flags.push(`--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
+  return `npx hiql train ${flags.join(' ')} --run-dir ${runDir}`;
+}
+
+/** The run's result over its last `last` evaluations (fewer while it has fewer; none refused). */
+export function runResult(runDir: string, last = 3): RunResult {
+  if (!Number.isInteger(last) || last < 1) throw new RangeError(`last must be a positive integer, got ${last}`);
+  const info = readRunInfo(runDir);
+  const rows = readEvalRows(runDir).slice(-last);
+  if (rows.length === 0) throw new Error(`'${runDir}' has no evaluations yet (${EVAL_FILE} is missing or empty)`);
+  const seeds = info.config.trainer.seeds ?? 1;
+  const perSeed = Array.from({ length: seeds }, (_, k) => {
+    const xs = rows.map((r) => {
+      const v = seeds > 1 ? r.seeds?.[k]?.success : r.success;
+      if (typeof v !== 'number')
+        throw new Error(`${join(runDir, EVAL_FILE)}: the evaluation at step ${r.step} has no success for seed ${k} of ${seeds}`);
+      return v;
+    });
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  });
+  const mean = perSeed.reduce((a, b) => a + b, 0) / seeds;
+  const std = Math.sqrt(perSeed.reduce((a, b) => a + (b - mean) ** 2, 0) / seeds);
+  const published = PUBLISHED[info.config.env]?.[info.config.agent];
+  return {
+    runDir,
+    env: info.config.env,
+    agent: info.config.agent,
+    preset: info.config.preset,
+    steps: rows.map((r) => r.step),
+    wanted: last,
+    perSeed,
+    mean,
+    std,
+    episodesPerTask: rows[rows.length - 1]!.episodesPerTask,
+    ...(published ? { published } : {}),
+    command: trainCommand(info, runDir),
+  };
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+/** A markdown table of results, one row per run, then the command behind each row. */
+export function resultsTable(results: readonly RunResult[]): string {
+  const head =
+    '| dataset | agent | evaluations (steps) | seeds | success, mean +- std | per seed | OGBench (1M steps, 8 seeds) |\n' +
+    '|---|---|---|---|---|---|---|';
+  const rows = results.map((r) => {
+    const young = r.steps.length < r.wanted ? ` (${r.steps.length} of ${r.wanted})` : '';
+    const evals = `${r.steps.map((s) => s.toLocaleString('en-US')).join(', ')}${young}`;
+    const pub = r.published ? `${r.published[0]} +- ${r.published[1]}` : '';
+    const success = `**${pct(r.mean)} +- ${pct(r.std)}**`;
+    return `| ${r.env} | ${r.agent} | ${evals} | ${r.perSeed.length} | ${success} | ${r.perSeed.map(pct).join(' / ')} | ${pub} |`;
+  });
+  const commands = results.map((r) => `- ${r.env} ${r.agent}: \`${r.command}\``);
+  return `${head}\n${rows.join('\n')}\n\n${commands.join('\n')}`;
+}
