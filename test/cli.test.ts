@@ -34,7 +34,7 @@ test('hiql rejects unknown commands and options with the valid ones', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'cli-'));
   const a = hiql(['fly'], cwd);
   assert.equal(a.status, 2);
-  assert.match(a.stderr, /unknown command 'fly'. Commands: quickstart, data, train, eval, export/);
+  assert.match(a.stderr, /unknown command 'fly'. Commands: quickstart, data, train, eval, results, export/);
   const b = hiql(['train', '--env', 'pointmaze-medium-navigate', '--learning-rate', '1'], cwd);
   assert.equal(b.status, 1);
   assert.match(b.stderr, /unknown option --learning-rate; valid options: .*lr/);

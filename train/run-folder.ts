@@ -1,8 +1,9 @@
 // A run folder: config.json (the resolved config, its hash, the data's dims and fingerprint, the
 // version that made it), checkpoint.bin (parameters by name and Adam's slots), metrics.jsonl and
-// eval.jsonl (one JSON object per line), curves.svg. Export and eval read runs through these
-// functions only.
-import { existsSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+// eval.jsonl (one JSON object per line), curves.svg, and while a trainer runs in it .lock. Export and
+// eval read runs through these functions only.
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_VERSION, fsError, loadCheckpoint, removeStaleTempFiles, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
 import type { RunConfig } from './config.ts';
@@ -15,6 +16,7 @@ export const CONFIG_FILE = 'config.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.jsonl';
 export const CURVES_FILE = 'curves.svg';
+export const LOCK_FILE = '.lock';
 /** Every file a run writes (atomically, through temporary files, or appended to). */
 export const RUN_FILES: readonly string[] = [CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, EVAL_FILE, CURVES_FILE];
 
@@ -171,4 +173,81 @@ export function truncateLog(path: string, step: number): number {
   if (kept.length !== lines.length || (text.length > 0 && !text.endsWith('\n')))
     writeFileAtomic(path, new TextEncoder().encode(kept.map((l) => l + '\n').join('')));
   return lines.length - kept.length;
+}
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+/** Whether a process with this id runs on this machine (EPERM: it runs, as another user). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the run folder for one trainer: `.lock` is created exclusively with this process's id,
+ * host and start time, and released by the returned function. A second trainer on the same folder
+ * (which would interleave the logs and overwrite the checkpoint) is refused, naming the holder; a
+ * lock whose process no longer runs (killed) is taken over, and `onStale` is told. A lock from
+ * another host cannot be checked and is refused with the path to remove.
+ */
+export function lockRunDir(runDir: string, onStale?: (msg: string) => void): () => void {
+  const path = join(runDir, LOCK_FILE);
+  const mine: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  const text = JSON.stringify(mine) + '\n';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(path, text, { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8') === text) unlinkSync(path);
+        } catch {
+          // Already gone: nothing to release.
+        }
+      };
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw fsError('create the lock file', path, e);
+    }
+    let age: number;
+    try {
+      age = Date.now() - statSync(path).mtimeMs;
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    let holder: LockHolder | null;
+    try {
+      holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    } catch {
+      holder = null;
+    }
+    if (holder && typeof holder.pid === 'number') {
+      if (holder.host !== mine.host)
+        throw new Error(
+          `'${runDir}' is in use by a trainer on host ${holder.host} (pid ${holder.pid}, since ${holder.started}); ` +
+            `a run folder takes one trainer at a time. If none runs there, remove ${path}`,
+        );
+      if (processRuns(holder.pid))
+        throw new Error(
+          `'${runDir}' is in use by another trainer (pid ${holder.pid}, since ${holder.started}); ` +
+            `a run folder takes one trainer at a time: wait for it to finish or stop it`,
+        );
+      onStale?.(`took over ${path}: its trainer (pid ${holder.pid}, since ${holder.started}) no longer runs`);
+    } else if (age < 10_000) {
+      // Just created and not yet written by another trainer starting now.
+      throw new Error(`'${runDir}' is being taken by another trainer right now (${path} is new); try again`);
+    } else onStale?.(`took over ${path}: it names no trainer (left unwritten by a killed one)`);
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw fsError('remove the stale lock file', path, e);
+    }
+  }
+  throw new Error(`'${runDir}': could not take ${path}; another trainer keeps creating it`);
 }

@@ -1,7 +1,7 @@
 // The training loop: a run folder holding the resolved config, metrics (JSON lines), checkpoints,
 // evaluation results and learning curves; periodic evaluation; exact resume. The library reports
 // through callbacks and never prints; the CLI prints.
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { Rng, deriveSeed } from '../rng/rng.ts';
 import {
@@ -41,6 +41,7 @@ import {
   readRunCheckpoint,
   readRunInfo,
   removeRunTempFiles,
+  lockRunDir,
   truncateLog,
   type RunInfo,
 } from './run-folder.ts';
@@ -131,6 +132,25 @@ export async function train(
   cfg: RunConfig,
   runDir: string,
   o: { resume?: boolean; dataset?: Dataset; cb?: TrainCallbacks; evalAtEnd?: boolean } = {},
+): Promise<TrainResult> {
+  // One trainer per run folder, from before the first read to after the last write: a second one
+  // would interleave the logs and overwrite the checkpoint. A folder made here and left empty by a
+  // refused start is removed again.
+  const made = !existsSync(runDir);
+  makeRunDir(runDir);
+  const unlock = lockRunDir(runDir, o.cb?.onInfo);
+  try {
+    return await trainLocked(cfg, runDir, o);
+  } finally {
+    unlock();
+    if (made && readdirSync(runDir).length === 0) rmdirSync(runDir);
+  }
+}
+
+async function trainLocked(
+  cfg: RunConfig,
+  runDir: string,
+  o: { resume?: boolean; dataset?: Dataset; cb?: TrainCallbacks; evalAtEnd?: boolean },
 ): Promise<TrainResult> {
   const cb = o.cb ?? {};
   const t = cfg.trainer;
