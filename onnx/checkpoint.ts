@@ -110,7 +110,7 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
 }
 
 /** Whether process `pid` is running (EPERM: it exists but belongs to someone else). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,7 +5,15 @@
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_VERSION, fsError, loadCheckpoint, removeStaleTempFiles, writeFileAtomic, type Checkpoint } from '../onnx/index.ts';
+import {
+  PROJECT_VERSION,
+  fsError,
+  loadCheckpoint,
+  processAlive,
+  removeStaleTempFiles,
+  writeFileAtomic,
+  type Checkpoint,
+} from '../onnx/index.ts';
 import type { RunConfig } from './config.ts';
 import type { DatasetFingerprint } from './data/fit.ts';
 import type { Dims } from './dims.ts';
@@ -181,16 +189,6 @@ interface LockHolder {
   started: string;
 }
 
-/** Whether a process with this id runs on this machine (EPERM: it runs, as another user). */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-}
-
 /**
  * Takes the run folder for one trainer: `.lock` is created exclusively with this process's id,
  * host and start time, and released by the returned function. A second trainer on the same folder
@@ -233,7 +231,7 @@ export function lockRunDir(runDir: string, onStale?: (msg: string) => void): () 
           `'${runDir}' is in use by a trainer on host ${holder.host} (pid ${holder.pid}, since ${holder.started}); ` +
             `a run folder takes one trainer at a time. If none runs there, remove ${path}`,
         );
-      if (processRuns(holder.pid))
+      if (processAlive(holder.pid))
         throw new Error(
           `'${runDir}' is in use by another trainer (pid ${holder.pid}, since ${holder.started}); ` +
             `a run folder takes one trainer at a time: wait for it to finish or stop it`,
