@@ -165,3 +165,78 @@ export function writeCurves(runDir: string): void {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${(row + 1) * H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
   writeFileAtomic(join(runDir, 'curves.svg'), new TextEncoder().encode(svg));
 }
+
+/** What a results chart draws of a run (train/results.ts RunResult has these). */
+export interface ResultBar {
+  env: string;
+  agent: string;
+  /** The evaluation steps averaged (the last is shown). */
+  steps: readonly number[];
+  perSeed: readonly number[];
+  mean: number;
+  std: number;
+  /** OGBench's figure, percent: mean and std. */
+  published?: readonly [number, number];
+}
+
+/**
+ * A bar chart of results, one panel per dataset: per agent, this repository's success (solid: the
+ * mean over seeds, a whisker of +- std, a dot per seed) beside OGBench's published figure (pale,
+ * with its std).
+ */
+export function resultsSvg(results: readonly ResultBar[]): string {
+  const envs = [...new Set(results.map((r) => r.env))];
+  const H = 300;
+  const slot = 76;
+  const panels: string[] = [];
+  let y0 = 0;
+  let width = 0;
+  for (const env of envs) {
+    const rs = results.filter((r) => r.env === env);
+    const L = 55;
+    const T = y0 + 66;
+    const B = y0 + H - 40;
+    const W = L + slot * rs.length + 20;
+    width = Math.max(width, W, 520);
+    const sy = (pct: number) => B - (pct / 100) * (B - T);
+    const p: string[] = [];
+    const seeds = [...new Set(rs.map((r) => r.perSeed.length))].join('/');
+    const at = [...new Set(rs.map((r) => r.steps.map((s) => (s >= 1000 ? `${s / 1000}k` : String(s))).join(', ')))].join('; ');
+    p.push(`<text x="${L}" y="${y0 + 18}" font-size="14" font-weight="bold">${esc(env)}</text>`);
+    p.push(
+      `<text x="${L}" y="${y0 + 34}" font-size="11">solid: this repository, ${seeds} seed(s), mean of the evaluations at ${esc(at)}</text>`,
+    );
+    p.push(
+      `<text x="${L}" y="${y0 + 48}" font-size="11">(whisker: +- std over seeds, dots: each seed); pale: OGBench, 1M steps, 8 seeds</text>`,
+    );
+    for (const v of [0, 20, 40, 60, 80, 100]) {
+      p.push(`<line x1="${L}" x2="${W - 20}" y1="${sy(v)}" y2="${sy(v)}" stroke="#eee"/>`);
+      p.push(`<text x="${L - 5}" y="${sy(v) + 4}" text-anchor="end" font-size="10">${v}%</text>`);
+    }
+    rs.forEach((r, i) => {
+      const c = COLORS[i % COLORS.length];
+      const x = L + slot * i + 10;
+      const m = 100 * r.mean;
+      p.push(`<rect x="${x}" y="${sy(m)}" width="26" height="${B - sy(m)}" fill="${c}"/>`);
+      const [lo, hi] = [Math.max(0, m - 100 * r.std), Math.min(100, m + 100 * r.std)];
+      p.push(`<line x1="${x + 13}" x2="${x + 13}" y1="${sy(lo)}" y2="${sy(hi)}" stroke="#000"/>`);
+      for (const s of r.perSeed) p.push(`<circle cx="${x + 13}" cy="${sy(100 * s)}" r="2.2" fill="#fff" stroke="#000"/>`);
+      const top = Math.max(hi, ...r.perSeed.map((v) => 100 * v));
+      p.push(`<text x="${x + 13}" y="${sy(top) - 5}" text-anchor="middle" font-size="10">${m.toFixed(0)}</text>`);
+      if (r.published) {
+        const [pm, ps] = r.published;
+        p.push(`<rect x="${x + 30}" y="${sy(pm)}" width="26" height="${B - sy(pm)}" fill="${c}" fill-opacity="0.25" stroke="${c}"/>`);
+        p.push(`<line x1="${x + 43}" x2="${x + 43}" y1="${sy(Math.max(0, pm - ps))}" y2="${sy(Math.min(100, pm + ps))}" stroke="#888"/>`);
+        p.push(`<text x="${x + 43}" y="${sy(Math.min(100, pm + ps)) - 5}" text-anchor="middle" font-size="10" fill="#666">${pm}</text>`);
+      }
+      p.push(`<text x="${x + 28}" y="${B + 16}" text-anchor="middle" font-size="12">${esc(r.agent)}</text>`);
+    });
+    p.push(`<line x1="${L}" x2="${W - 20}" y1="${B}" y2="${B}" stroke="#888"/>`);
+    panels.push(p.join('\n'));
+    y0 += H;
+  }
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y0}" font-family="sans-serif">` +
+    `<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`
+  );
+}

@@ -13,6 +13,7 @@ import { train } from '../../train/trainer.ts';
 import { readRunInfo } from '../../train/run-folder.ts';
 import { resultsTable, runResult } from '../../train/results.ts';
 import { trainConfigFromArgs } from '../../cli/train.ts';
+import { resultsSvg } from '../../train/plot.ts';
 
 const ds = datasetFromGenerated(generateDataset('pointmaze-medium-navigate', { seed: 1, episodes: 20 }));
 
@@ -50,6 +51,15 @@ test('a 2-seed run: per seed the mean of its last three evaluations, mean +- std
   assert.match(table, /\| pointmaze-medium-navigate \| gcbc \| 20, 30, 40 \| 2 \|/);
   assert.match(table, /\| 10, 20, 30, 40 \(4 of 5\) \|/);
   assert.match(table, /\| 9 \+- 6 \|/);
+  // The chart: a panel for the dataset, per agent a bar of ours at its mean with a dot per seed, and OGBench's.
+  const svg = resultsSvg([r]);
+  assert.match(svg, /pointmaze-medium-navigate<\/text>/);
+  assert.match(svg, /2 seed\(s\), mean of the evaluations at 20, 30, 40<\/text>/);
+  const bars = [...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="26" height="([\d.]+)"/g)].map((m) => Number(m[2]));
+  assert.equal(bars.length, 2);
+  // Heights on one 0-100% axis: ours at the mean, OGBench's at 9%.
+  assert.ok(Math.abs(bars[0]! / bars[1]! - (100 * r.mean) / 9) < 1e-9, `bar heights ${bars.join(', ')} for ${100 * r.mean}% and 9%`);
+  assert.equal([...svg.matchAll(/<circle /g)].length, 2);
   // A line cut short (a process killed while appending) is refused with its file and line number.
   appendFileSync(join(dir, 'eval.jsonl'), '{"step":50,"succ');
   assert.throws(() => runResult(dir), /eval\.jsonl, line 5: not a JSON evaluation row/);
