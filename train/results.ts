@@ -35,6 +35,8 @@ export interface RunResult {
   mean: number;
   /** Standard deviation over seeds (population, as OGBench's np.std; 0 for one seed). */
   std: number;
+  /** The last evaluation alone: mean and std over seeds (0-1), to read beside the window's mean. */
+  last: { mean: number; std: number };
   /** Episodes per task at each evaluation. */
   episodesPerTask: number;
   published?: readonly [number, number];
@@ -95,6 +97,12 @@ export function trainCommand(info: RunInfo, runDir: string): string {
   return `npx hiql train ${flags.join(' ')} --run-dir ${runDir}`;
 }
 
+/** Mean and population standard deviation. */
+function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { mean, std: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) };
+}
+
 /** The run's result over its last `last` evaluations (fewer while it has fewer; none refused). */
 export function runResult(runDir: string, last = 3): RunResult {
   if (!Number.isInteger(last) || last < 1) throw new RangeError(`last must be a positive integer, got ${last}`);
@@ -111,8 +119,9 @@ export function runResult(runDir: string, last = 3): RunResult {
     });
     return xs.reduce((a, b) => a + b, 0) / xs.length;
   });
-  const mean = perSeed.reduce((a, b) => a + b, 0) / seeds;
-  const std = Math.sqrt(perSeed.reduce((a, b) => a + (b - mean) ** 2, 0) / seeds);
+  const { mean, std } = meanStd(perSeed);
+  const final = rows[rows.length - 1]!;
+  const lastEval = meanStd(seeds > 1 ? final.seeds!.map((x) => x.success) : [final.success]);
   const published = PUBLISHED[info.config.env]?.[info.config.agent];
   return {
     runDir,
@@ -124,7 +133,8 @@ export function runResult(runDir: string, last = 3): RunResult {
     perSeed,
     mean,
     std,
-    episodesPerTask: rows[rows.length - 1]!.episodesPerTask,
+    last: lastEval,
+    episodesPerTask: final.episodesPerTask,
     ...(published ? { published } : {}),
     command: trainCommand(info, runDir),
   };
@@ -135,14 +145,25 @@ const pct = (x: number) => (100 * x).toFixed(1);
 /** A markdown table of results, one row per run, then the command behind each row. */
 export function resultsTable(results: readonly RunResult[]): string {
   const head =
-    '| dataset | agent | evaluations (steps) | seeds | success, mean +- std | per seed | OGBench (1M steps, 8 seeds) |\n' +
-    '|---|---|---|---|---|---|---|';
+    '| dataset | agent | evaluations (steps) | seeds | success, mean +- std | per seed | last evaluation | ' +
+    'OGBench (1M steps, 8 seeds) |\n' +
+    '|---|---|---|---|---|---|---|---|';
   const rows = results.map((r) => {
     const young = r.steps.length < r.wanted ? ` (${r.steps.length} of ${r.wanted})` : '';
     const evals = `${r.steps.map((s) => s.toLocaleString('en-US')).join(', ')}${young}`;
     const pub = r.published ? `${r.published[0]} +- ${r.published[1]}` : '';
     const success = `**${pct(r.mean)} +- ${pct(r.std)}**`;
-    return `| ${r.env} | ${r.agent} | ${evals} | ${r.perSeed.length} | ${success} | ${r.perSeed.map(pct).join(' / ')} | ${pub} |`;
+    const cells = [
+      r.env,
+      r.agent,
+      evals,
+      r.perSeed.length,
+      success,
+      r.perSeed.map(pct).join(' / '),
+      `${pct(r.last.mean)} +- ${pct(r.last.std)}`,
+      pub,
+    ];
+    return `| ${cells.join(' | ')} |`;
   });
   const commands = results.map((r) => `- ${r.env} ${r.agent}: \`${r.command}\``);
   return `${head}\n${rows.join('\n')}\n\n${commands.join('\n')}`;

@@ -43,6 +43,8 @@ test('a 2-seed run: per seed the mean of its last three evaluations, mean +- std
   assert.equal(r.mean, mean);
   assert.equal(r.std, Math.abs(want[0]! - want[1]!) / 2);
   assert.deepEqual(r.published, [9, 6]);
+  const fin = [rows[3]!.seeds[0]!.success, rows[3]!.seeds[1]!.success];
+  assert.deepEqual(r.last, { mean: (fin[0]! + fin[1]!) / 2, std: Math.abs(fin[0]! - fin[1]!) / 2 });
   // The command's flags resolve to the very configuration of the run (same hash).
   const argv = r.command.replace(/^npx hiql train /, '').split(' ');
   assert.equal(configHash(trainConfigFromArgs(argv).cfg), readRunInfo(dir).configHash);
@@ -50,7 +52,7 @@ test('a 2-seed run: per seed the mean of its last three evaluations, mean +- std
   const table = resultsTable([r, runResult(dir, 5)]);
   assert.match(table, /\| pointmaze-medium-navigate \| gcbc \| 20, 30, 40 \| 2 \|/);
   assert.match(table, /\| 10, 20, 30, 40 \(4 of 5\) \|/);
-  assert.match(table, /\| 9 \+- 6 \|/);
+  assert.match(table, new RegExp(`\\| ${(100 * r.last.mean).toFixed(1)} \\+- ${(100 * r.last.std).toFixed(1)} \\| 9 \\+- 6 \\|`));
   // The chart: a panel for the dataset, per agent a bar of ours at its mean with a dot per seed, and OGBench's.
   const svg = resultsSvg([r]);
   assert.match(svg, /pointmaze-medium-navigate<\/text>/);
