@@ -28,6 +28,8 @@ export interface RunResult {
   preset: string;
   /** The steps of the evaluations averaged, oldest first. */
   steps: number[];
+  /** The steps the run is configured to train (more than the last evaluation's while it runs). */
+  target: number;
   /** How many evaluations the protocol asks for; `steps.length` is smaller while a run is young. */
   wanted: number;
   /** Each seed's score (mean success of its last evaluations, 0-1), the run's first seed first. */
@@ -129,6 +131,7 @@ export function runResult(runDir: string, last = 3): RunResult {
     agent: info.config.agent,
     preset: info.config.preset,
     steps: rows.map((r) => r.step),
+    target: info.config.trainer.steps,
     wanted: last,
     perSeed,
     mean,
@@ -150,7 +153,9 @@ export function resultsTable(results: readonly RunResult[]): string {
     '|---|---|---|---|---|---|---|---|';
   const rows = results.map((r) => {
     const young = r.steps.length < r.wanted ? ` (${r.steps.length} of ${r.wanted})` : '';
-    const evals = `${r.steps.map((s) => s.toLocaleString('en-US')).join(', ')}${young}`;
+    const at = r.steps[r.steps.length - 1]!;
+    const running = at < r.target ? ` (still training: ${at.toLocaleString('en-US')} of ${r.target.toLocaleString('en-US')} steps)` : '';
+    const evals = `${r.steps.map((s) => s.toLocaleString('en-US')).join(', ')}${young}${running}`;
     const pub = r.published ? `${r.published[0]} +- ${r.published[1]}` : '';
     const success = `**${pct(r.mean)} +- ${pct(r.std)}**`;
     const cells = [

@@ -52,6 +52,10 @@ test('a 2-seed run: per seed the mean of its last three evaluations, mean +- std
   const table = resultsTable([r, runResult(dir, 5)]);
   assert.match(table, /\| pointmaze-medium-navigate \| gcbc \| 20, 30, 40 \| 2 \|/);
   assert.match(table, /\| 10, 20, 30, 40 \(4 of 5\) \|/);
+  assert.equal(r.target, 40);
+  // A run whose last evaluation is short of its configured steps is marked as still training.
+  assert.match(resultsTable([{ ...r, target: 60 }]), /\| 20, 30, 40 \(still training: 40 of 60 steps\) \|/);
+  assert.doesNotMatch(table, /still training/);
   assert.match(table, new RegExp(`\\| ${(100 * r.last.mean).toFixed(1)} \\+- ${(100 * r.last.std).toFixed(1)} \\| 9 \\+- 6 \\|`));
   // The chart: a panel for the dataset, per agent a bar of ours at its mean with a dot per seed, and OGBench's.
   const svg = resultsSvg([r]);
