@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AgentName } from './agents/index.ts';
 import { resolveConfig } from './config.ts';
 import { EVAL_FILE, readRunInfo, type RunInfo } from './run-folder.ts';
+import { meanStd } from './seeds.ts';
 
 /**
  * OGBench's published success (%, mean and std over 8 seeds, 1M steps at 3 x 512 / batch 1024),
@@ -97,12 +98,6 @@ export function trainCommand(info: RunInfo, runDir: string): string {
   for (const [k, v] of Object.entries(c.agentConfig as Record<string, unknown>))
     if (JSON.stringify(base[k]) !== JSON.stringify(v)) flags.push(`--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`);
   return `npx hiql train ${flags.join(' ')} --run-dir ${runDir}`;
-}
-
-/** Mean and population standard deviation. */
-function meanStd(xs: readonly number[]): { mean: number; std: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return { mean, std: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) };
 }
 
 /** The run's result over its last `last` evaluations (fewer while it has fewer; none refused). */

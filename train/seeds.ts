@@ -12,12 +12,17 @@ export interface SeedsEvalResult extends EvalResult {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** Mean and population standard deviation (as OGBench's np.std) of figures over seeds. */
+export function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const m = mean(xs);
+  return { mean: m, std: Math.sqrt(mean(xs.map((x) => (x - m) ** 2))) };
+}
+
 /** Mean and standard deviation over seeds; per task, the mean of the seeds' success and steps. */
 export function seedsEval(each: readonly EvalResult[]): SeedsEvalResult {
   if (each.length === 0) throw new RangeError('seedsEval: no results');
   if (each.length === 1) return each[0]!;
-  const success = mean(each.map((r) => r.success));
-  const successStd = Math.sqrt(mean(each.map((r) => (r.success - success) ** 2)));
+  const { mean: success, std: successStd } = meanStd(each.map((r) => r.success));
   const tasks = each[0]!.tasks.map((t, i) => ({
     task: t.task,
     success: mean(each.map((r) => r.tasks[i]!.success)),
