@@ -1,19 +1,23 @@
 // `hiql results`: runs' results under OGBench's protocol (mean of the last three evaluations per
 // seed, mean +- std over seeds) as a markdown table beside the published figures, with the command
 // behind each row. The arithmetic is train/results.ts.
+import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../onnx/index.ts';
 import { resultsSvg } from '../train/plot.ts';
-import { resultsTable, runResult } from '../train/results.ts';
+import { mergeResults, readSavedResults, resultsJson, resultsTable, runResult } from '../train/results.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
-const RESULTS_HELP = `hiql results RUN_DIR... [--last 3] [--json] [--svg FILE]
+const RESULTS_HELP = `hiql results RUN_DIR|SAVED.json... [--last 3] [--json] [--svg FILE] [--save FILE]
 
 Prints one table row per run folder: each seed's score is the mean success of its last evaluations
 (--last, 3 as in OGBench's protocol), the row gives their mean +- std over the run's seeds (hiql
 train --seeds N), each seed's score, OGBench's published figure for the dataset and agent, and
 below the table the command that trains the run again. A young run with fewer evaluations is shown
 with how many it has. --json prints the rows as JSON instead. --svg FILE also draws them as a bar
-chart, a panel per dataset: each agent's mean (a whisker of +- std, a dot per seed) beside OGBench's.`;
+chart, a panel per dataset: each agent's mean (a whisker of +- std, a dot per seed) beside OGBench's.
+--save FILE writes the rows to FILE (JSON, atomically); a .json file given in place of a run folder
+is read back as the rows it holds, so a table outlives its run folders (docs/results.json). A run
+folder given after a saved row of the same folder replaces that row.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -21,11 +25,28 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['last', 'json', 'svg'], 'results');
+  rejectUnknown(args, ['last', 'json', 'svg', 'save'], 'results');
   if (args.positionals.length === 0) throw new RangeError('hiql results: give one or more run folders, e.g. hiql results runs/*');
-  const last = optInt(args, 'last', 1) ?? 3;
+  const lastGiven = optInt(args, 'last', 1);
+  const last = lastGiven ?? 3;
   const svg = optString(args, 'svg');
-  const results = args.positionals.map((dir) => runResult(dir, last));
+  const save = optString(args, 'save');
+  const results = mergeResults(
+    args.positionals.map((p) => {
+      if (!(p.endsWith('.json') && statSync(p, { throwIfNoEntry: false })?.isFile())) return [runResult(p, last)];
+      const rows = readSavedResults(p);
+      const other = rows.find((r) => r.wanted !== last);
+      if (lastGiven !== undefined && other)
+        throw new RangeError(
+          `${p}: its row for ${other.runDir} was saved over the last ${other.wanted} evaluations; --last ${last} cannot be applied to it`,
+        );
+      return rows;
+    }),
+  );
+  if (save !== undefined) {
+    writeFileAtomic(save, new TextEncoder().encode(resultsJson(results)));
+    console.error(`wrote ${save} (${results.length} rows)`);
+  }
   if (svg !== undefined) {
     writeFileAtomic(svg, new TextEncoder().encode(resultsSvg(results)));
     console.error(`wrote ${svg}`);

@@ -4,7 +4,7 @@
 // prints these as the rows of docs/results.md's tables, each with the command that trains it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentName } from './agents/index.ts';
+import { AGENT_NAMES, type AgentName } from './agents/index.ts';
 import { resolveConfig } from './config.ts';
 import { EVAL_FILE, readRunInfo, type RunInfo } from './run-folder.ts';
 import { meanStd } from './seeds.ts';
@@ -167,4 +167,106 @@ export function resultsTable(results: readonly RunResult[]): string {
   });
   const commands = results.map((r) => `- ${r.env} ${r.agent}: \`${r.command}\``);
   return `${head}\n${rows.join('\n')}\n\n${commands.join('\n')}`;
+}
+
+/**
+ * Saved results (`hiql results --save FILE`): the rows as JSON, read back by `hiql results FILE` in
+ * place of run folders that are gone (run folders are not kept in git; docs/results.json is), beside
+ * run folders that still exist. mean and std are checked against the seeds' scores they summarise, and
+ * the published figure is looked up again, so an edited or damaged file is refused rather than shown.
+ */
+export const RESULTS_KIND = 'hiql-results';
+export const RESULTS_VERSION = 1;
+
+export function resultsJson(results: readonly RunResult[]): string {
+  return `${JSON.stringify({ kind: RESULTS_KIND, version: RESULTS_VERSION, rows: results }, null, 2)}\n`;
+}
+
+export function readSavedResults(path: string): RunResult[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: not a saved results file (hiql results --save): ${(e as Error).message}`, { cause: e });
+  }
+  const top = doc as { kind?: unknown; version?: unknown; rows?: unknown };
+  if (typeof doc !== 'object' || doc === null || top.kind !== RESULTS_KIND)
+    throw new Error(`${path}: expected a saved results file with kind '${RESULTS_KIND}', got kind ${JSON.stringify(top?.kind)}`);
+  if (top.version !== RESULTS_VERSION)
+    throw new Error(`${path}: saved results version ${JSON.stringify(top.version)}; this hiql reads version ${RESULTS_VERSION}`);
+  if (!Array.isArray(top.rows)) throw new Error(`${path}: expected 'rows' to be an array, got ${typeof top.rows}`);
+  return top.rows.map((row: unknown, i) => checkSavedRow(row, `${path}, row ${i + 1}`));
+}
+
+function checkSavedRow(row: unknown, where: string): RunResult {
+  if (typeof row !== 'object' || row === null) throw new Error(`${where}: expected an object, got ${JSON.stringify(row)}`);
+  const r = row as Record<string, unknown>;
+  const fail = (key: string, want: string): never => {
+    throw new Error(`${where}: expected '${key}' to be ${want}, got ${JSON.stringify(r[key])}`);
+  };
+  const str = (key: string) => (typeof r[key] === 'string' && r[key] !== '' ? (r[key] as string) : fail(key, 'a non-empty string'));
+  const posInt = (key: string) =>
+    Number.isInteger(r[key]) && (r[key] as number) > 0 ? (r[key] as number) : fail(key, 'a positive integer');
+  const frac = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+  const agent = str('agent') as AgentName;
+  if (!AGENT_NAMES.includes(agent)) fail('agent', `one of ${AGENT_NAMES.join(', ')}`);
+  const env = str('env');
+  const wanted = posInt('wanted');
+  const target = posInt('target');
+  const episodesPerTask = posInt('episodesPerTask');
+  const steps = r['steps'];
+  if (
+    !Array.isArray(steps) ||
+    steps.length === 0 ||
+    steps.length > wanted ||
+    !steps.every((s, k) => Number.isInteger(s) && s > 0 && (k === 0 || s > steps[k - 1]))
+  )
+    fail('steps', `1 to ${wanted} increasing positive integers (the evaluations averaged)`);
+  const perSeed = r['perSeed'];
+  if (!Array.isArray(perSeed) || perSeed.length === 0 || !perSeed.every(frac))
+    fail('perSeed', 'a non-empty array of success rates in [0, 1]');
+  const { mean, std } = meanStd(perSeed as number[]);
+  for (const [key, v] of [
+    ['mean', mean],
+    ['std', std],
+  ] as const)
+    if (typeof r[key] !== 'number' || Math.abs((r[key] as number) - v) > 1e-9)
+      throw new Error(`${where}: '${key}' is ${JSON.stringify(r[key])}, but its seeds' scores ${JSON.stringify(perSeed)} give ${v}`);
+  const last = r['last'] as { mean?: unknown; std?: unknown } | undefined;
+  if (typeof last !== 'object' || last === null || !frac(last.mean) || !frac(last.std))
+    fail('last', 'an object { mean, std } of rates in [0, 1]');
+  const published = PUBLISHED[env]?.[agent];
+  return {
+    runDir: str('runDir'),
+    env,
+    agent,
+    preset: str('preset'),
+    steps: steps as number[],
+    target,
+    wanted,
+    perSeed: perSeed as number[],
+    mean,
+    std,
+    last: { mean: last!.mean as number, std: last!.std as number },
+    episodesPerTask,
+    ...(published ? { published } : {}),
+    command: str('command'),
+  };
+}
+
+/**
+ * Rows from several sources in argument order; a row for a run folder already shown (same runDir)
+ * replaces it in place, so `hiql results docs/results.json runs/results/X` shows X's folder as it is now.
+ */
+export function mergeResults(lists: readonly (readonly RunResult[])[]): RunResult[] {
+  const out: RunResult[] = [];
+  const at = new Map<string, number>();
+  for (const r of lists.flat()) {
+    const k = at.get(r.runDir);
+    if (k === undefined) {
+      at.set(r.runDir, out.length);
+      out.push(r);
+    } else out[k] = r;
+  }
+  return out;
 }

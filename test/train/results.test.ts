@@ -3,7 +3,7 @@
 // same configuration again. A damaged eval.jsonl is refused by line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '../../envs/datasets.ts';
@@ -11,7 +11,8 @@ import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { configHash, resolveConfig } from '../../train/config.ts';
 import { train } from '../../train/trainer.ts';
 import { readRunInfo } from '../../train/run-folder.ts';
-import { resultsTable, runResult } from '../../train/results.ts';
+import { mergeResults, readSavedResults, resultsJson, resultsTable, runResult } from '../../train/results.ts';
+import { run as resultsCli } from '../../cli/results.ts';
 import { trainConfigFromArgs } from '../../cli/train.ts';
 import { resultsSvg } from '../../train/plot.ts';
 
@@ -75,4 +76,59 @@ test('a run folder with no evaluations, or none at all, is refused by name', () 
   const dir = mkdtempSync(join(tmpdir(), 'results-none-'));
   assert.throws(() => runResult(dir), /is not a run folder: it has no config\.json/);
   assert.throws(() => runResult(dir, 0), /last must be a positive integer, got 0/);
+});
+
+test('saved results: --save writes the rows, a .json in place of a run folder reads them back, a damaged file is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'results-saved-'));
+  const run = join(dir, 'run');
+  const cfg = resolveConfig({
+    agent: 'gcbc',
+    preset: 'quick',
+    env: 'pointmaze-medium-navigate',
+    dataset: 'data/pointmaze-medium-navigate.npz',
+    overrides: { batchSize: 32, actorHiddenDims: '16,16', steps: 20, evalEvery: 10, evalEpisodes: 2, logEvery: 10, threads: 1 },
+  });
+  await train(cfg, run, { dataset: ds });
+  const saved = join(dir, 'results.json');
+  const logged: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => logged.push(s);
+  try {
+    assert.equal(await resultsCli([run, '--save', saved]), 0);
+    assert.equal(await resultsCli([saved]), 0);
+  } finally {
+    console.log = log;
+  }
+  // The table from the saved file is the table from the run folder, and so are the rows.
+  assert.equal(logged[1], logged[0]);
+  const fresh = runResult(run);
+  assert.deepEqual(readSavedResults(saved), [fresh]);
+  // A run folder given after a saved row of the same folder replaces it in place; others are kept in order.
+  const other = { ...fresh, runDir: 'runs/gone', agent: 'hiql' as const, published: [79, 5] as const };
+  const merged = mergeResults([[other, { ...fresh, perSeed: [0.5], mean: 0.5 }], [fresh]]);
+  assert.deepEqual(
+    merged.map((r) => [r.runDir, r.mean]),
+    [
+      ['runs/gone', fresh.mean],
+      [run, fresh.mean],
+    ],
+  );
+  // Damaged or edited files are refused with what was expected and what came.
+  const bad = (body: string, want: RegExp) => {
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, body);
+    assert.throws(() => readSavedResults(f), want);
+  };
+  const text = resultsJson([fresh]);
+  bad(text.slice(0, text.length / 2), /bad\.json: not a saved results file \(hiql results --save\)/);
+  bad('{"kind":"hiql-run","version":1,"rows":[]}', /expected a saved results file with kind 'hiql-results', got kind "hiql-run"/);
+  bad('{"kind":"hiql-results","version":2,"rows":[]}', /saved results version 2; this hiql reads version 1/);
+  const edit = (patch: Record<string, unknown>) => JSON.stringify({ kind: 'hiql-results', version: 1, rows: [{ ...fresh, ...patch }] });
+  bad(edit({ mean: fresh.mean + 0.1 }), /row 1: 'mean' is [\d.]+, but its seeds' scores \[[\d.,]+\] give [\d.]+/);
+  bad(edit({ agent: 'ppo' }), /row 1: expected 'agent' to be one of hiql, gcivl, gcbc, gciql, crl, qrl, got "ppo"/);
+  bad(edit({ steps: [20, 10] }), /row 1: expected 'steps' to be 1 to 3 increasing positive integers/);
+  bad(edit({ perSeed: [1.5], mean: 1.5 }), /row 1: expected 'perSeed' to be a non-empty array of success rates in \[0, 1\], got \[1\.5\]/);
+  bad(edit({ last: { mean: 0.2 } }), /row 1: expected 'last' to be an object \{ mean, std \}/);
+  // A saved row is over its own window; another --last cannot be applied to it.
+  await assert.rejects(resultsCli([saved, '--last', '2']), /was saved over the last 3 evaluations; --last 2 cannot be applied to it/);
 });
