@@ -332,6 +332,115 @@ export function bfsDistances(maze: MazeSpec, source: Cell, blocked?: ReadonlySet
   return dist;
 }
 
+/**
+ * The geodesic (shortest-path) distance to the point `goal` through the maze's free space, as a
+ * function of (x, y) in world units: Dijkstra on a grid of step `h` over the whole map (8-connected,
+ * no corner cutting past a wall block, so within about 8% of the Euclidean length of a free path),
+ * read bilinearly between grid nodes. Infinity where the goal cannot be reached (a wall). The ball's
+ * radius is not taken off the free space. bench/value-quality.ts scores values' advantages with it.
+ */
+export function geodesicField(maze: MazeSpec, goal: readonly [number, number], h = 0.1): (x: number, y: number) => number {
+  if (!(h > 0) || (maze.xMax - maze.xMin) / h > 4096)
+    throw new RangeError(`geodesicField: grid step ${h} must be > 0 and give <= 4096 nodes a side`);
+  const [gi, gj] = cellOf(goal[0], goal[1]);
+  if (isWall(maze, gi, gj))
+    throw new RangeError(`geodesicField: the goal (${goal[0]}, ${goal[1]}) lies in a wall cell (${gi}, ${gj}) of maze ${maze.name}`);
+  const H = h;
+  // The grid has a node on the goal (distance 0 there exactly) and covers the map.
+  const ga = Math.floor((goal[0] - maze.xMin) / H);
+  const gb = Math.floor((goal[1] - maze.yMin) / H);
+  const x0 = goal[0] - ga * H;
+  const y0 = goal[1] - gb * H;
+  const nx = Math.floor((maze.xMax - x0) / H) + 1;
+  const ny = Math.floor((maze.yMax - y0) / H) + 1;
+  const free = new Uint8Array(nx * ny);
+  for (let b = 0; b < ny; b++)
+    for (let a = 0; a < nx; a++) {
+      const [i, j] = [rowOf(y0 + b * H), colOf(x0 + a * H)];
+      free[b * nx + a] = i >= 0 && j >= 0 && i < maze.rows && j < maze.cols && !isWall(maze, i, j) ? 1 : 0;
+    }
+  const dist = new Float64Array(nx * ny).fill(Infinity);
+  // A binary heap of (distance, node).
+  const heap: number[] = [];
+  const hd: number[] = [];
+  const push = (d: number, v: number) => {
+    let k = heap.length;
+    heap.push(v);
+    hd.push(d);
+    while (k > 0) {
+      const p = (k - 1) >> 1;
+      if (hd[p]! <= d) break;
+      heap[k] = heap[p]!;
+      hd[k] = hd[p]!;
+      k = p;
+    }
+    heap[k] = v;
+    hd[k] = d;
+  };
+  const pop = (): [number, number] => {
+    const top: [number, number] = [hd[0]!, heap[0]!];
+    const v = heap.pop()!;
+    const d = hd.pop()!;
+    if (heap.length > 0) {
+      let k = 0;
+      for (;;) {
+        let c = 2 * k + 1;
+        if (c >= heap.length) break;
+        if (c + 1 < heap.length && hd[c + 1]! < hd[c]!) c++;
+        if (hd[c]! >= d) break;
+        heap[k] = heap[c]!;
+        hd[k] = hd[c]!;
+        k = c;
+      }
+      heap[k] = v;
+      hd[k] = d;
+    }
+    return top;
+  };
+  dist[gb * nx + ga] = 0;
+  push(0, gb * nx + ga);
+  while (heap.length > 0) {
+    const [d, v] = pop();
+    if (d > dist[v]!) continue;
+    const [a, b] = [v % nx, Math.floor(v / nx)];
+    for (let db = -1; db <= 1; db++)
+      for (let da = -1; da <= 1; da++) {
+        if (!da && !db) continue;
+        const [a2, b2] = [a + da, b + db];
+        if (a2 < 0 || b2 < 0 || a2 >= nx || b2 >= ny || !free[b2 * nx + a2]) continue;
+        // No corner cutting: a diagonal step needs both of its sides free.
+        if (da && db && (!free[b * nx + a2] || !free[b2 * nx + a])) continue;
+        const nd = d + (da && db ? Math.SQRT2 : 1) * H;
+        if (nd < dist[b2 * nx + a2]!) {
+          dist[b2 * nx + a2] = nd;
+          push(nd, b2 * nx + a2);
+        }
+      }
+  }
+  /** Bilinear in the grid nodes around (x, y), over the reachable ones. */
+  return (x: number, y: number): number => {
+    const fa = Math.min(nx - 1, Math.max(0, (x - x0) / H));
+    const fb = Math.min(ny - 1, Math.max(0, (y - y0) / H));
+    const [a, b] = [Math.min(nx - 2, Math.floor(fa)), Math.min(ny - 2, Math.floor(fb))];
+    const [u, w] = [fa - a, fb - b];
+    let sum = 0;
+    let wsum = 0;
+    for (const [da, db, wt] of [
+      [0, 0, (1 - u) * (1 - w)],
+      [1, 0, u * (1 - w)],
+      [0, 1, (1 - u) * w],
+      [1, 1, u * w],
+    ] as const) {
+      const d = dist[(b + db) * nx + (a + da)]!;
+      if (Number.isFinite(d) && wt > 0) {
+        sum += wt * d;
+        wsum += wt;
+      }
+    }
+    return wsum > 0 ? sum / wsum : Infinity;
+  };
+}
+
 /** The evaluation task with this 1-based id. */
 export function getTask(maze: MazeSpec, taskId: number): MazeTask {
   const t = maze.tasks[taskId - 1];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAZE_NAMES, bfsDistances, cellCenter, cellOf, getMaze, isWall } from '../../envs/maze.ts';
+import { MAZE_NAMES, bfsDistances, cellCenter, cellOf, geodesicField, getMaze, isWall } from '../../envs/maze.ts';
 import {
   ACTION_SCALE,
   BALL_RADIUS,
@@ -196,4 +196,53 @@ test('VecPointMaze matches PointMazeEnv and only advances unfinished episodes', 
   assert.equal(vec.numRunning, 0);
   assert.ok([...vec.steps].every((s) => s <= 50));
   assert.throws(() => vec.step(new Float32Array(3)), /expected 10 action values \(5 x 2\), got 3/);
+});
+
+test('geodesic distance: straight corridors exactly, around walls between the straight line and the cell path', () => {
+  const maze = getMaze('medium');
+  const from = maze.freeCells[0]!;
+  const f = geodesicField(maze, cellCenter(from));
+  const bfs = bfsDistances(maze, from);
+  assert.equal(f(...cellCenter(from)), 0);
+  let corridors = 0;
+  for (const c of maze.freeCells) {
+    const [x, y] = cellCenter(c);
+    const d = f(x, y);
+    const straight = Math.hypot(x - cellCenter(from)[0], y - cellCenter(from)[1]);
+    // Never shorter than the straight line, never longer than the path through cell centres (4 per cell).
+    assert.ok(
+      d >= straight - 1e-9 && d <= 4 * bfs[c[0] * maze.cols + c[1]]! + 1e-9,
+      `cell ${c}: ${d} vs ${straight}, ${4 * bfs[c[0] * maze.cols + c[1]]!}`,
+    );
+    // A cell in line with no wall between: the straight line, to rounding.
+    const inLine = c[0] === from[0] ? 'row' : c[1] === from[1] ? 'col' : null;
+    const clear =
+      inLine &&
+      Array.from({ length: Math.abs(c[0] - from[0]) + Math.abs(c[1] - from[1]) + 1 }, (_, k) =>
+        inLine === 'row' ? [c[0], Math.min(c[1], from[1]) + k] : [Math.min(c[0], from[0]) + k, c[1]],
+      ).every(([i, j]) => !isWall(maze, i!, j!));
+    if (clear) {
+      corridors++;
+      assert.ok(Math.abs(d - straight) < 1e-9, `cell ${c} in a clear line: ${d} vs ${straight}`);
+    }
+  }
+  assert.ok(corridors >= 2);
+  // (1, 5), at (16, 0), is 16 to the right of (1, 1), at (0, 0), across the walls (1, 3) and (1, 4); the
+  // way round passes under wall (2, 3) (x 6..10, y 2..6): (0, 0) -> (6, 6) -> (10, 6) -> (16, 0), that
+  // is 2 * sqrt(72) + 4 = 20.97, against 32 through cell centres.
+  assert.deepEqual(
+    [from, cellCenter(from), cellCenter([1, 5])],
+    [
+      [1, 1],
+      [0, 0],
+      [16, 0],
+    ],
+  );
+  const across = f(...cellCenter([1, 5]));
+  assert.ok(Math.abs(across - (2 * Math.sqrt(72) + 4)) < 0.1, `(1, 1) -> (1, 5): ${across}`);
+  // Inside a wall the goal cannot be reached; a goal in a wall is refused.
+  const wall = [...Array(maze.rows * maze.cols).keys()].find((k) => maze.walls[k])!;
+  const [wi, wj] = [Math.floor(wall / maze.cols), wall % maze.cols];
+  assert.equal(f(...cellCenter([wi, wj])), Infinity);
+  assert.throws(() => geodesicField(maze, cellCenter([wi, wj])), /the goal \(.*\) lies in a wall cell/);
 });
