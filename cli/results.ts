@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../onnx/index.ts';
 import { resultsSvg } from '../train/plot.ts';
-import { mergeResults, readSavedResults, resultsJson, resultsTable, runResult } from '../train/results.ts';
+import { mergeResults, mergeSeeds, readSavedResults, resultsJson, resultsTable, runResult } from '../train/results.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const RESULTS_HELP = `hiql results RUN_DIR|SAVED.json... [--last 3] [--json] [--svg FILE] [--save FILE]
@@ -17,7 +17,9 @@ with how many it has. --json prints the rows as JSON instead. --svg FILE also dr
 chart, a panel per dataset: each agent's mean (a whisker of +- std, a dot per seed) beside OGBench's.
 --save FILE writes the rows to FILE (JSON, atomically); a .json file given in place of a run folder
 is read back as the rows it holds, so a table outlives its run folders (docs/results.json). A run
-folder given after a saved row of the same folder replaces that row.`;
+folder given after a saved row of the same folder replaces that row. Run folders that train the same
+configuration seed by seed (hiql train --seed K, what seed K of --seeds N trains) make one row over all
+their seeds.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -31,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const last = lastGiven ?? 3;
   const svg = optString(args, 'svg');
   const save = optString(args, 'save');
-  const results = mergeResults(
+  const rows = mergeResults(
     args.positionals.map((p) => {
       if (!(p.endsWith('.json') && statSync(p, { throwIfNoEntry: false })?.isFile())) return [runResult(p, last)];
       const rows = readSavedResults(p);
@@ -43,6 +45,9 @@ export async function run(argv: string[]): Promise<number> {
       return rows;
     }),
   );
+  const notes: string[] = [];
+  const results = mergeSeeds(rows, notes);
+  for (const n of notes) console.error(n);
   if (save !== undefined) {
     writeFileAtomic(save, new TextEncoder().encode(resultsJson(results)));
     console.error(`wrote ${save} (${results.length} rows)`);

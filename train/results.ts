@@ -35,6 +35,10 @@ export interface RunResult {
   wanted: number;
   /** Each seed's score (mean success of its last evaluations, 0-1), the run's first seed first. */
   perSeed: number[];
+  /** Each seed's number (`--seed` + k), as perSeed; absent in rows saved without it. */
+  seedIds?: number[];
+  /** Each seed's last evaluation alone, as perSeed; absent in rows saved without it. */
+  lastPerSeed?: number[];
   mean: number;
   /** Standard deviation over seeds (population, as OGBench's np.std; 0 for one seed). */
   std: number;
@@ -43,7 +47,10 @@ export interface RunResult {
   /** Episodes per task at each evaluation. */
   episodesPerTask: number;
   published?: readonly [number, number];
-  /** The command that trains the run again from scratch. */
+  /**
+   * The command that trains the run again from scratch; a row merged from one run folder per seed
+   * (mergeSeeds) has one line per folder, and its runDir names them joined by ' + '.
+   */
   command: string;
 }
 
@@ -118,7 +125,8 @@ export function runResult(runDir: string, last = 3): RunResult {
   });
   const { mean, std } = meanStd(perSeed);
   const final = rows[rows.length - 1]!;
-  const lastEval = meanStd(seeds > 1 ? final.seeds!.map((x) => x.success) : [final.success]);
+  const lastPerSeed = seeds > 1 ? final.seeds!.map((x) => x.success) : [final.success];
+  const lastEval = meanStd(lastPerSeed);
   const published = PUBLISHED[info.config.env]?.[info.config.agent];
   return {
     runDir,
@@ -129,6 +137,8 @@ export function runResult(runDir: string, last = 3): RunResult {
     target: info.config.trainer.steps,
     wanted: last,
     perSeed,
+    seedIds: Array.from({ length: seeds }, (_, k) => info.config.trainer.seed + k),
+    lastPerSeed,
     mean,
     std,
     last: lastEval,
@@ -165,7 +175,13 @@ export function resultsTable(results: readonly RunResult[]): string {
     ];
     return `| ${cells.join(' | ')} |`;
   });
-  const commands = results.map((r) => `- ${r.env} ${r.agent}: \`${r.command}\``);
+  const commands = results.map(
+    (r) =>
+      `- ${r.env} ${r.agent}: ${r.command
+        .split('\n')
+        .map((c) => `\`${c}\``)
+        .join('; ')}`,
+  );
   return `${head}\n${rows.join('\n')}\n\n${commands.join('\n')}`;
 }
 
@@ -235,6 +251,23 @@ function checkSavedRow(row: unknown, where: string): RunResult {
   const last = r['last'] as { mean?: unknown; std?: unknown } | undefined;
   if (typeof last !== 'object' || last === null || !frac(last.mean) || !frac(last.std))
     fail('last', 'an object { mean, std } of rates in [0, 1]');
+  const n = (perSeed as number[]).length;
+  const seedIds = r['seedIds'];
+  if (
+    seedIds !== undefined &&
+    (!Array.isArray(seedIds) || seedIds.length !== n || !seedIds.every((k) => Number.isInteger(k) && k >= 0) || new Set(seedIds).size !== n)
+  )
+    fail('seedIds', `absent or ${n} distinct seed numbers, one per score`);
+  const lastPerSeed = r['lastPerSeed'];
+  if (lastPerSeed !== undefined) {
+    if (!Array.isArray(lastPerSeed) || lastPerSeed.length !== n || !lastPerSeed.every(frac))
+      fail('lastPerSeed', `absent or ${n} success rates in [0, 1], one per score`);
+    const l = meanStd(lastPerSeed as number[]);
+    if (Math.abs(l.mean - (last!.mean as number)) > 1e-9 || Math.abs(l.std - (last!.std as number)) > 1e-9)
+      throw new Error(
+        `${where}: 'last' is ${JSON.stringify(last)}, but 'lastPerSeed' ${JSON.stringify(lastPerSeed)} gives ${JSON.stringify(l)}`,
+      );
+  }
   const published = PUBLISHED[env]?.[agent];
   return {
     runDir: str('runDir'),
@@ -245,6 +278,8 @@ function checkSavedRow(row: unknown, where: string): RunResult {
     target,
     wanted,
     perSeed: perSeed as number[],
+    ...(seedIds !== undefined ? { seedIds: seedIds as number[] } : {}),
+    ...(lastPerSeed !== undefined ? { lastPerSeed: lastPerSeed as number[] } : {}),
     mean,
     std,
     last: { mean: last!.mean as number, std: last!.std as number },
@@ -267,6 +302,64 @@ export function mergeResults(lists: readonly (readonly RunResult[])[]): RunResul
       at.set(r.runDir, out.length);
       out.push(r);
     } else out[k] = r;
+  }
+  return out;
+}
+
+/** What makes two rows the same experiment but for their seeds: all of the command but --seed, --seeds, --run-dir. */
+function experimentKey(r: RunResult): string {
+  const flags = r.command.replace(/ --(seed|seeds|run-dir) \S+/g, '');
+  return JSON.stringify([r.env, r.agent, r.preset, r.steps, r.target, r.wanted, r.episodesPerTask, flags]);
+}
+
+/**
+ * One row per experiment: rows of the same configuration trained seed by seed in separate run folders
+ * (`hiql train --seed K`, which trains what seed K of `--seeds N` trains) become one row over all
+ * their seeds, at the first one's place, seeds in ascending order. Rows whose seeds overlap, or saved
+ * without their seeds' numbers and last evaluations, are left as they are; `notes` says why.
+ */
+export function mergeSeeds(results: readonly RunResult[], notes: string[] = []): RunResult[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const r of results) {
+    const k = experimentKey(r);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const out: RunResult[] = [];
+  const done = new Set<string>();
+  for (const r of results) {
+    const k = experimentKey(r);
+    const group = groups.get(k)!;
+    if (group.length === 1) {
+      out.push(r);
+      continue;
+    }
+    if (done.has(k)) continue;
+    const ids = group.flatMap((g) => g.seedIds ?? []);
+    const complete = group.every((g) => g.seedIds && g.lastPerSeed);
+    if (!complete || new Set(ids).size !== ids.length) {
+      notes.push(
+        `${group.map((g) => g.runDir).join(', ')}: the same experiment, not merged: ` +
+          (complete ? `their seeds overlap (${ids.join(', ')})` : "a row saved without its seeds' numbers and last evaluations"),
+      );
+      out.push(r);
+      continue;
+    }
+    done.add(k);
+    const seeds = group
+      .flatMap((g) => g.perSeed.map((score, i) => ({ id: g.seedIds![i]!, score, last: g.lastPerSeed![i]! })))
+      .sort((a, b) => a.id - b.id);
+    const perSeed = seeds.map((x) => x.score);
+    const lastPerSeed = seeds.map((x) => x.last);
+    out.push({
+      ...r,
+      runDir: group.map((g) => g.runDir).join(' + '),
+      perSeed,
+      seedIds: seeds.map((x) => x.id),
+      lastPerSeed,
+      ...meanStd(perSeed),
+      last: meanStd(lastPerSeed),
+      command: group.map((g) => g.command).join('\n'),
+    });
   }
   return out;
 }

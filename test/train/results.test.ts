@@ -11,7 +11,7 @@ import { datasetFromGenerated } from '../../train/data/dataset.ts';
 import { configHash, resolveConfig } from '../../train/config.ts';
 import { train } from '../../train/trainer.ts';
 import { readRunInfo } from '../../train/run-folder.ts';
-import { mergeResults, readSavedResults, resultsJson, resultsTable, runResult } from '../../train/results.ts';
+import { mergeResults, mergeSeeds, readSavedResults, resultsJson, resultsTable, runResult } from '../../train/results.ts';
 import { run as resultsCli } from '../../cli/results.ts';
 import { trainConfigFromArgs } from '../../cli/train.ts';
 import { resultsSvg } from '../../train/plot.ts';
@@ -131,4 +131,47 @@ test('saved results: --save writes the rows, a .json in place of a run folder re
   bad(edit({ last: { mean: 0.2 } }), /row 1: expected 'last' to be an object \{ mean, std \}/);
   // A saved row is over its own window; another --last cannot be applied to it.
   await assert.rejects(resultsCli([saved, '--last', '2']), /was saved over the last 3 evaluations; --last 2 cannot be applied to it/);
+});
+
+test('seed by seed: run folders of one configuration with --seed 0 and --seed 1 make the row a --seeds 2 run makes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'results-seeds-'));
+  const overrides = { batchSize: 32, actorHiddenDims: '16,16', steps: 30, evalEvery: 10, evalEpisodes: 2, logEvery: 10, threads: 1 };
+  const base = { agent: 'gcbc' as const, preset: 'quick', env: 'pointmaze-medium-navigate', dataset: 'data/pointmaze-medium-navigate.npz' };
+  await train(resolveConfig({ ...base, overrides: { ...overrides, seeds: 2 } }), join(dir, 'both'), { dataset: ds });
+  for (const seed of [1, 0])
+    await train(resolveConfig({ ...base, overrides: { ...overrides, seed } }), join(dir, `s${seed}`), { dataset: ds });
+  const both = runResult(join(dir, 'both'));
+  const [s1, s0] = [runResult(join(dir, 's1')), runResult(join(dir, 's0'))];
+  const notes: string[] = [];
+  const merged = mergeSeeds([s1, s0], notes);
+  assert.deepEqual(notes, []);
+  assert.equal(merged.length, 1);
+  const m = merged[0]!;
+  // Seeds in ascending order whatever the folders' order; the figures are those of the 2-seed graph.
+  assert.deepEqual(m.seedIds, [0, 1]);
+  assert.deepEqual(both.seedIds, [0, 1]);
+  for (const [a, b, what] of [
+    [m.perSeed, both.perSeed, 'per seed'],
+    [m.lastPerSeed!, both.lastPerSeed!, 'last evaluation per seed'],
+    [[m.mean, m.std, m.last.mean, m.last.std], [both.mean, both.std, both.last.mean, both.last.std], 'mean, std, last'],
+  ] as const)
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-9, `${what}[${i}]: ${v} vs ${b[i]}`));
+  assert.equal(m.runDir, `${s1.runDir} + ${s0.runDir}`);
+  assert.equal(m.command, `${s1.command}\n${s0.command}`);
+  // One row over 2 seeds, and below it each folder's command.
+  const table = resultsTable([m]);
+  assert.match(table, /\| gcbc \| 10, 20, 30 \| 2 \|[^\n]*\n\n- pointmaze-medium-navigate gcbc: `/);
+  assert.match(table, /: `npx hiql train [^`]*--seed 1 [^`]*`; `npx hiql train [^`]+`$/);
+  // Another configuration is another row; the same seed twice is left unmerged, with a note.
+  const other = runResult(join(dir, 'both'), 2);
+  assert.equal(mergeSeeds([s0, other]).length, 2);
+  const twice = mergeSeeds([s0, { ...s0, runDir: 'runs/copy' }], notes);
+  assert.equal(twice.length, 2);
+  assert.match(notes[0]!, /runs\/copy: the same experiment, not merged: their seeds overlap \(0, 0\)/);
+  // Saved and read back, a merged row keeps its seeds; an edited last evaluation is refused.
+  const saved = join(dir, 'merged.json');
+  writeFileSync(saved, resultsJson([m]));
+  assert.deepEqual(readSavedResults(saved), [m]);
+  writeFileSync(saved, resultsJson([{ ...m, lastPerSeed: [1, 1] }]));
+  assert.throws(() => readSavedResults(saved), /row 1: 'last' is .*, but 'lastPerSeed' \[1,1\] gives/);
 });
