@@ -308,7 +308,8 @@ export function mergeResults(lists: readonly (readonly RunResult[])[]): RunResul
 
 /** What makes two rows the same experiment but for their seeds: all of the command but --seed, --seeds, --run-dir. */
 function experimentKey(r: RunResult): string {
-  const flags = r.command.replace(/ --(seed|seeds|run-dir) \S+/g, '');
+  // A merged row's command has a line per folder; they differ only in those flags.
+  const flags = r.command.split('\n')[0]!.replace(/ --(seed|seeds|run-dir) \S+/g, '');
   return JSON.stringify([r.env, r.agent, r.preset, r.steps, r.target, r.wanted, r.episodesPerTask, flags]);
 }
 

@@ -162,6 +162,12 @@ test('seed by seed: run folders of one configuration with --seed 0 and --seed 1 
   const table = resultsTable([m]);
   assert.match(table, /\| gcbc \| 10, 20, 30 \| 2 \|[^\n]*\n\n- pointmaze-medium-navigate gcbc: `/);
   assert.match(table, /: `npx hiql train [^`]*--seed 1 [^`]*`; `npx hiql train [^`]+`$/);
+  // A merged row (as docs/results.json keeps it) takes a later session's seed as well.
+  await train(resolveConfig({ ...base, overrides: { ...overrides, seed: 2 } }), join(dir, 's2'), { dataset: ds });
+  const three = mergeSeeds([m, runResult(join(dir, 's2'))]);
+  assert.equal(three.length, 1);
+  assert.deepEqual(three[0]!.seedIds, [0, 1, 2]);
+  assert.equal(three[0]!.command.split('\n').length, 3);
   // Another configuration is another row; the same seed twice is left unmerged, with a note.
   const other = runResult(join(dir, 'both'), 2);
   assert.equal(mergeSeeds([s0, other]).length, 2);
