@@ -4,15 +4,18 @@ import type { RunConfig } from '../train/config.ts';
 import { parseEnvName } from '../envs/datasets.ts';
 import { readRunInfo, readRunSeedParams, runSeeds } from '../train/run-folder.ts';
 import { formatSuccess, seedsEval } from '../train/seeds.ts';
-import type { EvalResult } from '../train/evaluate.ts';
+import { evalPathsPicture, type EvalResult } from '../train/evaluate.ts';
+import { encodePng } from '../envs/png.ts';
+import { writeFileAtomic } from '../onnx/index.ts';
 import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
-const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV] [--threads N]
+const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV] [--threads N] [--picture FILE.png]
 
 Evaluates a run's latest checkpoint with the SPEC protocol (5 tasks, deterministic actions). The
 last line printed is a JSON object with per-task and overall success. A run of several seeds
 (hiql train --seeds N) has each seed evaluated (seed k on episode seed S + k) and reports their
-mean and standard deviation, with each seed's result.`;
+mean and standard deviation, with each seed's result. --picture draws the first 4 episodes of each
+task (of the first seed) on the maze: a colour per task, solid where the goal was reached.`;
 
 export async function runEval(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -20,7 +23,7 @@ export async function runEval(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['episodes', 'seed', 'env', 'threads'], 'eval');
+  rejectUnknown(args, ['episodes', 'seed', 'env', 'threads', 'picture'], 'eval');
   const runDir = args.positionals[0];
   if (!runDir) throw new RangeError('hiql eval: give the run folder, e.g. hiql eval runs/NAME');
   if (args.positionals.length > 1) throw new RangeError(`unexpected argument '${args.positionals[1]}'`);
@@ -28,6 +31,8 @@ export async function runEval(argv: string[]): Promise<number> {
   const seedArg = optInt(args, 'seed', 0);
   const threads = optInt(args, 'threads', 1);
   const envArg = optString(args, 'env');
+  const picture = optString(args, 'picture');
+  if (picture !== undefined && !picture.endsWith('.png')) throw new RangeError(`--picture writes a PNG: give a FILE.png, got '${picture}'`);
   const envParsed = envArg !== undefined ? parseEnvName(envArg) : undefined;
   const info = readRunInfo(runDir);
   const seed = seedArg ?? info.config.trainer.seed;
@@ -40,7 +45,12 @@ export async function runEval(argv: string[]): Promise<number> {
   const agentSeeds = runSeeds(info);
   const each: EvalResult[] = [];
   for (const [k, p] of params.entries()) {
-    const r = await evaluateParams(cfg, info.dims, p, episodes, seed + k, threads);
+    const r = await evaluateParams(cfg, info.dims, p, episodes, seed + k, threads, picture !== undefined && k === 0 ? 4 : 0);
+    if (r.paths) {
+      const img = evalPathsPicture(cfg.env, r.paths);
+      writeFileAtomic(picture!, encodePng(img.width, img.height, img.data, 4));
+      console.error(`wrote ${picture} (${r.paths.length} episodes${params.length > 1 ? `, seed ${agentSeeds[0]}` : ''})`);
+    }
     if (params.length > 1) console.error(`  seed ${agentSeeds[k]}: ${(100 * r.success).toFixed(1)}%`);
     each.push(r);
   }

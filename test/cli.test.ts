@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { decodePng } from '../envs/png.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,14 @@ test('hiql quickstart generates the dataset, trains, exports and evaluates the e
     assert.ok(existsSync(join(cwd, f)), `${f} exists`);
   assert.match(r.stderr, /success: \d+\.\d%/);
   assert.match(r.stderr, /npm run demo -- --models runs\/qs\n/, 'the command that shows the policy in the demo');
+  // The run's episodes as a picture: 4 per task on the maze.
+  const e = hiql(['eval', 'runs/qs', '--episodes', '4', '--picture', 'qs.png'], cwd);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stderr, /wrote qs\.png \(20 episodes\)/);
+  const png = decodePng(readFileSync(join(cwd, 'qs.png')));
+  assert.deepEqual([png.width, png.height], [384, 384]);
+  const bad = hiql(['eval', 'runs/qs', '--picture', 'qs.jpg'], cwd);
+  assert.match(bad.stderr, /--picture writes a PNG: give a FILE\.png, got 'qs\.jpg'/);
 });
 
 test('hiql rejects unknown commands and options with the valid ones', () => {

@@ -32,11 +32,12 @@ export async function evaluateParams(
   episodes: number,
   seed: number,
   threads?: number,
+  record?: number,
 ): Promise<EvalResult> {
   const { policy, release } = await sessionPolicy(cfg, dims, params, threads);
   try {
     const frameSize = isPixels(dims) ? dims.obsShape?.[0] : undefined;
-    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed, frameSize });
+    return await evaluate(cfg.env, policy, { episodesPerTask: episodes, seed, frameSize, record });
   } finally {
     await release();
   }
