@@ -1,4 +1,4 @@
-// How well a trained value function knows the maze: V(s, g) of HIQL, GCIVL or GCIQL runs evaluated on every
+// How well a trained value function knows the maze: V(s, g) of a run (HIQL, GCIVL, GCIQL, QRL: -d(s, g), CRL: its critic) on every
 // pair of free-cell centres, against the true shortest-path distance (BFS over cells).
 //
 //   npm run bench -- value-quality runs/large-hiql runs/large-gcivl
@@ -24,6 +24,7 @@ import { buildTrajectoryIndex, loadDataset } from '../train/data/dataset.ts';
 import { bfsDistances, cellCenter, cellIndex, geodesicField, getMaze, NEIGHBOURS, type MazeSpec } from '../envs/maze.ts';
 import { parseEnvName } from '../envs/datasets.ts';
 import { buildValueGraph } from '../train/graphs.ts';
+import { AGENTS } from '../train/agents/index.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 
 function ranks(xs: readonly number[]): number[] {
@@ -129,13 +130,14 @@ async function advantageSigns(
 
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv.length === 0)
-    throw new RangeError('usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (HIQL, GCIVL or GCIQL runs on a state-based maze)');
+    throw new RangeError(
+      'usage: npm run bench -- value-quality RUN_DIR [RUN_DIR ...] (runs of an agent with a value, on a state-based maze)',
+    );
   const results: Record<string, unknown>[] = [];
   for (const runDir of argv) {
     const info = readRunInfo(runDir);
     const agent = info.config.agent;
-    if (agent !== 'hiql' && agent !== 'gcivl' && agent !== 'gciql')
-      throw new RangeError(`${runDir}: value-quality needs a HIQL, GCIVL or GCIQL run, got ${agent}`);
+    if (!AGENTS[agent].value) throw new RangeError(`${runDir}: value-quality needs an agent with a value function, got ${agent}`);
     const maze = getMaze(parseEnvName(info.config.env).maze);
     const { params, step } = readRunParams(runDir);
     const cells: [number, number][] = [];
