@@ -46,7 +46,10 @@ export async function run(argv: string[]): Promise<number> {
     }),
   );
   const notes: string[] = [];
-  const results = mergeSeeds(rows, notes);
+  // Rows of one dataset together, datasets in the order they first appear (as the chart's panels).
+  const merged = mergeSeeds(rows, notes);
+  const envs = [...new Set(merged.map((r) => r.env))];
+  const results = envs.flatMap((env) => merged.filter((r) => r.env === env));
   for (const n of notes) console.error(n);
   if (save !== undefined) {
     writeFileAtomic(save, new TextEncoder().encode(resultsJson(results)));
