@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_NAMES, type AgentName } from './agents/index.ts';
 import { resolveConfig } from './config.ts';
-import { EVAL_FILE, readRunInfo, type RunInfo } from './run-folder.ts';
+import { EVAL_FILE, readRunInfo, runSeeds, type RunInfo } from './run-folder.ts';
 import { meanStd } from './seeds.ts';
 
 /**
@@ -137,7 +137,7 @@ export function runResult(runDir: string, last = 3): RunResult {
     target: info.config.trainer.steps,
     wanted: last,
     perSeed,
-    seedIds: Array.from({ length: seeds }, (_, k) => info.config.trainer.seed + k),
+    seedIds: runSeeds(info),
     lastPerSeed,
     mean,
     std,
