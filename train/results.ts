@@ -338,10 +338,12 @@ export function mergeSeeds(results: readonly RunResult[], notes: string[] = []):
     const ids = group.flatMap((g) => g.seedIds ?? []);
     const complete = group.every((g) => g.seedIds && g.lastPerSeed);
     if (!complete || new Set(ids).size !== ids.length) {
-      notes.push(
-        `${group.map((g) => g.runDir).join(', ')}: the same experiment, not merged: ` +
-          (complete ? `their seeds overlap (${ids.join(', ')})` : "a row saved without its seeds' numbers and last evaluations"),
-      );
+      // Each of the group's rows is kept; the note is said once, at the first.
+      if (group[0] === r)
+        notes.push(
+          `${group.map((g) => g.runDir).join(', ')}: the same experiment, not merged: ` +
+            (complete ? `their seeds overlap (${ids.join(', ')})` : "a row saved without its seeds' numbers and last evaluations"),
+        );
       out.push(r);
       continue;
     }

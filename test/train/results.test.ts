@@ -174,6 +174,7 @@ test('seed by seed: run folders of one configuration with --seed 0 and --seed 1 
   const twice = mergeSeeds([s0, { ...s0, runDir: 'runs/copy' }], notes);
   assert.equal(twice.length, 2);
   assert.match(notes[0]!, /runs\/copy: the same experiment, not merged: their seeds overlap \(0, 0\)/);
+  assert.equal(notes.length, 1);
   // Saved and read back, a merged row keeps its seeds; an edited last evaluation is refused.
   const saved = join(dir, 'merged.json');
   writeFileSync(saved, resultsJson([m]));
