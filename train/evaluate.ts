@@ -65,7 +65,7 @@ export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions)
   const size = o.frameSize ?? 0;
   const obsFrames = visual ? new Uint8Array(n * size * size * 3) : null;
   const goalFrames = visual ? renderPixelObservations(spec, vec.goals, n, size) : null;
-  // Recorded episodes: [e, path so far] for the first `record` of each task.
+  // Recorded episodes (the first `record` of each task) and their paths so far; none unless asked.
   const record = Math.min(o.record ?? 0, o.episodesPerTask);
   const recorded = tasks.flatMap((_, i) => Array.from({ length: record }, (_, k) => i * o.episodesPerTask + k));
   const xs = recorded.map((e) => [vec.pos[2 * e]!, vec.pos[2 * e + 1]!]);
@@ -74,11 +74,14 @@ export async function evaluate(env: string, policy: BatchPolicy, o: EvalOptions)
     const actions = obsFrames
       ? await policy(renderPixelObservations(spec, vec.obs, n, size, obsFrames), goalFrames!, n)
       : await policy(vec.obs, vec.goals, n);
-    const wasRunning = recorded.map((e) => !vec.done[e]);
-    vec.step(actions);
-    recorded.forEach((e, k) => {
-      if (wasRunning[k]) xs[k]!.push(vec.pos[2 * e]!, vec.pos[2 * e + 1]!);
-    });
+    if (recorded.length === 0) vec.step(actions);
+    else {
+      const wasRunning = recorded.map((e) => !vec.done[e]);
+      vec.step(actions);
+      recorded.forEach((e, k) => {
+        if (wasRunning[k]) xs[k]!.push(vec.pos[2 * e]!, vec.pos[2 * e + 1]!);
+      });
+    }
     step++;
     if (o.onProgress && step % 100 === 0) o.onProgress(step, vec.numRunning);
   }
