@@ -36,13 +36,13 @@ export async function run(argv: string[]): Promise<number> {
   const rows = mergeResults(
     args.positionals.map((p) => {
       if (!(p.endsWith('.json') && statSync(p, { throwIfNoEntry: false })?.isFile())) return [runResult(p, last)];
-      const rows = readSavedResults(p);
-      const other = rows.find((r) => r.wanted !== last);
+      const saved = readSavedResults(p);
+      const other = saved.find((r) => r.wanted !== last);
       if (lastGiven !== undefined && other)
         throw new RangeError(
           `${p}: its row for ${other.runDir} was saved over the last ${other.wanted} evaluations; --last ${last} cannot be applied to it`,
         );
-      return rows;
+      return saved;
     }),
   );
   const notes: string[] = [];
