@@ -182,10 +182,12 @@ export interface ResultBar {
 /**
  * A bar chart of results, one panel per dataset: per agent, this repository's success (solid: the
  * mean over seeds, a whisker of +- std, a dot per seed) beside OGBench's published figure (pale,
- * with its std).
+ * with its std). An agent has the same colour in every panel.
  */
 export function resultsSvg(results: readonly ResultBar[]): string {
   const envs = [...new Set(results.map((r) => r.env))];
+  // One colour per agent across every panel, in order of first appearance.
+  const agents = [...new Set(results.map((r) => r.agent))];
   const H = 300;
   const slot = 76;
   const panels: string[] = [];
@@ -214,7 +216,7 @@ export function resultsSvg(results: readonly ResultBar[]): string {
       p.push(`<text x="${L - 5}" y="${sy(v) + 4}" text-anchor="end" font-size="10">${v}%</text>`);
     }
     rs.forEach((r, i) => {
-      const c = COLORS[i % COLORS.length];
+      const c = COLORS[agents.indexOf(r.agent) % COLORS.length];
       const x = L + slot * i + 10;
       const m = 100 * r.mean;
       p.push(`<rect x="${x}" y="${sy(m)}" width="26" height="${B - sy(m)}" fill="${c}"/>`);

@@ -182,3 +182,17 @@ test('seed by seed: run folders of one configuration with --seed 0 and --seed 1 
   writeFileSync(saved, resultsJson([{ ...m, lastPerSeed: [1, 1] }]));
   assert.throws(() => readSavedResults(saved), /row 1: 'last' is .*, but 'lastPerSeed' \[1,1\] gives/);
 });
+
+test('the results chart gives an agent one colour in every panel, whatever its position there', () => {
+  const bar = (env: string, agent: string) => ({ env, agent, steps: [20, 30], perSeed: [0.5], mean: 0.5, std: 0 });
+  const svg = resultsSvg([
+    bar('pointmaze-medium-navigate', 'gcbc'),
+    bar('pointmaze-medium-navigate', 'qrl'),
+    bar('pointmaze-large-navigate', 'qrl'),
+  ]);
+  const fills = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="26" height="[\d.]+" fill="(#[0-9a-f]{6})"\/>/g)].map((m) => m[1]);
+  assert.equal(fills.length, 3);
+  assert.notEqual(fills[0], fills[1]);
+  // qrl is second in the first panel and first in the second: the same colour in both.
+  assert.equal(fills[2], fills[1]);
+});
