@@ -3,24 +3,9 @@
 // accepts all five filter types, which covers PNGs from other tools with these colour types.
 
 import { unzlibSync, zlibSync } from 'fflate';
+import { crc32 } from '../checksum/crc32.ts';
 
 const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-
-let crcTable: Uint32Array | null = null;
-/** CRC-32 (IEEE 802.3, as in PNG and ZIP). `crc` continues a previous value. */
-export function crc32(data: Uint8Array, crc = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = ~crc >>> 0;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
 
 export interface PngImage {
   width: number;

@@ -2,6 +2,7 @@
 // or corrupted file is refused. Written atomically: a temporary file in the same folder, fsync, rename.
 import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { crc32 } from '../checksum/crc32.ts';
 
 const MAGIC = 'HIQLCKPT';
 const VERSION = 1;
@@ -17,22 +18,6 @@ export interface Checkpoint {
   tensors: Map<string, CheckpointTensor>;
   /** Free-form JSON-serialisable data (config, RNG state, ...). */
   meta: Record<string, unknown>;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** What a file-system error means, in words, with its code: 'no space left on the device (ENOSPC)'. */

@@ -15,9 +15,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   rng: [],
-  onnx: ['rng'],
-  envs: ['rng'],
-  train: ['onnx', 'envs', 'rng'],
+  checksum: [],
+  onnx: ['rng', 'checksum'],
+  envs: ['rng', 'checksum'],
+  train: ['onnx', 'envs', 'rng', 'checksum'],
   export: ['onnx', 'train', 'envs', 'rng', 'runtime'],
   runtime: [],
   cli: ['onnx', 'envs', 'rng', 'train', 'export', 'runtime'],
@@ -29,6 +30,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 };
 const PROJECT_FOLDERS = new Set([
   'rng',
+  'checksum',
   'onnx',
   'envs',
   'train',

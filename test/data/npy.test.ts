@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NpyArray, NPY_DTYPES, encodeNpy, parseNpy, readNpy, writeNpy } from '../../train/data/npy.ts';
 import { encodeNpz, encodeZip, parseNpz, readNpz, writeNpz } from '../../train/data/npz.ts';
-import { crc32 } from '../../envs/png.ts';
+import { crc32 } from '../../checksum/crc32.ts';
 import { Rng } from '../../rng/rng.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hiql-npy-'));

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAZE_NAMES, getMaze } from '../../envs/maze.ts';
-import { crc32, decodePng, encodePng } from '../../envs/png.ts';
+import { crc32 } from '../../checksum/crc32.ts';
+import { decodePng, encodePng } from '../../envs/png.ts';
 import {
   COLORS,
   FLOOR_BLUE,

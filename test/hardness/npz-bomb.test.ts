@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy, npyArray } from '../../train/data/npy.ts';
 import { readNpz } from '../../train/data/npz.ts';
-import { crc32 } from '../../envs/png.ts';
+import { crc32 } from '../../checksum/crc32.ts';
 import { tempDir } from './helpers.ts';
 
 /** Bits packed least significant first, as deflate does; Huffman codes go most significant bit first. */

@@ -9,7 +9,7 @@
 
 import { basename, dirname } from 'node:path';
 import { Inflate, deflateSync, inflateSync } from 'fflate';
-import { crc32 } from '../../envs/png.ts';
+import { crc32 } from '../../checksum/crc32.ts';
 import { removeStaleTempFiles, writeFileAtomic } from '../../onnx/checkpoint.ts';
 import { type NpyArray, encodeNpy, npyHeaderLength, parseNpy, parseNpyHeader, readFile } from './npy.ts';
 
