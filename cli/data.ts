@@ -24,9 +24,10 @@ import { readHdf5 } from '../train/data/hdf5.ts';
 import { checkPositionsInMaze } from '../train/data/fit.ts';
 
 const USAGE = `Usage:
-  hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val] [--frame-size 64]
+  hiql data generate --env NAME --out FILE [--episodes N] [--seed S] [--val] [--frame-size 64] [--force]
       Collect a dataset with the noisy BFS expert and write it as a compressed .npz (OGBench keys:
-      observations, actions, terminals, qpos, qvel). --val writes the validation split
+      observations, actions, terminals, qpos, qvel). An existing FILE is kept unless --force is given
+      (it is then replaced only once the new file is complete). --val writes the validation split
       (episodes / 10 by default, from a seed derived from S). Default seed 0.
       NAME: ${DATASET_NAMES.join(', ')}
       Pixel datasets (observations: uint8 frames [N, S, S, 3], S = --frame-size, default 64; qpos
@@ -70,15 +71,36 @@ function ensureDir(path: string): void {
   }
 }
 
+/**
+ * An existing --out file (perhaps a dataset the user downloaded) is not replaced unless --force is
+ * given; checked before any work is done.
+ */
+function refuseExisting(out: string, args: ParsedArgs, command: string): void {
+  const force = args.options.get('force');
+  if (force !== undefined && force !== true) throw new RangeError(`hiql ${command}: --force takes no value (got '${force}')`);
+  let st;
+  try {
+    st = statSync(out);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) throw new Error(`hiql ${command}: --out '${out}' is a folder; expected a file path such as ${out}/data.npz`);
+  if (force !== true)
+    throw new Error(
+      `hiql ${command}: '${out}' already exists (${fmtBytes(st.size)}); it is kept. Pass --force to replace it, or choose another --out`,
+    );
+}
+
 function fmtBytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 }
 
 async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
-  rejectUnknown(args, ['env', 'out', 'episodes', 'seed', 'val', 'frame-size'], 'data generate');
+  rejectUnknown(args, ['env', 'out', 'episodes', 'seed', 'val', 'frame-size', 'force'], 'data generate');
   noPositionals(rest, 'data generate');
   const env = requireString(args, 'env', 'data generate');
   const out = requireString(args, 'out', 'data generate');
+  refuseExisting(out, args, 'data generate');
   const seed = optInt(args, 'seed') ?? 0;
   const episodes = optInt(args, 'episodes');
   const valOpt = args.options.get('val');

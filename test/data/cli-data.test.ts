@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../cli/data.ts';
@@ -32,6 +32,23 @@ test('hiql data generate writes an OGBench .npz atomically, with progress on std
   const rv = await capture(['generate', '--env', 'pointmaze-medium-stitch-v0', '--out', val, '--val']);
   assert.equal(rv.code, 0);
   assert.deepEqual(readNpz(val)['observations']!.shape, [500 * 201, 2]);
+});
+
+test('hiql data generate keeps an existing file unless --force, and says so before any work', async () => {
+  const mine = join(dir, 'mine.npz');
+  writeFileSync(mine, 'the dataset I downloaded');
+  await assert.rejects(
+    capture(['generate', '--env', 'pointmaze-medium-navigate', '--out', mine, '--episodes', '2']),
+    /hiql data generate: '.*mine\.npz' already exists \(24 B\); it is kept\. Pass --force to replace it, or choose another --out/,
+  );
+  assert.equal(readFileSync(mine, 'utf8'), 'the dataset I downloaded');
+  await assert.rejects(
+    capture(['generate', '--env', 'pointmaze-medium-navigate', '--out', dir, '--episodes', '2']),
+    /--out '.*' is a folder; expected a file path/,
+  );
+  const r = await capture(['generate', '--env', 'pointmaze-medium-navigate', '--out', mine, '--episodes', '2', '--force']);
+  assert.equal(r.code, 0);
+  assert.deepEqual(readNpz(mine)['observations']!.shape, [2002, 2]);
 });
 
 test('hiql data info and render', async () => {

@@ -161,7 +161,7 @@ test('a dataset generation killed mid-write leaves a temporary file that the nex
   assert.equal(r0.code, 0, r0.err);
   writeFileSync(join(dir, 'gen', `.g.npz.${pid}.1700000000000.tmp`), 'half a dataset');
   writeFileSync(join(dir, 'gen', `.other.npz.${pid}.1700000000000.tmp`), 'not this target');
-  const r = await hiql(['data', 'generate', '--env', ENV, '--episodes', '1', '--out', out]);
+  const r = await hiql(['data', 'generate', '--env', ENV, '--episodes', '1', '--out', out, '--force']);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(readdirSync(join(dir, 'gen')).sort(), [`.other.npz.${pid}.1700000000000.tmp`, 'g.npz']);
 });
