@@ -79,3 +79,10 @@ export function requireString(args: ParsedArgs, key: string, command: string): s
   if (v === undefined) throw new RangeError(`hiql ${command}: --${key} is required`);
   return v;
 }
+
+/** A flag (`--force`): true when given; a value after it is refused (the parser reads `--flag X` as a value). */
+export function optFlag(args: ParsedArgs, key: string, command: string): boolean {
+  const v = args.options.get(key);
+  if (v === undefined || v === true) return v === true;
+  throw new RangeError(`hiql ${command}: --${key} takes no value (got '${v}'); put it after the positional arguments`);
+}

@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { fsError, writeFileAtomic } from '../onnx/checkpoint.ts';
 import { dirname } from 'node:path';
-import { type ParsedArgs, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
+import { type ParsedArgs, optFlag, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
 import { DATASET_NAMES, VISUAL_DATASET_NAMES, VISUAL_FRAME_SIZE, datasetSpec, generateDataset, parseEnvName } from '../envs/datasets.ts';
 import { getMaze } from '../envs/maze.ts';
 import { encodePng } from '../envs/png.ts';
@@ -76,8 +76,7 @@ function ensureDir(path: string): void {
  * given; checked before any work is done.
  */
 function refuseExisting(out: string, args: ParsedArgs, command: string): void {
-  const force = args.options.get('force');
-  if (force !== undefined && force !== true) throw new RangeError(`hiql ${command}: --force takes no value (got '${force}')`);
+  const force = optFlag(args, 'force', command);
   let st;
   try {
     st = statSync(out);
@@ -85,7 +84,7 @@ function refuseExisting(out: string, args: ParsedArgs, command: string): void {
     return;
   }
   if (st.isDirectory()) throw new Error(`hiql ${command}: --out '${out}' is a folder; expected a file path such as ${out}/data.npz`);
-  if (force !== true)
+  if (!force)
     throw new Error(
       `hiql ${command}: '${out}' already exists (${fmtBytes(st.size)}); it is kept. Pass --force to replace it, or choose another --out`,
     );

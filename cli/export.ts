@@ -3,13 +3,14 @@ import { basename, dirname } from 'node:path';
 import { cardData, writeCard } from '../export/card.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
+import { claimPolicyPath, removeReplacedLeftovers } from '../export/file-set.ts';
 import { removeStaleTempFiles } from '../onnx/checkpoint.ts';
 import { runCardQuantized, runFromModel } from './quantize.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { readRunInfo, readRunParams, runOfSeed } from '../train/run-folder.ts';
-import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
+import { optFlag, optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
-const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--seed K] [--quantize int8] [--no-validate]
+const HELP = `hiql export RUN_DIR --out models/NAME.onnx [--seed K] [--quantize int8] [--no-validate] [--force]
            [--card [--episodes 50] [--dataset-seed 0]]
 hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--card [--episodes 50]]
 
@@ -20,6 +21,8 @@ graph in onnxruntime-node and onnxruntime-web before it is written. With --card,
 is evaluated through the runtime (5 tasks x --episodes) and a model card NAME.md / NAME.json is
 written beside it. --backend picks the runtime backend of that evaluation (cpu, webgpu, cuda).
 A run of several seeds (hiql train --seeds N) exports one of them: --seed K (default the run's first).
+An existing policy at --out (NAME.onnx, its companions or its card) is kept unless --force; with
+--force the whole set is replaced, and an old file the new export does not write (an old card) is removed.
 
 --quantize int8 stores the weight matrices as int8 (export/quantize.ts; same inputs, outputs and
 metadata, plus hiql.weights), validated with an int8 tolerance; its card compares it with the float
@@ -34,7 +37,12 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const args = parseArgs(argv);
-  rejectUnknown(args, ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend', 'quantize', 'from-model', 'seed'], 'export');
+  rejectUnknown(
+    args,
+    ['out', 'no-validate', 'card', 'episodes', 'dataset-seed', 'backend', 'quantize', 'from-model', 'seed', 'force'],
+    'export',
+  );
+  const force = optFlag(args, 'force', 'export'); // first: `--force RUN_DIR` reads the folder as its value
   if (args.options.has('from-model')) return runFromModel(args);
   const quantize = optString(args, 'quantize');
   if (quantize !== undefined && quantize !== 'int8') throw new RangeError(`hiql export: --quantize must be int8, got '${quantize}'`);
@@ -53,12 +61,18 @@ export async function run(argv: string[]): Promise<number> {
   const { info, seedIndex } = runOfSeed(readRunInfo(runDir), optInt(args, 'seed', 0));
   const { params, step } = readRunParams(runDir, seedIndex);
   const out = outArg ?? `models/${info.config.env}-${info.config.agent}.onnx`;
+  const previous = claimPolicyPath(out, { force, command: 'hiql export' });
   const r = await exportPolicy(info, params, step, out, { validate: !args.options.has('no-validate'), quantize });
   for (const v of r.validation)
     console.error(
       `validated ${v.role} on ${v.backend}: max |diff| ${v.maxAbsDiff.toExponential(2)}, mean ${v.meanAbsDiff.toExponential(2)}`,
     );
   for (const f of r.files) console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, sha256 ${f.sha256.slice(0, 16)}...)`);
+  for (const p of removeReplacedLeftovers(
+    previous,
+    r.files.map((f) => f.path),
+  ))
+    console.error(`removed ${p} (it described the replaced policy)`);
   let card: { success: number; files: string[] } | undefined;
   if (withCard) {
     console.error(`evaluating ${out} through the runtime: ${episodes} episodes x 5 tasks ...`);

@@ -46,7 +46,9 @@ export async function main(argv: string[]): Promise<number> {
     )(rest);
   } catch (e) {
     if (process.env['HIQL_DEBUG']) throw e;
-    console.error(`hiql ${cmd}: ${describeError(e)}`);
+    // A message that already names its command ('hiql export: ...') is not prefixed a second time.
+    const message = describeError(e);
+    console.error(message.startsWith(`hiql ${cmd}`) ? message : `hiql ${cmd}: ${message}`);
     return 1;
   }
 }

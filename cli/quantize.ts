@@ -10,7 +10,8 @@ import { decodeModel } from '../onnx/proto.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import type { EvalResult } from '../train/evaluate.ts';
 import type { RunInfo } from '../train/run-folder.ts';
-import { optInt, optString, type ParsedArgs } from './args.ts';
+import { claimPolicyPath, policySetPaths, removeReplacedLeftovers } from '../export/file-set.ts';
+import { optFlag, optInt, optString, type ParsedArgs } from './args.ts';
 
 /**
  * The card of a run's quantized export (`hiql export RUN --quantize int8 --card`): the float policy is
@@ -64,7 +65,7 @@ function floatCardOf(path: string): CardData | null {
   }
 }
 
-const HELP_FROM_MODEL = `hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--no-validate]
+const HELP_FROM_MODEL = `hiql export --from-model models/NAME.onnx --quantize int8 [--out models/NAME-int8.onnx] [--no-validate] [--force]
                    [--card [--episodes 50] [--backend cpu]]`;
 
 /**
@@ -79,6 +80,11 @@ export async function runFromModel(args: ParsedArgs): Promise<number> {
   if (args.positionals.length > 0) throw new RangeError('hiql export: give either a run folder or --from-model FILE, not both');
   if (!existsSync(src)) throw new Error(`hiql export: --from-model '${src}' does not exist`);
   const out = optString(args, 'out') ?? src.replace(/\.onnx$/, `-${scheme}.onnx`);
+  const previous = claimPolicyPath(out, {
+    force: optFlag(args, 'force', 'export'),
+    command: 'hiql export --from-model',
+    sources: policySetPaths(src),
+  });
   const r = await quantizePolicyFiles(src, out, scheme, { validate: !args.options.has('no-validate') });
   for (const v of r.validation)
     console.error(
@@ -93,6 +99,11 @@ export async function runFromModel(args: ParsedArgs): Promise<number> {
     const s = r.source.find((x) => x.role === f.role)!;
     console.error(`wrote ${f.path} (${(f.bytes.length / 1024).toFixed(1)} KiB, float ${(s.bytes.length / 1024).toFixed(1)} KiB)`);
   }
+  for (const p of removeReplacedLeftovers(
+    previous,
+    r.files.map((f) => f.path),
+  ))
+    console.error(`removed ${p} (it described the replaced policy)`);
   let card: { success: number; floatSuccess: number; files: string[] } | undefined;
   if (args.options.has('card')) {
     const episodes = optInt(args, 'episodes') ?? 50;

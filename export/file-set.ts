@@ -18,7 +18,8 @@
 // untouched, after it the policy names files that exist. The price is two extra writes of small
 // files. A later export removes the staged files and temporary files a killed one left (only those
 // of processes that are gone).
-import { basename, dirname, join } from 'node:path';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { removeFilesOfGoneWriters, removeStaleTempFiles, writeFileAtomic } from '../onnx/index.ts';
 
 export interface SetFile {
@@ -71,4 +72,56 @@ export function writeFileSet(
     { mine: true },
   );
   removeStaleTempFiles(dir, (target) => staged.test(target));
+}
+
+// ---- replacing an existing set ------------------------------------------------------------------------
+
+/** The files a policy NAME.onnx may have beside it: itself, its companions and its model card. */
+export const POLICY_SET_SUFFIXES = ['.onnx', '.low.onnx', '.phi.onnx', '.md', '.json'] as const;
+
+/** The paths of the policy set named by `out` (NAME.onnx), whether they exist or not. */
+export function policySetPaths(out: string): string[] {
+  const stem = out.replace(/\.onnx$/, '');
+  return POLICY_SET_SUFFIXES.map((s) => stem + s);
+}
+
+/**
+ * Checked before an export to `out` does any work. An existing set there (a policy, a companion or a
+ * card) is kept unless `force`: the error names its files. The files a re-encoding reads (`sources`)
+ * are never targets, forced or not. Returns the set's files that exist now, for
+ * `removeReplacedLeftovers` once the new set is written.
+ */
+export function claimPolicyPath(out: string, o: { force: boolean; command: string; sources?: readonly string[] }): string[] {
+  if (!out.endsWith('.onnx')) throw new RangeError(`${o.command}: --out must name a .onnx file, got '${out}'`);
+  const targets = policySetPaths(out);
+  const sources = new Set((o.sources ?? []).map((p) => resolve(p)));
+  const clash = targets.find((t) => sources.has(resolve(t)));
+  if (clash !== undefined)
+    throw new RangeError(`${o.command}: --out '${out}' would replace '${clash}', which this export reads; choose another --out`);
+  const existing = targets.filter((t) => existsSync(t));
+  const folder = existing.find((t) => statSync(t).isDirectory());
+  if (folder !== undefined) throw new RangeError(`${o.command}: '${folder}' is a folder; --out must name a file`);
+  if (existing.length > 0 && !o.force)
+    throw new Error(
+      `${o.command}: a policy is already exported there (${existing.join(', ')}); it is kept. ` +
+        'Pass --force to replace the whole set (files the new export does not write, such as an old card, are removed), ' +
+        'or choose another --out',
+    );
+  return existing;
+}
+
+/**
+ * After a forced export has written its files: removes the files of the set it replaced that it did
+ * not write again (an old card, or the companions of an old HIQL policy), so that nothing beside the
+ * new policy describes the old one. Returns the removed paths.
+ */
+export function removeReplacedLeftovers(previous: readonly string[], written: readonly string[]): string[] {
+  const keep = new Set(written.map((p) => resolve(p)));
+  const removed: string[] = [];
+  for (const p of previous)
+    if (!keep.has(resolve(p)) && existsSync(p)) {
+      unlinkSync(p);
+      removed.push(p);
+    }
+  return removed;
 }

@@ -34,7 +34,7 @@ test('export killed at every stage of writing the set leaves a folder that loads
   await exportPolicy(readRunInfo(runs[0]!), params, step, out, { validate: false });
   const stepsSeen = new Set<number>();
   for (let k = 0; k < KILLS; k++) {
-    const child = startHiql(['export', runs[(k + 1) % 2]!, '--out', out, '--no-validate'], dir, {
+    const child = startHiql(['export', runs[(k + 1) % 2]!, '--out', out, '--no-validate', '--force'], dir, {
       HIQL_TEST_RENAME_DELAY_MS: String(WRITE_MS),
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -57,7 +57,7 @@ test('export killed at every stage of writing the set leaves a folder that loads
     }
   }
   assert.deepEqual([...stepsSeen].sort(), [10, 20], 'kills left the old set and the new one');
-  const r = hiqlChild(['export', runs[1]!, '--out', out, '--no-validate'], dir);
+  const r = hiqlChild(['export', runs[1]!, '--out', out, '--no-validate', '--force'], dir);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(models).sort(), ['p.low.onnx', 'p.onnx', 'p.phi.onnx'], 'no temporary or staged file left');
   const policy = await loadPolicy(out, { threads: 1 });
