@@ -103,8 +103,24 @@ test('saved results: --save writes the rows, a .json in place of a run folder re
   assert.equal(logged[1], logged[0]);
   const fresh = runResult(run);
   assert.deepEqual(readSavedResults(saved), [fresh]);
-  // A run folder given after a saved row of the same folder replaces it in place; others are kept in order.
+  // A saved file is not replaced by inputs that leave its rows out; given as an input, or with --force, it is.
   const other = { ...fresh, runDir: 'runs/gone', agent: 'hiql' as const, published: [79, 5] as const };
+  writeFileSync(saved, resultsJson([other]));
+  await assert.rejects(
+    resultsCli([run, '--save', saved]),
+    /--save '.*results\.json' already holds 1 saved row, which these inputs do not include; it is kept\. Give it as an input/,
+  );
+  assert.deepEqual(readSavedResults(saved), [other]);
+  console.log = () => {};
+  try {
+    assert.equal(await resultsCli([saved, run, '--save', saved]), 0);
+    assert.deepEqual(readSavedResults(saved), [other, fresh]);
+    assert.equal(await resultsCli([run, '--save', saved, '--force']), 0);
+    assert.deepEqual(readSavedResults(saved), [fresh]);
+  } finally {
+    console.log = log;
+  }
+  // A run folder given after a saved row of the same folder replaces it in place; others are kept in order.
   const merged = mergeResults([[other, { ...fresh, perSeed: [0.5], mean: 0.5 }], [fresh]]);
   assert.deepEqual(
     merged.map((r) => [r.runDir, r.mean]),
