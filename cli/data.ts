@@ -203,6 +203,7 @@ async function render(args: ParsedArgs, rest: string[]): Promise<number> {
   const env = requireString(args, 'env', 'data render');
   const file = requireString(args, 'dataset', 'data render');
   const out = requireString(args, 'out', 'data render');
+  if (!out.toLowerCase().endsWith('.png')) throw new RangeError(`hiql data render: --out writes a PNG: give a FILE.png, got '${out}'`);
   const count = optInt(args, 'trajectories') ?? 20;
   const steps = optInt(args, 'steps');
   const scale = optNumber(args, 'scale') ?? 8;

@@ -37,6 +37,11 @@ export async function run(argv: string[]): Promise<number> {
   const last = lastGiven ?? 3;
   const svg = optString(args, 'svg');
   const save = optString(args, 'save');
+  if (svg !== undefined && !svg.endsWith('.svg'))
+    throw new RangeError(`hiql results: --svg writes an SVG picture: give a FILE.svg, got '${svg}'`);
+  // Only a .json input is read back as saved rows, so the rows are saved under that name.
+  if (save !== undefined && !save.endsWith('.json'))
+    throw new RangeError(`hiql results: --save writes JSON rows: give a FILE.json, got '${save}'`);
   if (save !== undefined) keepSavedRows(save, args.positionals, force);
   const rows = mergeResults(
     args.positionals.map((p) => {

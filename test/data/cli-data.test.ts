@@ -60,6 +60,12 @@ test('hiql data info and render', async () => {
   assert.match(info.out, /terminals +\(6006,\) float32/);
   assert.match(info.out, /trajectories: 6; length min 1001, mean 1001\.0, max 1001 rows/);
   const png = join(dir, 'maze.png');
+  // A dataset path given as --out by mistake is refused before anything is drawn.
+  await assert.rejects(
+    capture(['render', '--env', 'pointmaze-teleport-navigate', '--dataset', file, '--out', file]),
+    /hiql data render: --out writes a PNG: give a FILE\.png, got '.*tn\.npz'/,
+  );
+  assert.equal(readNpz(file)['observations']!.shape[0], 6006);
   const r = await capture(['render', '--env', 'pointmaze-teleport-navigate', '--dataset', file, '--out', png, '--trajectories', '3']);
   assert.equal(r.code, 0);
   const img = decodePng(new Uint8Array(readFileSync(png)));

@@ -111,6 +111,8 @@ test('saved results: --save writes the rows, a .json in place of a run folder re
     /--save '.*results\.json' already holds 1 saved row, which these inputs do not include; it is kept\. Give it as an input/,
   );
   assert.deepEqual(readSavedResults(saved), [other]);
+  await assert.rejects(resultsCli([saved, '--svg', saved]), /--svg writes an SVG picture: give a FILE\.svg, got '.*results\.json'/);
+  await assert.rejects(resultsCli([saved, '--save', join(dir, 'results.svg')]), /--save writes JSON rows: give a FILE\.json/);
   console.log = () => {};
   try {
     assert.equal(await resultsCli([saved, run, '--save', saved]), 0);
