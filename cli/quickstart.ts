@@ -8,7 +8,7 @@ import { fsError } from '../onnx/checkpoint.ts';
 import { evaluateExported } from '../export/evaluate.ts';
 import { exportPolicy } from '../export/export.ts';
 import { resolveConfig } from '../train/config.ts';
-import { datasetFromGenerated, saveDatasetNpz } from '../train/data/dataset.ts';
+import { datasetFromGenerated, loadDataset, saveDatasetNpz, type Dataset } from '../train/data/dataset.ts';
 import { readRunInfo, readRunParams } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
 import { optInt, optNumber, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
@@ -61,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   if (steps !== undefined) overrides['steps'] = steps;
   const cfg = resolveConfig({ agent, preset: 'quick', env, dataset, overrides });
 
+  let ds: Dataset;
   if (!existsSync(dataset)) {
     console.error(`[1/4] generating ${dataset} ...`);
     try {
@@ -69,9 +70,18 @@ export async function run(argv: string[]): Promise<number> {
       throw fsError('create the folder', dirname(dataset), e);
     }
     const g = generateDataset(env, { seed: 0, onProgress: (done, total) => done === total && console.error(`      ${total} transitions`) });
-    saveDatasetNpz(dataset, datasetFromGenerated(g));
+    ds = datasetFromGenerated(g);
+    saveDatasetNpz(dataset, ds);
   } else {
     console.error(`[1/4] using ${dataset}`);
+    try {
+      ds = await loadDataset(dataset);
+    } catch (e) {
+      throw new Error(
+        `${(e as Error).message} (quickstart generates ${dataset} when it is missing: remove the file to have it generated again)`,
+        { cause: e },
+      );
+    }
   }
 
   const resume = args.options.has('resume');
@@ -83,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   const bar = progress({ label: '      step', total: cfg.trainer.steps });
   const res = await train(cfg, runDir, {
     resume,
+    dataset: ds,
     evalAtEnd: false,
     cb: {
       onInfo: (m) => bar.log(`      ${m}`),

@@ -126,6 +126,14 @@ test('help, and quickstart and export options, are handled before any work', asy
   try {
     await refused(['quickstart', '--steps', '-5'], /steps must be a positive integer, got -5/, join(qs, 'data'));
     await refused(['quickstart', '--episodes', '0'], /--episodes must be a positive integer, got 0/, join(qs, 'data'));
+    // A damaged dataset where quickstart would have made one: refused before training, with the way out.
+    mkdirSync(join(qs, 'data'));
+    writeFileSync(join(qs, 'data', 'pointmaze-medium-navigate.npz'), readFileSync(medium).subarray(0, 3000));
+    await refused(
+      ['quickstart', '--steps', '5'],
+      /truncated \.npz file.*\(quickstart generates data\/pointmaze-medium-navigate\.npz when it is missing: remove the file to have it/,
+      join(qs, 'runs'),
+    );
   } finally {
     process.chdir(cwd);
   }
