@@ -102,9 +102,7 @@ async function generate(args: ParsedArgs, rest: string[]): Promise<number> {
   refuseExisting(out, args, 'data generate');
   const seed = optInt(args, 'seed') ?? 0;
   const episodes = optInt(args, 'episodes');
-  const valOpt = args.options.get('val');
-  if (valOpt !== undefined && valOpt !== true) throw new RangeError(`hiql data generate: --val takes no value (got '${valOpt}')`);
-  const split = valOpt === true ? 'val' : 'train';
+  const split = optFlag(args, 'val', 'data generate') ? 'val' : 'train';
   if (seed < 0) throw new RangeError(`--seed must be >= 0, got ${seed}`);
   if (episodes !== undefined && episodes < 1) throw new RangeError(`--episodes must be >= 1, got ${episodes}`);
   const spec = datasetSpec(env, split);

@@ -7,7 +7,7 @@ import { parseEnvName } from '../envs/datasets.ts';
 import { readRunInfo } from '../train/run-folder.ts';
 import { train } from '../train/trainer.ts';
 import { formatSuccess } from '../train/seeds.ts';
-import { optString, parseArgs, requireString, wantsHelp } from './args.ts';
+import { optFlag, optString, parseArgs, requireString, wantsHelp } from './args.ts';
 import { progress } from './progress.ts';
 
 const TRAIN_HELP = `hiql train --env ENV --dataset FILE [--agent hiql|gcivl|gcbc|gciql|crl|qrl] [--preset quick|ogbench|paper]
@@ -80,9 +80,7 @@ const SHOWN: Record<AgentName, [string, string][]> = {
 export function trainConfigFromArgs(argv: string[]): { cfg: RunConfig; runDir: string; resume: boolean } {
   const args = parseArgs(argv);
   if (args.positionals.length > 0) throw new RangeError(`unexpected argument '${args.positionals[0]}'; options are given as --key value`);
-  const resume = args.options.has('resume');
-  if (resume && args.options.get('resume') !== true)
-    throw new RangeError(`--resume takes no value (got '${String(args.options.get('resume'))}')`);
+  const resume = optFlag(args, 'resume', 'train');
   const envArg = optString(args, 'env');
   const runDirArg =
     optString(args, 'run-dir') ?? (envArg !== undefined ? `runs/${envArg}-${optString(args, 'agent') ?? 'hiql'}` : undefined);
