@@ -20,7 +20,7 @@ import { AGENTS, type AgentConfig, type AgentName } from '../train/agents/index.
 import { isPixels, type Dims } from '../train/dims.ts';
 import { buildGoalRepGraph, buildLowPolicyGraph, buildPolicyGraph, type ParamValues } from '../train/graphs.ts';
 import { VERSION, type RunInfo } from '../train/run-folder.ts';
-import { writeFileSet } from './file-set.ts';
+import { ROLE_SUFFIX, writeFileSet } from './file-set.ts';
 import { checkFor, checkQuantizedLayers, quantizeModel, type LayerCheck, type QuantizeReport, type Scheme } from './quantize.ts';
 
 /** Bump when the file layout or metadata keys change in a way older runtimes cannot read. */
@@ -29,7 +29,7 @@ export const PRODUCER_VERSION = VERSION;
 export const OPSET = 17;
 export const IR_VERSION = 8;
 
-export type Role = 'policy' | 'low_policy' | 'goal_rep';
+export type Role = keyof typeof ROLE_SUFFIX;
 
 export interface ExportedFile {
   role: Role;
@@ -279,9 +279,9 @@ export async function exportPolicy(
 ): Promise<ExportResult> {
   const stem = basename(out).replace(/\.onnx$/, '');
   const roles: Role[] = info.config.agent === 'hiql' ? ['policy', 'low_policy', 'goal_rep'] : ['policy'];
-  const fileOf: Record<Role, string> = { policy: `${stem}.onnx`, low_policy: `${stem}.low.onnx`, goal_rep: `${stem}.phi.onnx` };
+  const fileOf = (role: Role) => `${stem}${ROLE_SUFFIX[role]}`;
   const companions: Record<string, string> =
-    info.config.agent === 'hiql' ? { low_policy: fileOf.low_policy, goal_rep: fileOf.goal_rep } : {};
+    info.config.agent === 'hiql' ? { low_policy: fileOf('low_policy'), goal_rep: fileOf('goal_rep') } : {};
   mkdirSync(dirname(out) || '.', { recursive: true });
   const files: ExportedFile[] = [];
   const validation: ExportResult['validation'] = [];
@@ -308,7 +308,7 @@ export async function exportPolicy(
       validation.push(...(await validateExport(info, role, bytes, params, o.quantize ? checkFor(o.quantize) : 1e-4)));
       if (q) quantization!.layerChecks.push(...(await checkQuantizedLayers(bytes, q.report, params)).map((c) => ({ role, ...c })));
     }
-    files.push({ role, path: join(dirname(out), fileOf[role]), bytes, sha256: await sha256(bytes) });
+    files.push({ role, path: join(dirname(out), fileOf(role)), bytes, sha256: await sha256(bytes) });
   }
   // Write only once every graph validated, as a set: a reader finds the old set or the new one,
   // never a mix, even if the process is killed mid-way (export/file-set.ts).

@@ -76,8 +76,11 @@ export function writeFileSet(
 
 // ---- replacing an existing set ------------------------------------------------------------------------
 
+/** Each exported file's name after its stem NAME: the policy, and HIQL's two companions. */
+export const ROLE_SUFFIX = { policy: '.onnx', low_policy: '.low.onnx', goal_rep: '.phi.onnx' } as const;
+
 /** The files a policy NAME.onnx may have beside it: itself, its companions and its model card. */
-export const POLICY_SET_SUFFIXES = ['.onnx', '.low.onnx', '.phi.onnx', '.md', '.json'] as const;
+export const POLICY_SET_SUFFIXES = [...Object.values(ROLE_SUFFIX), '.md', '.json'] as const;
 
 /** The paths of the policy set named by `out` (NAME.onnx), whether they exist or not. */
 export function policySetPaths(out: string): string[] {

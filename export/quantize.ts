@@ -49,7 +49,7 @@ import type { Dims } from '../train/dims.ts';
 import type { EvalResult } from '../train/evaluate.ts';
 import type { Backend } from '../runtime/src/index.ts';
 import { writeCard, type CardData } from './card.ts';
-import { writeFileSet } from './file-set.ts';
+import { ROLE_SUFFIX, writeFileSet } from './file-set.ts';
 import { evaluateExported } from './evaluate.ts';
 
 export type Scheme = 'int8' | 'fp16';
@@ -594,8 +594,6 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   const { createHash } = await import('node:crypto');
   return createHash('sha256').update(bytes).digest('hex');
 }
-
-const ROLE_SUFFIX: Record<Role, string> = { policy: '.onnx', low_policy: '.low.onnx', goal_rep: '.phi.onnx' };
 
 /** A policy file and its companions (per its hiql.companions), by role, read from beside it. */
 export function readPolicyFileSet(path: string): { role: Role; path: string; bytes: Uint8Array }[] {
