@@ -80,6 +80,11 @@ export function requireString(args: ParsedArgs, key: string, command: string): s
   return v;
 }
 
+/** An output file name of the kind `--key` writes (`ext` such as '.png'); refused before any work otherwise. */
+export function checkOutputName(path: string, key: string, ext: string, what: string, command: string): void {
+  if (!path.endsWith(ext)) throw new RangeError(`hiql ${command}: --${key} writes ${what}: give a FILE${ext}, got '${path}'`);
+}
+
 /** A flag (`--force`): true when given; a value after it is refused (the parser reads `--flag X` as a value). */
 export function optFlag(args: ParsedArgs, key: string, command: string): boolean {
   const v = args.options.get(key);

@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { fsError, writeFileAtomic } from '../onnx/checkpoint.ts';
 import { dirname } from 'node:path';
-import { type ParsedArgs, optFlag, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
+import { type ParsedArgs, checkOutputName, optFlag, optInt, optNumber, parseArgs, rejectUnknown, requireString } from './args.ts';
 import { DATASET_NAMES, VISUAL_DATASET_NAMES, VISUAL_FRAME_SIZE, datasetSpec, generateDataset, parseEnvName } from '../envs/datasets.ts';
 import { getMaze } from '../envs/maze.ts';
 import { encodePng } from '../envs/png.ts';
@@ -201,7 +201,7 @@ async function render(args: ParsedArgs, rest: string[]): Promise<number> {
   const env = requireString(args, 'env', 'data render');
   const file = requireString(args, 'dataset', 'data render');
   const out = requireString(args, 'out', 'data render');
-  if (!out.toLowerCase().endsWith('.png')) throw new RangeError(`hiql data render: --out writes a PNG: give a FILE.png, got '${out}'`);
+  checkOutputName(out, 'out', '.png', 'a PNG', 'data render');
   const count = optInt(args, 'trajectories') ?? 20;
   const steps = optInt(args, 'steps');
   const scale = optNumber(args, 'scale') ?? 8;

@@ -7,7 +7,7 @@ import { formatSuccess, seedsEval } from '../train/seeds.ts';
 import { evalPathsPicture, type EvalResult } from '../train/evaluate.ts';
 import { encodePng } from '../envs/png.ts';
 import { writeFileAtomic } from '../onnx/index.ts';
-import { optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
+import { checkOutputName, optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const EVAL_HELP = `hiql eval RUN_DIR [--episodes 50] [--seed S] [--env ENV] [--threads N] [--picture FILE.png]
 
@@ -32,7 +32,7 @@ export async function runEval(argv: string[]): Promise<number> {
   const threads = optInt(args, 'threads', 1);
   const envArg = optString(args, 'env');
   const picture = optString(args, 'picture');
-  if (picture !== undefined && !picture.endsWith('.png')) throw new RangeError(`--picture writes a PNG: give a FILE.png, got '${picture}'`);
+  if (picture !== undefined) checkOutputName(picture, 'picture', '.png', 'a PNG', 'eval');
   const envParsed = envArg !== undefined ? parseEnvName(envArg) : undefined;
   const info = readRunInfo(runDir);
   const seed = seedArg ?? info.config.trainer.seed;

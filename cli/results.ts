@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { writeFileAtomic } from '../onnx/index.ts';
 import { resultsSvg } from '../train/plot.ts';
 import { mergeResults, mergeSeeds, readSavedResults, resultsJson, resultsTable, runResult } from '../train/results.ts';
-import { optFlag, optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
+import { checkOutputName, optFlag, optInt, optString, parseArgs, rejectUnknown, wantsHelp } from './args.ts';
 
 const RESULTS_HELP = `hiql results RUN_DIR|SAVED.json... [--last 3] [--json] [--svg FILE] [--save FILE [--force]]
 
@@ -37,11 +37,9 @@ export async function run(argv: string[]): Promise<number> {
   const last = lastGiven ?? 3;
   const svg = optString(args, 'svg');
   const save = optString(args, 'save');
-  if (svg !== undefined && !svg.endsWith('.svg'))
-    throw new RangeError(`hiql results: --svg writes an SVG picture: give a FILE.svg, got '${svg}'`);
+  if (svg !== undefined) checkOutputName(svg, 'svg', '.svg', 'an SVG picture', 'results');
   // Only a .json input is read back as saved rows, so the rows are saved under that name.
-  if (save !== undefined && !save.endsWith('.json'))
-    throw new RangeError(`hiql results: --save writes JSON rows: give a FILE.json, got '${save}'`);
+  if (save !== undefined) checkOutputName(save, 'save', '.json', 'JSON rows', 'results');
   if (save !== undefined) keepSavedRows(save, args.positionals, force);
   const rows = mergeResults(
     args.positionals.map((p) => {
